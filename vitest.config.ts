@@ -1,0 +1,53 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Test projects (ARCHITECTURE.md §11):
+ * - unit:   everything Node alone can run: PGlite, in-memory cache/limiter, in-process fakes. `npm test`.
+ * - server: the suites that touch the database or Redis (`*.db.test.ts`) again on PostgreSQL 15 + Redis,
+ *           plus multi-process suites (`*.multi.test.ts`) that need shared servers.
+ * - e2e:    real Chromium through playwright-core (`*.e2e.test.ts`).
+ * - ops:    deploy assets checked by their real programs: promtool, kubectl, nginx, restore (`*.ops.test.ts`).
+ * `npm run test:all` (scripts/test-all.mjs) runs all four.
+ */
+const exclude = ['**/node_modules/**', '**/.next/**', 'bench/peers/**'];
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['**/*.test.ts'],
+          exclude: [...exclude, '**/*.e2e.test.ts', '**/*.ops.test.ts', '**/*.multi.test.ts'],
+          env: { GENZ_TEST_BACKEND: 'embedded' },
+          globalSetup: ['packages/db/src/test-global-setup.ts'],
+          testTimeout: 20_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'server',
+          include: ['**/*.db.test.ts', '**/*.multi.test.ts'],
+          exclude,
+          env: { GENZ_TEST_BACKEND: 'server' },
+          globalSetup: ['packages/db/src/test-global-setup.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['**/*.e2e.test.ts'],
+          exclude,
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: { name: 'ops', include: ['**/*.ops.test.ts'], exclude, testTimeout: 60_000, hookTimeout: 120_000 },
+      },
+    ],
+  },
+});
