@@ -1,0 +1,32 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NextConfig } from 'next';
+
+const monorepoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const production = process.env.NODE_ENV === 'production';
+
+const securityHeaders = [
+  { key: 'X-Content-Type-Options', value: 'nosniff' },
+  { key: 'Referrer-Policy', value: 'strict-origin-when-cross-origin' },
+  { key: 'Content-Security-Policy', value: "frame-ancestors 'none'" },
+  { key: 'X-Frame-Options', value: 'DENY' },
+];
+
+const nextConfig: NextConfig = {
+  output: 'standalone',
+  // Trace files from the workspace root so hoisted node_modules land in .next/standalone (server at apps/web/server.js).
+  outputFileTracingRoot: monorepoRoot,
+  turbopack: { root: monorepoRoot },
+  // Gzip for pages and assets; the API proxy marks SSE `no-transform`, which this middleware honours (ADR 004).
+  compress: true,
+  poweredByHeader: false,
+  reactStrictMode: true,
+  productionBrowserSourceMaps: false,
+  compiler: production ? { removeConsole: { exclude: ['error', 'warn'] } } : {},
+  async headers() {
+    // Proxied /api and /v1 responses keep the API's own headers; these apply to the pages the web server renders.
+    return [{ source: '/((?!api/|v1/).*)', headers: securityHeaders }];
+  },
+};
+
+export default nextConfig;
