@@ -1,0 +1,5 @@
+/**
+ * Every table, one file per domain (audit.ts; later users.ts, chats.ts ...). Files holding partitioned tables are
+ * also listed in drizzle.config.ts (handWrittenSchemaFiles) because their DDL is a hand-written migration.
+ */
+export * from './audit.ts';
