@@ -14,6 +14,11 @@ if (!existsSync(serverEntry)) {
 // A build run as plain `next build` skipped the post-build copy; do it now.
 if (!existsSync(path.join(serverDir, '.next', 'static')) || !existsSync(preload)) copyStandaloneAssets();
 
+const apiUrl = process.env.API_INTERNAL_URL;
+if (apiUrl && !URL.canParse(apiUrl)) {
+  console.error(`API_INTERNAL_URL is not a URL: ${apiUrl}`);
+  process.exit(1);
+}
 const port = process.env.WEB_PORT || '3000';
 const hostname = process.env.WEB_HOSTNAME || process.env.HOSTNAME || '127.0.0.1';
 const child = spawn(process.execPath, ['--require', preload, serverEntry], {

@@ -35,7 +35,12 @@ export function SignInForm() {
   const error = status.kind === 'error' ? status.message : undefined;
 
   return (
-    <form className={styles.form} onSubmit={onSubmit} aria-describedby={error ? errorId : undefined}>
+    <form
+      className={styles.form}
+      onSubmit={onSubmit}
+      aria-label="Sign in"
+      aria-describedby={error ? errorId : undefined}
+    >
       <div className={styles.field}>
         <label htmlFor="email">Email</label>
         <input

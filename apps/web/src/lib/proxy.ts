@@ -106,7 +106,12 @@ function unavailable(detail: string): Response {
 export function createProxy(options: ProxyOptions): ProxyHandler {
   return async (request) => {
     const incoming = new URL(request.url);
-    const base = new URL(options.upstream());
+    const configured = options.upstream();
+    if (!URL.canParse(configured)) {
+      console.error(`[web] API_INTERNAL_URL is not a URL: ${configured}`);
+      return unavailable('The API is not reachable right now. Try again in a moment.');
+    }
+    const base = new URL(configured);
     const target = new URL(`${incoming.pathname}${incoming.search}`, base);
     const method = request.method.toUpperCase();
     const hasBody = !BODYLESS_METHODS.has(method) && request.body !== null;
