@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
  * Test projects (ARCHITECTURE.md §11):
  * - unit:   everything Node alone can run: PGlite, in-memory cache/limiter, in-process fakes. `npm test`.
  * - server: the suites that touch the database or Redis (`*.db.test.ts`) again on PostgreSQL 15 + Redis,
- *           plus multi-process suites (`*.multi.test.ts`) that need shared servers.
+ *           plus suites (`*.server.test.ts`) that need the real servers only.
  * - e2e:    real Chromium through playwright-core (`*.e2e.test.ts`).
  * - ops:    deploy assets checked by their real programs: promtool, kubectl, nginx, restore (`*.ops.test.ts`).
  * `npm run test:all` (scripts/test-all.mjs) runs all four.
@@ -17,7 +17,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['**/*.test.ts'],
-          exclude: [...exclude, '**/*.e2e.test.ts', '**/*.ops.test.ts', '**/*.multi.test.ts'],
+          exclude: [...exclude, '**/*.e2e.test.ts', '**/*.ops.test.ts', '**/*.server.test.ts'],
           env: { GENZ_TEST_BACKEND: 'embedded' },
           globalSetup: ['packages/db/src/test-global-setup.ts'],
           testTimeout: 20_000,
@@ -27,7 +27,7 @@ export default defineConfig({
       {
         test: {
           name: 'server',
-          include: ['**/*.db.test.ts', '**/*.multi.test.ts'],
+          include: ['**/*.db.test.ts', '**/*.server.test.ts'],
           exclude,
           env: { GENZ_TEST_BACKEND: 'server' },
           globalSetup: ['packages/db/src/test-global-setup.ts'],

@@ -1,0 +1,81 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { DbHandle } from '@genz/db';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { AppConfig } from './config/index.ts';
+import { parseTrustProxy } from './http/client-ip.ts';
+import errors from './http/errors.ts';
+import { genRequestId } from './http/request-id.ts';
+import cache from './infra/cache.ts';
+import db from './infra/db.ts';
+import { loggerOptions } from './infra/logger.ts';
+import metrics from './infra/metrics.ts';
+import redis from './infra/redis.ts';
+import health from './modules/health/index.ts';
+
+export interface BuildAppOptions {
+  config: AppConfig;
+  /** An already-open database (tests hand in a cloned template); otherwise one is created from config. */
+  db?: DbHandle;
+  /** A pino-compatible logger instance (tests capture output to prove secrets never reach it). */
+  logger?: FastifyBaseLogger;
+}
+
+/**
+ * The composition root: reading it top to bottom gives the architecture (ARCHITECTURE.md §3-4).
+ * 1. Cross-cutting HTTP behaviour every route relies on (errors, request ids, client IP, limits on bodies).
+ * 2. Infrastructure plugins that decorate the instance with clients (metrics first: the others register gauges).
+ * 3. Documentation, then the domain modules, each a named plugin declaring what it depends on.
+ * The process concerns (listen, timeouts, signals, drain) live in server.ts.
+ */
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: loggerOptions(config) }),
+    genReqId: genRequestId,
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    trustProxy: parseTrustProxy(config.server.trustProxy),
+    bodyLimit: config.server.bodyLimitBytes,
+    http: { maxHeaderSize: config.server.maxHeaderBytes },
+    keepAliveTimeout: config.server.keepAliveTimeoutMs,
+    connectionTimeout: config.server.connectionTimeoutMs,
+    requestTimeout: config.server.requestTimeoutMs,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: {
+      // Unknown fields are rejected (schemas say additionalProperties: false), never silently dropped.
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // 1. Cross-cutting HTTP
+  await app.register(errors);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  // 2. Infrastructure
+  await app.register(metrics, { config });
+  await app.register(redis, { config });
+  await app.register(db, { config, ...(options.db ? { db: options.db } : {}) });
+  await app.register(cache, { config });
+
+  // 3. Documentation and modules
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'GenZ AI API', version: '0.1.0', license: { name: 'Apache-2.0' } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...(route.config as object), infra: true };
+    });
+    await docs.register(swaggerUi, { routePrefix: '/api/docs' });
+  });
+  await app.register(health);
+
+  return app;
+}

@@ -1,0 +1,134 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Value } from 'typebox/value';
+import { parse as parseYaml } from 'yaml';
+import { type AppConfig, ConfigSchema } from './schema.ts';
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+interface JsonSchemaNode {
+  type?: string;
+  env?: string;
+  properties?: Record<string, JsonSchemaNode>;
+  anyOf?: JsonSchemaNode[];
+}
+
+export interface EnvBinding {
+  env: string;
+  path: string[];
+  type: string;
+}
+
+/** Every leaf that an environment variable can set, in schema order (also feeds docs/configuration.md). */
+export function envBindings(node: JsonSchemaNode = ConfigSchema as JsonSchemaNode, path: string[] = []): EnvBinding[] {
+  if (node.properties) {
+    return Object.entries(node.properties).flatMap(([key, child]) => envBindings(child, [...path, key]));
+  }
+  return node.env ? [{ env: node.env, path, type: node.type ?? 'string' }] : [];
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let cursor = target;
+  for (const key of path.slice(0, -1)) {
+    const next = cursor[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cursor[key] = {};
+    cursor = cursor[key] as Record<string, unknown>;
+  }
+  const last = path.at(-1);
+  if (last !== undefined) cursor[last] = value;
+}
+
+function envValue(raw: string, type: string): unknown {
+  if (type === 'array') {
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  }
+  if (type === 'boolean') {
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+    return raw; // left for the validator to reject, naming the variable
+  }
+  return raw;
+}
+
+export interface LoadConfigOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Inline overrides (tests), applied after env. */
+  overrides?: Record<string, unknown>;
+}
+
+/** Defaults < genz.yaml < environment < overrides. Throws ConfigError naming every bad key. */
+export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const problems: string[] = [];
+  let layered: Record<string, unknown> = {};
+
+  const file = env.GENZ_CONFIG ?? (existsSync(resolve(cwd, 'genz.yaml')) ? 'genz.yaml' : undefined);
+  if (file) {
+    const path = resolve(cwd, file);
+    try {
+      const parsed: unknown = parseYaml(readFileSync(path, 'utf8'));
+      if (parsed !== null && parsed !== undefined) {
+        if (typeof parsed !== 'object' || Array.isArray(parsed)) problems.push(`${file}: the top level must be a mapping`);
+        else layered = parsed as Record<string, unknown>;
+      }
+    } catch (err) {
+      problems.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  const sourceOf = new Map<string, string>();
+  for (const binding of envBindings()) {
+    const raw = env[binding.env];
+    if (raw === undefined || raw === '') continue;
+    setPath(layered, binding.path, envValue(raw, binding.type));
+    sourceOf.set(`/${binding.path.join('/')}`, binding.env);
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) setPath(layered, key.split('.'), value);
+
+  const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, layered));
+  for (const error of Value.Errors(ConfigSchema, candidate)) {
+    if (error.keyword === 'boolean' && error.schemaPath.endsWith('additionalProperties')) continue; // reported below
+    const pointer = error.instancePath;
+    const params = error.params as { additionalProperties?: string[]; allowedValues?: unknown[] };
+    const extra = params.additionalProperties;
+    const message = params.allowedValues ? `must be one of: ${params.allowedValues.join(', ')}` : error.message;
+    const key = extra
+      ? extra.map((k) => `${pointer}/${k}`.slice(1).replaceAll('/', '.')).join(', ')
+      : pointer.slice(1).replaceAll('/', '.') || '(root)';
+    const origin = sourceOf.get(pointer) ?? (file ? `${file}` : 'config');
+    problems.push(extra ? `${origin}: unknown key ${key}` : `${origin}: ${key} ${message}`);
+  }
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+
+  const config = candidate as AppConfig;
+  if (config.server.headersTimeoutMs <= config.server.keepAliveTimeoutMs) {
+    problems.push('server.headersTimeoutMs must be greater than server.keepAliveTimeoutMs');
+  }
+  if (config.redis.url && config.redis.clusterNodes.length > 0) {
+    problems.push('REDIS_URL and REDIS_CLUSTER_NODES are mutually exclusive');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  config.dataDir = resolve(cwd, config.dataDir);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

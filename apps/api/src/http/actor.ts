@@ -1,0 +1,33 @@
+import type { ApiKeyScope } from '@genz/contracts';
+
+/**
+ * Who is asking. Set on `request.actor` by the auth hook (modules/auth) from a session cookie, a bearer access
+ * token or a `gz_` API key; null for anonymous requests. Every service verb and repository function takes the actor
+ * and filters on `actor.userId`: user A never reads or changes user B's data.
+ */
+export interface Actor {
+  userId: string;
+  role: 'user' | 'admin';
+  plan: string;
+  /** A browser session carries every scope the role allows; an API key only the ones it was created with. */
+  scopes: readonly ApiKeyScope[];
+  via: 'session' | 'api_key';
+  sessionId?: string;
+  apiKeyId?: string;
+}
+
+/**
+ * Per-route authentication policy, declared in route options: `config: { auth: { scope: 'chat' } }`.
+ * `'public'` routes need no actor. The auth hook enforces it and the route-matrix test fails for any registered
+ * route that does not declare one.
+ */
+export type RouteAuth = 'public' | { scope: ApiKeyScope; role?: 'admin' };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    actor: Actor | null;
+  }
+  interface FastifyContextConfig {
+    auth?: RouteAuth;
+  }
+}

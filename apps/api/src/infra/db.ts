@@ -1,0 +1,94 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createDb, type DbHandle } from '@genz/db';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Gauge } from 'prom-client';
+import type { AppConfig } from '../config/index.ts';
+import { DomainError } from '../http/errors.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: DbHandle;
+    /** True once migrations ran and the primary answered; false again never (readiness pings separately). */
+    dbReady: () => boolean;
+    /** Resolves when the database is first usable (tests and scripts await it; the server does not). */
+    dbReadyPromise: Promise<void>;
+  }
+}
+
+/**
+ * Opens the database without blocking boot: while PostgreSQL is down the process stays up, retries with capped
+ * exponential backoff (saying so in the log), /readyz answers 503 and data routes answer 503 `unavailable`.
+ * It never crash-loops.
+ */
+export default fp(
+  async (app: FastifyInstance, opts: { config: AppConfig; db?: DbHandle }) => {
+    const { database, dataDir } = opts.config;
+    const handle =
+      opts.db ??
+      (await createDb({
+        ...(database.url ? { url: database.url } : {}),
+        ...(database.migrationUrl ? { migrationUrl: database.migrationUrl } : {}),
+        replicaUrls: database.replicaUrls,
+        poolSize: database.poolSize,
+        dataDir,
+        statementTimeoutMs: database.statementTimeoutMs,
+      }));
+    let ready = false;
+    let closing = false;
+
+    const connect = async () => {
+      let delay = 250;
+      for (let attempt = 1; !closing; attempt++) {
+        try {
+          await handle.migrate();
+          ready = true;
+          app.log.info({ kind: handle.kind, attempt }, 'database ready');
+          return;
+        } catch (err) {
+          const retryInMs = Math.round(delay * (0.5 + Math.random() / 2));
+          app.log.warn({ attempt, retryInMs, reason: (err as Error).message }, 'database unreachable; retrying');
+          await sleep(retryInMs);
+          delay = Math.min(delay * 2, database.connectRetryMaxDelayMs);
+        }
+      }
+    };
+
+    app.decorate('db', handle);
+    app.decorate('dbReady', () => ready);
+    app.decorate('dbReadyPromise', connect());
+
+    app.addHook('onRequest', async (request) => {
+      if (ready || request.routeOptions.config.infra || request.routeOptions.url === undefined) return;
+      throw new DomainError('unavailable', 'The database is not reachable yet; try again shortly.', {
+        headers: { 'retry-after': '2' },
+      });
+    });
+
+    const pool = new Gauge({
+      name: 'db_pool_connections',
+      help: 'Database pool connections by state',
+      labelNames: ['state'] as const,
+      registers: [app.metrics.registry],
+      collect() {
+        const stats = handle.poolStats();
+        if (!stats) return;
+        this.set({ state: 'total' }, stats.total);
+        this.set({ state: 'idle' }, stats.idle);
+        this.set({ state: 'waiting' }, stats.waiting);
+      },
+    });
+    new Gauge({
+      name: 'db_pool_max',
+      help: 'Configured database pool size',
+      registers: [app.metrics.registry],
+    }).set(handle.kind === 'postgres' ? database.poolSize : 1);
+    void pool;
+
+    app.addHook('onClose', async () => {
+      closing = true;
+      if (!opts.db) await handle.close();
+    });
+  },
+  { name: 'db', dependencies: ['metrics'] },
+);

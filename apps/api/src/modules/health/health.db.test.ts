@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from '../../test/app.ts';
+
+describe('health', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('is live and ready when the database (and Redis, when configured) answer', async () => {
+    expect((await t.app.inject({ url: '/livez' })).statusCode).toBe(200);
+    const ready = await t.app.inject({ url: '/readyz' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json().checks.database).toBe('ok');
+    if (t.config.redis.url) expect(ready.json().checks.redis).toBe('ok');
+  });
+
+  it('reports not ready while draining, and stays live', async () => {
+    t.app.draining = true;
+    try {
+      const ready = await t.app.inject({ url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json().checks.draining).toBe('draining');
+      expect((await t.app.inject({ url: '/livez' })).statusCode).toBe(200);
+    } finally {
+      t.app.draining = false;
+    }
+  });
+
+  it('serves the OpenAPI document', async () => {
+    const res = await t.app.inject({ url: '/api/docs/json' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().openapi).toBe('3.1.0');
+    expect(Object.keys(res.json().paths)).toContain('/readyz');
+  });
+});

@@ -1,0 +1,47 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig } from './config/index.ts';
+
+/**
+ * The process: configuration, listen, socket timeouts suited to running behind a load balancer, and graceful
+ * shutdown. On SIGTERM readiness flips to 503 first, the listener stays open for the drain delay so the load
+ * balancer notices, then in-flight requests and streams get the grace period and the process exits 0.
+ */
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  throw err;
+}
+
+const app = await buildApp({ config });
+await app.listen({ host: config.server.host, port: config.server.port });
+app.server.headersTimeout = config.server.headersTimeoutMs;
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) {
+    app.log.warn({ signal }, 'second signal: exiting now');
+    process.exit(1);
+  }
+  stopping = true;
+  app.draining = true;
+  const { shutdownDrainDelayMs, shutdownGraceMs } = config.server;
+  app.log.info({ signal, shutdownDrainDelayMs, shutdownGraceMs }, 'draining: readiness is now 503');
+  await sleep(shutdownDrainDelayMs);
+  const force = setTimeout(() => {
+    app.log.warn('grace period over: closing remaining connections');
+    app.server.closeAllConnections();
+  }, shutdownGraceMs);
+  force.unref();
+  await app.close();
+  clearTimeout(force);
+  app.log.info('stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

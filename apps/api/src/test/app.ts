@@ -1,0 +1,60 @@
+import { Writable } from 'node:stream';
+import { createTestDb, testRedisPrefix, testRedisUrl } from '@genz/db/testing';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildApp } from '../app.ts';
+import { type AppConfig, loadConfig } from '../config/index.ts';
+import { loggerOptions } from '../infra/logger.ts';
+
+export const testBackend = process.env.GENZ_TEST_BACKEND === 'server' ? 'server' : 'embedded';
+
+export interface TestApp {
+  app: FastifyInstance;
+  config: AppConfig;
+  /** Every log line the app wrote, as raw JSON text (to prove secrets never reach it). */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A real app on a real database cloned from the migrated template (PGlite or PostgreSQL, by GENZ_TEST_BACKEND),
+ * with Redis and its own key prefix on the server backend. Nothing is mocked; only the network edge is faked by
+ * the tests that need an outside service.
+ */
+export async function buildTestApp(
+  overrides: Record<string, unknown> = {},
+  options: { redis?: boolean; keyPrefix?: string; routes?: (app: FastifyInstance) => void } = {},
+): Promise<TestApp> {
+  const useRedis = options.redis ?? testBackend === 'server';
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      env: 'test',
+      'log.level': 'info',
+      'server.port': 0,
+      ...(useRedis ? { 'redis.url': testRedisUrl, 'redis.keyPrefix': options.keyPrefix ?? testRedisPrefix() } : {}),
+      ...overrides,
+    },
+  });
+  const db = await createTestDb();
+  const logs: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(chunk.toString());
+      done();
+    },
+  });
+  const app = await buildApp({ config, db, logger: pino(loggerOptions(config), stream) });
+  options.routes?.(app);
+  await app.ready();
+  await app.dbReadyPromise;
+  return {
+    app,
+    config,
+    logs,
+    async close() {
+      await app.close();
+      await db.dispose();
+    },
+  };
+}
