@@ -1,5 +1,5 @@
 // Paths and the asset copy shared by the post-build step and the start script.
-import { cpSync, existsSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,4 +23,26 @@ export function copyStandaloneAssets() {
   rmSync(publicTarget, { recursive: true, force: true });
   if (existsSync(publicDir)) cpSync(publicDir, publicTarget, { recursive: true });
   cpSync(path.join(webDir, 'scripts', 'forwarded-for.cjs'), preload);
+}
+
+const sources = ['src', 'public', 'next.config.ts', 'package.json', 'tsconfig.json'];
+
+function newestMtime(entry) {
+  if (!existsSync(entry)) return 0;
+  const stats = statSync(entry);
+  if (!stats.isDirectory()) return stats.mtimeMs;
+  let newest = stats.mtimeMs;
+  for (const name of readdirSync(entry)) newest = Math.max(newest, newestMtime(path.join(entry, name)));
+  return newest;
+}
+
+/**
+ * Whether `.next/standalone` is present and newer than every web source, for a launcher deciding whether to run
+ * `npm run build -w @genz/web` first. (Changes to workspace packages the web imports are not tracked.)
+ */
+export function webBuildIsCurrent() {
+  const buildId = path.join(webDir, '.next', 'BUILD_ID');
+  if (!existsSync(serverEntry) || !existsSync(buildId)) return false;
+  const builtAt = statSync(buildId).mtimeMs;
+  return sources.every((source) => newestMtime(path.join(webDir, source)) <= builtAt);
 }
