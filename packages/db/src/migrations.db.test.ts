@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sql } from 'drizzle-orm';
-import { getTableConfig, type PgTable } from 'drizzle-orm/pg-core';
+import { is, sql } from 'drizzle-orm';
+import { getTableConfig, PgTable } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrationsFolder } from './migrations.ts';
 import * as schema from './schema/index.ts';
@@ -39,9 +39,7 @@ describe('migrations', () => {
 
   // Partitioned tables are hand-written SQL, so nothing else keeps their drizzle definitions honest.
   it('match the drizzle schema: every table, column, type and nullability exists in the database', async () => {
-    const tables = Object.values(schema).filter(
-      (v): v is PgTable => typeof v === 'object' && v !== null && Symbol.for('drizzle:IsDrizzleTable') in v,
-    );
+    const tables = Object.values(schema).filter((v) => is(v, PgTable));
     expect(tables.length).toBeGreaterThan(0);
     for (const table of tables) {
       const cfg = getTableConfig(table);
