@@ -3,12 +3,12 @@
  * Tools are never skipped: a missing program fails the test with the Debian package that provides it.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 
 export const DEPLOY_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = resolve(DEPLOY_DIR, '..');
@@ -137,4 +137,17 @@ export function metricNamesIn(expr: string): string[] {
     if (!PROMQL_WORDS.has(w.toLowerCase())) out.add(w);
   }
   return [...out];
+}
+
+/**
+ * Parses PromQL expressions with the real promtool: promtool cannot check a bare expression, so each one becomes a
+ * recording rule in a temporary rule file checked by `promtool check rules`. Returns promtool's result.
+ */
+export function checkPromQL(exprs: { name: string; expr: string }[]): RunResult {
+  const promtool = requireTool('promtool');
+  const dir = tempDir('promql');
+  const file = join(dir, 'exprs.yml');
+  const rules = exprs.map((e, i) => ({ record: `check:expr_${i}`, expr: e.expr, labels: { source: e.name.slice(0, 200) } }));
+  writeFileSync(file, stringify({ groups: [{ name: 'exprs', rules }] }));
+  return run(promtool, ['check', 'rules', file]);
 }
