@@ -262,3 +262,13 @@ describe('negative fixtures: the validation is real', () => {
     expect(() => loadConfig({ env: { GENZ_CONFIG: file }, cwd: dir })).toThrow(/genz\.yaml.*server\.prot/);
   });
 });
+
+describe('latency gates agree', () => {
+  it('the canary p99 gate and the HighLatency alert exclude the same generation routes', () => {
+    const matcher = (text: string) => /route!~"([^"]+)"/.exec(text)?.[1];
+    const alertRoutes = matcher(readFileSync(deployPath('prometheus', 'rules', 'alerts.yml'), 'utf8'));
+    const canaryRoutes = matcher(readFileSync(deployPath('k8s', 'overlays', 'prod', 'metric-templates.yaml'), 'utf8'));
+    expect(alertRoutes).toBeTruthy();
+    expect(canaryRoutes).toBe(alertRoutes);
+  });
+});
