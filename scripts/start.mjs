@@ -2,35 +2,14 @@
 // model). Builds the web app when its build is missing or stale, then runs the API (:8080) and the web (:3000),
 // which proxies /api and /v1 to the API at run time. Ctrl-C stops both.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
+import { webBuildIsCurrent } from '../apps/web/scripts/standalone.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
-const webDir = join(root, 'apps/web');
-const stampFile = join(webDir, '.next/genz-source-hash');
-
-function sourceHash(dir) {
-  const hash = createHash('sha256');
-  const walk = (d) => {
-    for (const entry of readdirSync(d).sort()) {
-      if (['node_modules', '.next', 'e2e'].includes(entry) || entry.endsWith('.test.ts')) continue;
-      const path = join(d, entry);
-      if (statSync(path).isDirectory()) walk(path);
-      else hash.update(relative(dir, path)).update(readFileSync(path));
-    }
-  };
-  walk(dir);
-  return hash.digest('hex');
-}
-
-const hash = sourceHash(webDir);
-const built = existsSync(stampFile) && readFileSync(stampFile, 'utf8') === hash;
-if (!built) {
+if (!webBuildIsCurrent()) {
   console.log('[genz] building the web app (first start or changed sources)...');
   const result = spawnSync('npm', ['run', 'build', '-w', '@genz/web'], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) process.exit(result.status ?? 1);
-  writeFileSync(stampFile, hash);
 }
 
 const env = { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production' };
@@ -40,9 +19,9 @@ const procs = [
   { name: 'api', cmd: process.execPath, args: [join(root, 'apps/api/src/server.ts')], env: { ...env, PORT: apiPort } },
   {
     name: 'web',
-    cmd: 'npm',
-    args: ['run', 'start', '-w', '@genz/web'],
-    env: { ...env, PORT: webPort, API_INTERNAL_URL: env.API_INTERNAL_URL ?? `http://127.0.0.1:${apiPort}` },
+    cmd: process.execPath,
+    args: [join(root, 'apps/web/scripts/start.mjs')],
+    env: { ...env, WEB_PORT: webPort, API_INTERNAL_URL: env.API_INTERNAL_URL ?? `http://127.0.0.1:${apiPort}` },
   },
 ];
 

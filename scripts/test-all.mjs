@@ -68,11 +68,20 @@ if (!existsSync(join(root, 'apps/web/.next/standalone'))) {
 const report = join(mkdtempSync(join(tmpdir(), 'genz-test-all-')), 'report.json');
 const run = spawnSync(
   process.execPath,
-  [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)],
+  [
+    join(root, 'node_modules/vitest/vitest.mjs'),
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${report}`,
+    ...process.argv.slice(2),
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 if (existsSync(report)) {
   const r = JSON.parse(readFileSync(report, 'utf8'));
-  console.log(`test:all: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+  console.log(
+    `test:all: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`,
+  );
 }
 process.exit(run.status ?? 1);

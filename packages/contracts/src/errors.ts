@@ -24,6 +24,7 @@ export const errorCatalog = {
   quota_exceeded: { status: 429, title: 'Quota exceeded' },
   internal: { status: 500, title: 'Internal error' },
   config_readonly: { status: 409, title: 'Configuration is read-only' },
+  bad_gateway: { status: 502, title: 'The API is unreachable' },
   overloaded: { status: 503, title: 'Server overloaded' },
   unavailable: { status: 503, title: 'Service unavailable' },
   upstream_unavailable: { status: 503, title: 'Every provider for this model is unavailable' },

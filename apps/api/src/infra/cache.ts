@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
 import type { AppConfig } from '../config/index.ts';
-import { createRedis, redisOptions } from './redis.ts';
+import { createRedis, redisOptions, waitReady } from './redis.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -29,6 +29,7 @@ export default fp(
       l2Connection = createRedis(config, false);
       if (l2Connection) {
         l2Connection.on('error', () => {}); // the 'redis' plugin already reports connectivity
+        await waitReady(l2Connection);
         store
           .useL2Layer(redisDriver({ connection: l2Connection }))
           .useBus(redisBusDriver({ connection: busConnection(config) }));
@@ -51,7 +52,9 @@ export default fp(
       labelNames: ['tier', 'result'] as const,
       registers: [app.metrics.registry],
     });
-    cache.on('cache:hit', (e: { layer?: string }) => requests.inc({ tier: e.layer === 'l2' ? 'l2' : 'l1', result: 'hit' }));
+    cache.on('cache:hit', (e: { layer?: string }) =>
+      requests.inc({ tier: e.layer === 'l2' ? 'l2' : 'l1', result: 'hit' }),
+    );
     cache.on('cache:miss', () => requests.inc({ tier: 'l1', result: 'miss' }));
 
     app.decorate('cache', cache);
@@ -63,12 +66,17 @@ export default fp(
   { name: 'cache', dependencies: ['redis', 'metrics'] },
 );
 
-/** The bus needs its own subscriber connections: options for standalone, a client for a cluster. */
+/**
+ * The bus opens its own subscriber connections: options for standalone, a client for a cluster. Unlike the
+ * request path, a subscription may wait in the offline queue until Redis is reachable.
+ */
 function busConnection(config: AppConfig) {
   if (!config.redis.url) return createRedis(config, false) ?? {};
   const url = new URL(config.redis.url);
   return {
     ...redisOptions(config, false),
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
     host: url.hostname,
     port: Number(url.port || 6379),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),

@@ -56,7 +56,11 @@ describe('database unreachable at start', () => {
       expect(data.json().code).toBe('unavailable');
       expect(data.headers['retry-after']).toBe('2');
       expect((await app.inject({ url: '/livez' })).statusCode).toBe(200);
-      await waitFor(async () => (logs.some((l) => l.includes('database unreachable; retrying')) ? true : undefined), 5000, 'retry log');
+      await waitFor(
+        async () => (logs.some((l) => l.includes('database unreachable; retrying')) ? true : undefined),
+        5000,
+        'retry log',
+      );
 
       forward = await tcpForward(port, Number(target.port || 5432));
       await waitFor(

@@ -1,10 +1,9 @@
 import { request } from 'node:http';
-import { freePort } from '../test/net.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../test/app.ts';
+import { freePort } from '../test/net.ts';
 
 const token = 'metrics-token-0123456789';
-
 
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

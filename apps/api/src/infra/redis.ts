@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
@@ -36,10 +38,25 @@ export function createRedis(config: AppConfig, withPrefix = true): RedisClient |
       return { host, port: Number(port) };
     });
     const { keyPrefix, ...redisOpts } = options;
-    return new Cluster(nodes, { redisOptions: redisOpts, ...(keyPrefix ? { keyPrefix } : {}), enableOfflineQueue: false });
+    return new Cluster(nodes, {
+      redisOptions: redisOpts,
+      ...(keyPrefix ? { keyPrefix } : {}),
+      enableOfflineQueue: false,
+    });
   }
   if (config.redis.url) return new Redis(config.redis.url, options);
   return null;
+}
+
+/**
+ * Give a new connection a moment to come up so the first requests after boot use Redis, without ever blocking
+ * boot on it: past the wait, callers fall back as they would during any outage.
+ */
+export async function waitReady(client: RedisClient, ms = 2000): Promise<void> {
+  if (client.status === 'ready') return;
+  const timer = new AbortController();
+  await Promise.race([once(client, 'ready', { signal: timer.signal }).catch(() => {}), sleep(ms)]);
+  timer.abort();
 }
 
 export default fp(
@@ -49,7 +66,8 @@ export default fp(
       // ioredis emits 'error' on every failed reconnect; log each state change once rather than crash.
       let lastState = '';
       client.on('error', (err: Error) => {
-        if (lastState !== 'error') app.log.warn({ reason: err.message }, 'redis error; commands fail fast until it returns');
+        if (lastState !== 'error')
+          app.log.warn({ reason: err.message }, 'redis error; commands fail fast until it returns');
         lastState = 'error';
       });
       client.on('ready', () => {
@@ -59,6 +77,7 @@ export default fp(
       app.addHook('onClose', async () => {
         client.disconnect();
       });
+      await waitReady(client);
     }
     app.decorate<RedisClient | null>('redis', client);
   },

@@ -6,6 +6,7 @@ const messages: Record<string, string> = {
   invalid_credentials: 'That email and password do not match an account.',
   rate_limited: 'Too many attempts. Wait a moment and try again.',
   unavailable: 'GenZ AI is not reachable right now. Try again in a moment.',
+  bad_gateway: 'GenZ AI is not reachable right now. Try again in a moment.',
 };
 
 function text(value: unknown): string | undefined {

@@ -226,14 +226,17 @@ describe('createProxy', () => {
       expect(response.headers.get('content-type')).toBe('application/problem+json');
       const problem = await response.json();
       expect(problem).toEqual({
-        type: '/problems/unavailable',
-        title: 'Service unavailable',
+        type: '/problems/bad_gateway',
+        title: 'The API is unreachable',
         status: 502,
         detail: expect.any(String),
-        code: 'unavailable',
+        code: 'bad_gateway',
       });
+      const v1 = await down(new Request(`${web}/v1/models`));
+      expect(v1.status).toBe(502);
+      expect((await v1.json()).error).toMatchObject({ type: 'api_error', code: 'bad_gateway' });
       expect(JSON.stringify(problem)).not.toContain(String(port));
-      expect(logged).toHaveBeenCalledOnce();
+      expect(logged).toHaveBeenCalledTimes(2);
     } finally {
       logged.mockRestore();
     }

@@ -88,17 +88,29 @@ function isEventStream(headers: Headers): boolean {
   return (headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
 }
 
-/** RFC 9457 problem document for an API that cannot be reached. */
-function unavailable(detail: string): Response {
+const UNREACHABLE = 'The API is not reachable right now. Try again in a moment.';
+
+/**
+ * The API cannot be reached: RFC 9457 problem+json (code `bad_gateway` from the contracts catalogue), or the OpenAI
+ * error envelope on /v1 so SDK clients parse it as they parse every other /v1 error.
+ */
+function unreachable(pathname: string): Response {
+  const headers = { 'cache-control': 'no-store' };
+  if (pathname === '/v1' || pathname.startsWith('/v1/')) {
+    return Response.json(
+      { error: { message: UNREACHABLE, type: 'api_error', param: null, code: 'bad_gateway' } },
+      { status: 502, headers },
+    );
+  }
   return Response.json(
     {
-      type: '/problems/unavailable',
-      title: 'Service unavailable',
+      type: '/problems/bad_gateway',
+      title: 'The API is unreachable',
       status: 502,
-      detail,
-      code: 'unavailable',
+      detail: UNREACHABLE,
+      code: 'bad_gateway',
     },
-    { status: 502, headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store' } },
+    { status: 502, headers: { ...headers, 'content-type': 'application/problem+json' } },
   );
 }
 
@@ -109,7 +121,7 @@ export function createProxy(options: ProxyOptions): ProxyHandler {
     const configured = options.upstream();
     if (!URL.canParse(configured)) {
       console.error(`[web] API_INTERNAL_URL is not a URL: ${configured}`);
-      return unavailable('The API is not reachable right now. Try again in a moment.');
+      return unreachable(incoming.pathname);
     }
     const base = new URL(configured);
     const target = new URL(`${incoming.pathname}${incoming.search}`, base);
@@ -134,7 +146,7 @@ export function createProxy(options: ProxyOptions): ProxyHandler {
       if (request.signal.aborted) return new Response(null, { status: 499 });
       const reason = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
       console.error(`[web] proxy ${method} ${incoming.pathname} -> ${base.origin} failed: ${reason}`);
-      return unavailable('The API is not reachable right now. Try again in a moment.');
+      return unreachable(incoming.pathname);
     }
 
     const nullBody = NULL_BODY_STATUSES.has(upstream.status) || method === 'HEAD';
