@@ -45,9 +45,18 @@ export function testRedisPrefix(): string {
   return `{t${randomBytes(6).toString('hex')}}:`;
 }
 
-/** Unique, sortable-by-age database name: genz_t_<base36 ms>_<random>. */
+/**
+ * Identifies one test run: test-global-setup.ts sets it before vitest starts its workers, and drops the run's
+ * databases at teardown, so a file that failed before dispose() leaves nothing behind.
+ */
+export function testRunId(): string {
+  process.env.GENZ_TEST_RUN_ID ??= randomBytes(4).toString('hex');
+  return process.env.GENZ_TEST_RUN_ID;
+}
+
+/** Unique database name that tells its age and run: genz_t_<base36 ms>_<run>_<random>. */
 function uniqueDbName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(5).toString('hex')}`;
+  return `${prefix}_${Date.now().toString(36)}_${testRunId()}_${randomBytes(4).toString('hex')}`;
 }
 
 function dbUrl(base: string, database: string): string {
@@ -174,6 +183,19 @@ export async function dropStaleTestDatabases(): Promise<string[]> {
       }
     }
     return dropped;
+  });
+}
+
+/** Drops every test database of this run (see testRunId). */
+export async function dropRunTestDatabases(): Promise<string[]> {
+  const run = testRunId();
+  return withAdmin(async (admin) => {
+    const rows = await admin.query<{ datname: string }>(
+      `select datname from pg_database where datname like 'genz\\_t\\_%' and split_part(datname, '_', 4) = $1`,
+      [run],
+    );
+    for (const { datname } of rows.rows) await admin.query(`drop database if exists "${datname}" with (force)`);
+    return rows.rows.map((r) => r.datname);
   });
 }
 
