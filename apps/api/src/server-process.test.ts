@@ -62,7 +62,14 @@ describe('server process', () => {
     // An upload still in flight when the signal arrives must be answered, not cut.
     const inFlight = new Promise<number>((resolve, reject) => {
       const req = request(
-        { host: '127.0.0.1', port, path: '/api/upload', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': '11' } },
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/api/upload',
+          method: 'POST',
+          agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': '11' },
+        },
         (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode ?? 0));
@@ -74,7 +81,11 @@ describe('server process', () => {
     });
     await new Promise((r) => setTimeout(r, 50));
     p.child.kill('SIGTERM');
-    await waitFor(async () => ((await status(port, '/readyz')) === 503 ? true : undefined), 500, 'readiness 503 while draining');
+    await waitFor(
+      async () => ((await status(port, '/readyz')) === 503 ? true : undefined),
+      500,
+      'readiness 503 while draining',
+    );
     expect(await inFlight).toBe(404);
     expect(await p.exited).toBe(0);
     expect(p.output()).toContain('draining: readiness is now 503');

@@ -81,7 +81,8 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
     try {
       const parsed: unknown = parseYaml(readFileSync(path, 'utf8'));
       if (parsed !== null && parsed !== undefined) {
-        if (typeof parsed !== 'object' || Array.isArray(parsed)) problems.push(`${file}: the top level must be a mapping`);
+        if (typeof parsed !== 'object' || Array.isArray(parsed))
+          problems.push(`${file}: the top level must be a mapping`);
         else layered = parsed as Record<string, unknown>;
       }
     } catch (err) {
@@ -119,6 +120,13 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   }
   if (config.redis.url && config.redis.clusterNodes.length > 0) {
     problems.push('REDIS_URL and REDIS_CLUSTER_NODES are mutually exclusive');
+  }
+  // Provider keys may be referenced by variable name from genz.yaml; only this module reads the environment.
+  for (const [i, deployment] of config.providers.deployments.entries()) {
+    if (deployment.apiKeyEnv === undefined || deployment.apiKey !== undefined) continue;
+    const value = env[deployment.apiKeyEnv];
+    if (value) deployment.apiKey = value;
+    else problems.push(`providers.deployments.${i}.apiKeyEnv: environment variable ${deployment.apiKeyEnv} is not set`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   config.dataDir = resolve(cwd, config.dataDir);

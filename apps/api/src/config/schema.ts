@@ -9,7 +9,11 @@ const env = (name: string) => ({ env: name });
 
 const Server = Type.Object(
   {
-    host: Type.String({ default: '127.0.0.1', description: 'Interface to bind. Containers use 0.0.0.0.', ...env('HOST') }),
+    host: Type.String({
+      default: '127.0.0.1',
+      description: 'Interface to bind. Containers use 0.0.0.0.',
+      ...env('HOST'),
+    }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'API port.', ...env('PORT') }),
     publicUrl: Type.String({
       default: 'http://localhost:3000',
@@ -45,7 +49,8 @@ const Server = Type.Object(
     shutdownDrainDelayMs: Type.Integer({
       minimum: 0,
       default: 5000,
-      description: 'After SIGTERM, /readyz answers 503 this long before the listener closes, so load balancers stop routing.',
+      description:
+        'After SIGTERM, /readyz answers 503 this long before the listener closes, so load balancers stop routing.',
       ...env('SHUTDOWN_DRAIN_DELAY_MS'),
     }),
     shutdownGraceMs: Type.Integer({
@@ -67,7 +72,10 @@ const Database = Type.Object(
       }),
     ),
     migrationUrl: Type.Optional(
-      Type.String({ description: 'Direct URL for migrations (not through PgBouncer).', ...env('DATABASE_MIGRATION_URL') }),
+      Type.String({
+        description: 'Direct URL for migrations (not through PgBouncer).',
+        ...env('DATABASE_MIGRATION_URL'),
+      }),
     ),
     replicaUrls: Type.Array(Type.String(), {
       default: [],
@@ -81,7 +89,17 @@ const Database = Type.Object(
       description: 'pg pool size per process (pods × poolSize ≤ PgBouncer/PostgreSQL capacity).',
       ...env('DATABASE_POOL_SIZE'),
     }),
-    statementTimeoutMs: Type.Integer({ minimum: 0, default: 15_000, description: 'Per-statement timeout; 0 disables.' }),
+    statementTimeoutMs: Type.Integer({
+      minimum: 0,
+      default: 15_000,
+      description: 'Per-statement timeout; 0 disables.',
+    }),
+    auditRetentionMonths: Type.Integer({
+      minimum: 1,
+      default: 13,
+      description: 'Monthly audit-log partitions older than this are dropped by the hourly maintenance job.',
+      ...env('AUDIT_RETENTION_MONTHS'),
+    }),
     connectRetryMaxDelayMs: Type.Integer({
       minimum: 100,
       default: 10_000,
@@ -93,7 +111,9 @@ const Database = Type.Object(
 
 const Redis = Type.Object(
   {
-    url: Type.Optional(Type.String({ description: 'Redis URL. Unset: caches and limiters live in memory.', ...env('REDIS_URL') })),
+    url: Type.Optional(
+      Type.String({ description: 'Redis URL. Unset: caches and limiters live in memory.', ...env('REDIS_URL') }),
+    ),
     clusterNodes: Type.Array(Type.String(), {
       default: [],
       description: 'Comma-separated host:port seeds of a Redis Cluster (instead of url).',
@@ -127,7 +147,8 @@ const Metrics = Type.Object(
       Type.Integer({
         minimum: 1,
         maximum: 65535,
-        description: 'Serve /metrics on this separate port (no auth). Unset: /metrics on the API port behind metrics.token.',
+        description:
+          'Serve /metrics on this separate port (no auth). Unset: /metrics on the API port behind metrics.token.',
         ...env('METRICS_PORT'),
       }),
     ),
@@ -155,8 +176,168 @@ const Log = Type.Object(
 const Tracing = Type.Object(
   {
     otlpEndpoint: Type.Optional(
-      Type.String({ description: 'OTLP/HTTP endpoint; traces are exported when set.', ...env('OTEL_EXPORTER_OTLP_ENDPOINT') }),
+      Type.String({
+        description: 'OTLP/HTTP endpoint; traces are exported when set.',
+        ...env('OTEL_EXPORTER_OTLP_ENDPOINT'),
+      }),
     ),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const ms = (def: number, description: string, minimum = 0) => Type.Integer({ minimum, default: def, description });
+
+const Capabilities = Type.Object(
+  {
+    tools: Type.Boolean({ default: true, description: 'Accepts tools / tool_choice.' }),
+    vision: Type.Boolean({ default: false, description: 'Accepts image parts.' }),
+    embeddings: Type.Boolean({ default: false, description: 'Serves /v1/embeddings (OpenAI-wire only).' }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Deployment = Type.Object(
+  {
+    id: Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,63}$', description: 'Stable id (a metrics label).' }),
+    provider: Type.Enum(['openai', 'anthropic', 'gemini', 'openai-compatible', 'demo'], {
+      description: 'Wire format: openai and openai-compatible are proxied; anthropic and gemini are translated.',
+    }),
+    model: Type.String({ minLength: 1, description: 'Model name sent upstream.' }),
+    baseUrl: Type.Optional(Type.String({ description: 'Upstream base URL; defaults to the provider section.' })),
+    apiKey: Type.Optional(Type.String({ description: 'Literal key (prefer apiKeyEnv).' })),
+    apiKeyEnv: Type.Optional(
+      Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'Name of the environment variable holding the key.' }),
+    ),
+    weight: Type.Number({ minimum: 0, default: 1, description: 'Share of traffic under the weighted strategy.' }),
+    inputPricePerMTok: Type.Optional(Type.Number({ minimum: 0, description: 'USD per million input tokens.' })),
+    outputPricePerMTok: Type.Optional(Type.Number({ minimum: 0, description: 'USD per million output tokens.' })),
+    contextWindow: Type.Integer({ minimum: 1, default: 128_000, description: 'Prompt + completion token limit.' }),
+    capabilities: Capabilities,
+  },
+  { additionalProperties: false },
+);
+
+const VendorKey = (envKey: string, envUrl: string | undefined, models: string[], description: string) =>
+  Type.Object(
+    {
+      apiKey: Type.Optional(Type.String({ description, ...env(envKey) })),
+      baseUrl: Type.Optional(Type.String({ description: 'Base URL override.', ...(envUrl ? env(envUrl) : {}) })),
+      models: Type.Array(Type.String(), {
+        default: models,
+        description:
+          'Models that get a default deployment and alias when the key is set and no deployment names this provider.',
+      }),
+    },
+    { default: {}, additionalProperties: false },
+  );
+
+const Alias = Type.Object(
+  {
+    deployments: Type.Array(Type.String(), { minItems: 1, description: 'Ordered deployment ids.' }),
+    strategy: Type.Enum(['fallback', 'weighted', 'least-latency', 'least-busy', 'lowest-cost'], {
+      default: 'fallback',
+    }),
+    description: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+const Routing = Type.Object(
+  {
+    connectTimeoutMs: ms(5000, 'TCP/TLS connect timeout per attempt.', 1),
+    ttftTimeoutMs: ms(30_000, 'Time to the first content token before the attempt is abandoned (and failed over).', 1),
+    idleTimeoutMs: ms(60_000, 'Longest silence between chunks once streaming.', 1),
+    totalTimeoutMs: ms(600_000, 'Whole request deadline across attempts.', 1),
+    maxAttempts: Type.Integer({
+      minimum: 1,
+      maximum: 10,
+      default: 3,
+      description: 'Attempts per request, failovers included.',
+    }),
+    retryBaseDelayMs: ms(100, 'Base of the jittered exponential backoff before retrying a deployment already tried.'),
+    retryMaxDelayMs: ms(2000, 'Longest wait before a retry; a Retry-After beyond it skips the retry.'),
+    retryBudgetRatio: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0.2,
+      description: 'Retries allowed as a share of requests (10 s window).',
+    }),
+    retryBudgetMinPerSecond: Type.Integer({
+      minimum: 0,
+      default: 5,
+      description: 'Retries always allowed per second.',
+    }),
+    breakerFailureThreshold: Type.Integer({
+      minimum: 1,
+      default: 3,
+      description: 'Consecutive failures that open a breaker.',
+    }),
+    breakerOpenMs: ms(5000, 'How long an open breaker stays open before half-open probes.', 100),
+    breakerHalfOpenProbes: Type.Integer({
+      minimum: 1,
+      default: 1,
+      description: 'Concurrent probes per replica while half-open.',
+    }),
+    rampUpMs: ms(10_000, 'After recovery, traffic share ramps from 10% to 100% over this long.'),
+    stateSyncMs: ms(500, 'How often a replica reads the shared breaker state from Redis.', 50),
+    probeIntervalMs: ms(
+      2000,
+      'Active probe period of the elected replica (probes only deployments whose breaker is open).',
+      100,
+    ),
+    ewmaAlpha: Type.Number({
+      minimum: 0.01,
+      maximum: 1,
+      default: 0.3,
+      description: 'Weight of the newest latency sample.',
+    }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Usage = Type.Object(
+  {
+    queueMax: Type.Integer({
+      minimum: 1,
+      default: 10_000,
+      description: 'Usage events buffered before new ones are dropped.',
+    }),
+    batchSize: Type.Integer({ minimum: 1, default: 500, description: 'Events per write.' }),
+    flushMs: ms(1000, 'Longest wait before a partial batch is written.', 10),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Providers = Type.Object(
+  {
+    openai: VendorKey('OPENAI_API_KEY', 'OPENAI_BASE_URL', ['gpt-4o-mini', 'gpt-4o'], 'OpenAI API key.'),
+    anthropic: VendorKey('ANTHROPIC_API_KEY', undefined, ['claude-sonnet-4-5'], 'Anthropic API key.'),
+    gemini: VendorKey('GOOGLE_GENERATIVE_AI_API_KEY', undefined, ['gemini-2.5-flash'], 'Google Gemini API key.'),
+    ollama: Type.Object(
+      {
+        baseUrl: Type.Optional(
+          Type.String({ description: 'Ollama server, e.g. http://127.0.0.1:11434.', ...env('OLLAMA_BASE_URL') }),
+        ),
+        models: Type.Array(Type.String(), {
+          default: ['llama3.2'],
+          description: 'Models that get a default deployment.',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    demo: Type.Enum(['auto', 'on', 'off'], {
+      default: 'auto',
+      description: 'The offline `demo` model: `auto` adds it only when no other deployment exists.',
+      ...env('GENZ_DEMO_MODEL'),
+    }),
+    demoChunkDelayMs: ms(30, 'Delay between demo reply chunks.'),
+    deployments: Type.Array(Deployment, { default: [], description: 'Upstream model deployments.' }),
+    aliases: Type.Record(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,127}$' }), Alias, {
+      default: {},
+      description: 'Public model names mapped to ordered deployment ids and a routing strategy.',
+    }),
+    routing: Routing,
+    usage: Usage,
   },
   { default: {}, additionalProperties: false },
 );
@@ -164,7 +345,11 @@ const Tracing = Type.Object(
 export const ConfigSchema = Type.Object(
   {
     env: Type.Enum(['development', 'production', 'test'], { default: 'development', ...env('NODE_ENV') }),
-    dataDir: Type.String({ default: './data', description: 'Embedded data (PGlite, generated secrets).', ...env('DATA_DIR') }),
+    dataDir: Type.String({
+      default: './data',
+      description: 'Embedded data (PGlite, generated secrets).',
+      ...env('DATA_DIR'),
+    }),
     configFile: Type.Optional(Type.String({ description: 'Path to genz.yaml.', ...env('GENZ_CONFIG') })),
     configReadonly: Type.Boolean({
       default: false,
@@ -178,6 +363,7 @@ export const ConfigSchema = Type.Object(
     metrics: Metrics,
     log: Log,
     tracing: Tracing,
+    providers: Providers,
   },
   { additionalProperties: false },
 );

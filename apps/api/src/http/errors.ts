@@ -85,7 +85,8 @@ export function toDomainError(error: unknown): DomainError {
   }
   const status = fe?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const code: ErrorCode = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
+    const code: ErrorCode =
+      status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
     return new DomainError(code, fe.message, { cause: error });
   }
   return new DomainError('internal', 'An unexpected error occurred. Quote the requestId when reporting it.', {
@@ -121,7 +122,11 @@ export default fp(
       return sendError(request, reply, domain);
     });
     app.setNotFoundHandler((request, reply) =>
-      sendError(request, reply, new DomainError('route_not_found', `No route ${request.method} ${request.url.split('?')[0]}`)),
+      sendError(
+        request,
+        reply,
+        new DomainError('route_not_found', `No route ${request.method} ${request.url.split('?')[0]}`),
+      ),
     );
   },
   { name: 'errors' },

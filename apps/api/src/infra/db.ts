@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createDb, type DbHandle } from '@genz/db';
+import { createDb, type DbHandle, ensureMonthlyPartitions, schema } from '@genz/db';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Gauge } from 'prom-client';
@@ -33,9 +33,25 @@ export default fp(
         poolSize: database.poolSize,
         dataDir,
         statementTimeoutMs: database.statementTimeoutMs,
+        onPoolError: (err) => app.log.warn({ reason: err.message }, 'idle database connection failed'),
       }));
     let ready = false;
     let closing = false;
+    let maintenance: NodeJS.Timeout | undefined;
+
+    // Monthly partitions are created ahead and expired ones dropped. Idempotent, so every replica may run it; a
+    // replica that loses a creation race just logs and tries again next hour.
+    const maintainPartitions = async () => {
+      try {
+        const changes = await ensureMonthlyPartitions(handle.db, schema.auditEvents, {
+          ahead: 2,
+          retainMonths: database.auditRetentionMonths,
+        });
+        if (changes.created.length + changes.dropped.length > 0) app.log.info(changes, 'audit partitions maintained');
+      } catch (err) {
+        app.log.warn({ reason: (err as Error).message }, 'partition maintenance failed; retrying next hour');
+      }
+    };
 
     const connect = async () => {
       let delay = 250;
@@ -44,6 +60,9 @@ export default fp(
           await handle.migrate();
           ready = true;
           app.log.info({ kind: handle.kind, attempt }, 'database ready');
+          await maintainPartitions();
+          maintenance = setInterval(() => void maintainPartitions(), 60 * 60 * 1000);
+          maintenance.unref();
           return;
         } catch (err) {
           const retryInMs = Math.round(delay * (0.5 + Math.random() / 2));
@@ -87,6 +106,7 @@ export default fp(
 
     app.addHook('onClose', async () => {
       closing = true;
+      clearInterval(maintenance);
       if (!opts.db) await handle.close();
     });
   },

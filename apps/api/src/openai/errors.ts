@@ -28,7 +28,11 @@ const openAiCode: Partial<Record<ErrorCode, string>> = {
   route_not_found: 'unknown_url',
 };
 
-export function openAiErrorBody(error: { code: ErrorCode; message: string; param?: string | undefined }): OpenAiErrorBody {
+export function openAiErrorBody(error: {
+  code: ErrorCode;
+  message: string;
+  param?: string | undefined;
+}): OpenAiErrorBody {
   return {
     error: {
       message: error.message,
