@@ -46,9 +46,10 @@ export interface RunResult {
 }
 
 /** Runs a program synchronously (no shell). */
-export function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; timeoutMs?: number } = {}): RunResult {
+export function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): RunResult {
   const r = spawnSync(cmd, args, {
     cwd: opts.cwd,
+    env: opts.env ? { ...process.env, ...opts.env } : process.env,
     input: opts.input,
     encoding: 'utf8',
     timeout: opts.timeoutMs ?? 60_000,
