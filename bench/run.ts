@@ -1,0 +1,392 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import {
+  CLOCK_TICKS,
+  cpuPercent,
+  type MachineCpu,
+  type ProcSample,
+  readMachineCpu,
+  readProcSample,
+  startSampler,
+} from './lib/proc.ts';
+import { type RunMeta, type RunReport, renderSection, summarise, type TargetResult } from './lib/report.ts';
+import { LatencyRecorder, percentile } from './lib/stats.ts';
+import type { BenchContext, Scenario, ServerName, Target } from './lib/types.ts';
+
+/**
+ * The bench runner (issue 2 §10, ARCHITECTURE.md §11: percentiles and throughput live here, never in tests).
+ *   npm run bench -w @genz/bench -- <scenario> [--duration 10] [--connections 50] [--warmup 3] [--rounds 3] [--redis URL|none] [--no-append]
+ * One run: a fresh PostgreSQL database, the real API server and the Fastify baseline as child processes (so the load
+ * generator never shares their event loop), each target loaded alone for warm-up + a measured window while the
+ * target's server process is sampled from /proc. Appends a section to docs/benchmarks.md, raw JSON to bench/results/.
+ */
+
+const root = resolve(import.meta.dirname, '..');
+const MiB = 1024 * 1024;
+
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    warmup: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
+    'no-append': { type: 'boolean', default: false },
+  },
+});
+
+function positiveInt(name: string, raw: string, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new Error(`--${name} must be an integer in 1..${max}, got ${raw}`);
+  return n;
+}
+
+const scenarioNames = readdirSync(join(import.meta.dirname, 'scenarios'))
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.slice(0, -3));
+const scenarioName = positionals[0];
+if (!scenarioName || !scenarioNames.includes(scenarioName)) {
+  console.error(`usage: npm run bench -w @genz/bench -- <scenario> [--duration 10] [--connections 50] [--warmup 3]
+scenarios: ${scenarioNames.join(', ')}`);
+  process.exit(2);
+}
+const durationS = positiveInt('duration', args.duration, 600);
+const connections = positiveInt('connections', args.connections, 1000);
+const warmupS = positiveInt('warmup', args.warmup, 60);
+const rounds = positiveInt('rounds', args.rounds, 20);
+const { scenario } = (await import(`./scenarios/${scenarioName}.ts`)) as { scenario: Scenario };
+if (scenario.targets.filter((t) => t.baseline).length !== 1) throw new Error('a scenario needs exactly one baseline');
+
+// ---- child processes ----------------------------------------------------------------------------------------------
+
+interface Child {
+  name: ServerName;
+  proc: ChildProcess;
+  pid: number;
+  url: string;
+  /** The last 64 KiB of its stdout+stderr, shown if it dies. */
+  output: () => string;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+async function startChild(
+  name: ServerName,
+  file: string,
+  env: Record<string, string>,
+  readyPath: string,
+): Promise<Child> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [file], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-65536);
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  if (proc.pid === undefined) throw new Error(`${name}: spawn failed`);
+  const child: Child = { name, proc, pid: proc.pid, url: `http://127.0.0.1:${port}`, output: () => output };
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}:\n${output}`);
+    try {
+      const res = await fetch(child.url + readyPath, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return child;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`${name} not ready on ${readyPath} within 60 s:\n${output}`);
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (child.proc.exitCode !== null || child.proc.signalCode !== null) return;
+  const exited = new Promise((res) => child.proc.once('exit', res));
+  child.proc.kill('SIGTERM');
+  const timer = setTimeout(() => child.proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// ---- environment facts ---------------------------------------------------------------------------------------------
+
+function git(...gitArgs: string[]): string {
+  try {
+    return execFileSync('git', gitArgs, { cwd: root, encoding: 'utf8' });
+  } catch {
+    return '';
+  }
+}
+
+function machine(): RunMeta['machine'] {
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+  return {
+    cpu: model,
+    cores: cpus().length,
+    memoryGiB: totalmem() / 1024 ** 3,
+    node: process.version,
+    kernel: release(),
+  };
+}
+
+function gitFacts(): RunMeta['git'] {
+  const status = git('status', '--porcelain');
+  const dirtyPaths = [
+    ...new Set(
+      status
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.slice(3).split('/').slice(0, 2).join('/')),
+    ),
+  ].sort();
+  return { commit: git('rev-parse', '--short', 'HEAD').trim() || 'unknown', dirty: dirtyPaths.length > 0, dirtyPaths };
+}
+
+// ---- load ----------------------------------------------------------------------------------------------------------
+
+interface Shot {
+  result: autocannon.Result;
+  latencies: LatencyRecorder;
+}
+
+function fire(url: string, target: Target, headers: Record<string, string>, seconds: number, record: boolean) {
+  return new Promise<Shot>((res, rej) => {
+    const latencies = new LatencyRecorder();
+    const instance = autocannon(
+      {
+        url: url + target.path,
+        method: target.method ?? 'GET',
+        headers,
+        ...(target.body !== undefined ? { body: target.body } : {}),
+        connections,
+        duration: seconds,
+        timeout: 10,
+      },
+      (err, result) => (err ? rej(err) : res({ result, latencies })),
+    );
+    if (record) instance.on('response', (_client, _status, _bytes, ms) => latencies.record(ms));
+  });
+}
+
+interface Window {
+  seconds: number;
+  server: ProcSample[];
+  generatorCpuMicros: number;
+  machineFrom: MachineCpu;
+  machineTo: MachineCpu;
+}
+
+function toResult(target: Target, shot: Shot, before: ProcSample, w: Window): TargetResult {
+  const sorted = shot.latencies.sorted();
+  const first = w.server[0] as ProcSample;
+  const last = w.server[w.server.length - 1] as ProcSample;
+  const serverCpu = cpuPercent(first, last);
+  const generatorCpu = (w.generatorCpuMicros / 1e6 / w.seconds) * 100;
+  const pct = (ticks: number) => (ticks / CLOCK_TICKS / w.seconds) * 100;
+  const busy = pct(w.machineTo.busy - w.machineFrom.busy);
+  const softirq = pct(w.machineTo.softirq - w.machineFrom.softirq);
+  const requests = shot.result.requests.total;
+  return {
+    name: target.name,
+    server: target.server,
+    baseline: target.baseline === true,
+    requests,
+    rps: requests / w.seconds,
+    latencyMs: {
+      p50: percentile(sorted, 50),
+      p95: percentile(sorted, 95),
+      p99: percentile(sorted, 99),
+      max: percentile(sorted, 100),
+    },
+    errors: shot.result.errors,
+    non2xx: shot.result.non2xx,
+    rssIdleMiB: before.rssBytes / MiB,
+    rssPeakMiB: Math.max(...w.server.map((s) => s.rssBytes)) / MiB,
+    cpuPercent: serverCpu,
+    bytesPerResponse: requests > 0 ? shot.result.throughput.total / requests : Number.NaN,
+    loadGeneratorCpuPercent: generatorCpu,
+    machine: {
+      busyPercent: busy,
+      softirqPercent: softirq,
+      otherPercent: Math.max(0, busy - softirq - serverCpu - generatorCpu),
+    },
+  };
+}
+
+// ---- the run -------------------------------------------------------------------------------------------------------
+
+const adminUrl = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 14);
+const dbName = `genz_bench_${stamp}_${process.pid}`;
+const databaseUrl = (() => {
+  const u = new URL(adminUrl);
+  u.pathname = `/${dbName}`;
+  return u.toString();
+})();
+const redisUrl = args.redis === 'none' ? undefined : args.redis;
+
+const admin = new pg.Client({ connectionString: adminUrl });
+await admin.connect();
+await admin.query(`CREATE DATABASE ${dbName}`);
+const dataDir = await mkdtemp(join(tmpdir(), 'genz-bench-'));
+const children: Child[] = [];
+let interrupted = false;
+const onSignal = () => {
+  interrupted = true;
+};
+process.once('SIGINT', onSignal);
+process.once('SIGTERM', onSignal);
+
+let report: RunReport | undefined;
+try {
+  console.error(`bench ${scenario.name}: database ${dbName}; starting servers`);
+  const api = await startChild(
+    'api',
+    'apps/api/src/server.ts',
+    {
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      DATA_DIR: dataDir,
+      SHUTDOWN_DRAIN_DELAY_MS: '0',
+      ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `{bench${stamp}}:` } : {}),
+      ...scenario.apiEnv,
+    },
+    '/readyz',
+  );
+  children.push(api);
+  const baseline = await startChild('baseline', 'bench/baselines/fastify-hello.ts', { NODE_ENV: 'production' }, '/');
+  children.push(baseline);
+  const byName: Record<ServerName, Child> = { api, baseline };
+
+  const ctx: BenchContext = {
+    urls: { api: api.url, baseline: baseline.url },
+    databaseUrl,
+    vars: new Map(),
+    async request(server, method, path, body, headers = {}) {
+      const res = await fetch(byName[server].url + path, {
+        method,
+        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, body: await res.text() };
+    },
+  };
+  await scenario.setup?.(ctx);
+  // Footprint before load: after start-up, setup and a short settle, before any load reaches the process.
+  await sleep(2000);
+  const before: Record<ServerName, ProcSample> = {
+    api: readProcSample(api.pid),
+    baseline: readProcSample(baseline.pid),
+  };
+
+  const results: TargetResult[][] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const thisRound: TargetResult[] = [];
+    for (const target of scenario.targets) {
+      if (interrupted) throw new Error('interrupted');
+      const child = byName[target.server];
+      const headers = typeof target.headers === 'function' ? target.headers(ctx) : (target.headers ?? {});
+      console.error(`  round ${round}/${rounds} ${target.name}: ${warmupS} s warm-up, ${durationS} s measured`);
+      await fire(child.url, target, headers, warmupS, false);
+      await sleep(500);
+      const sampler = startSampler(child.pid);
+      const machineFrom = readMachineCpu();
+      const selfCpu = process.cpuUsage();
+      const started = performance.now();
+      const shot = await fire(child.url, target, headers, durationS, true);
+      const seconds = (performance.now() - started) / 1000;
+      const self = process.cpuUsage(selfCpu);
+      const machineTo = readMachineCpu();
+      const server = sampler.stop();
+      const generatorCpuMicros = self.user + self.system;
+      const row = toResult(target, shot, before[target.server], {
+        seconds,
+        server,
+        generatorCpuMicros,
+        machineFrom,
+        machineTo,
+      });
+      thisRound.push(row);
+      console.error(
+        `    ${row.rps.toFixed(0)} rps, p50 ${row.latencyMs.p50.toFixed(2)} ms, p99 ${row.latencyMs.p99.toFixed(2)} ms, ` +
+          `errors ${row.errors}, non-2xx ${row.non2xx}, server CPU ${row.cpuPercent.toFixed(0)}%, ` +
+          `load generator CPU ${row.loadGeneratorCpuPercent.toFixed(0)}%, other ${row.machine.otherPercent.toFixed(0)}%`,
+      );
+      await sleep(1000);
+    }
+    results.push(thisRound);
+  }
+
+  const argv = process.argv.slice(2).join(' ');
+  report = {
+    meta: {
+      scenario: scenario.name,
+      description: scenario.description,
+      date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+      machine: machine(),
+      git: gitFacts(),
+      command:
+        process.env.npm_lifecycle_event === 'bench'
+          ? `npm run bench -w @genz/bench -- ${argv}`
+          : `node bench/run.ts ${argv}`,
+      durationS,
+      warmupS,
+      connections,
+      rounds,
+    },
+    rounds: results,
+    summary: summarise(results),
+    notes: [
+      `API server: ${redisUrl ? 'with Redis' : 'without Redis'}, PostgreSQL database created for this run and dropped after.`,
+    ],
+  };
+} finally {
+  for (const child of children.reverse()) await stopChild(child);
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err: Error) => {
+    console.error(`could not drop ${dbName}: ${err.message}`);
+  });
+  await admin.end();
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+const resultsDir = join(root, 'bench', 'results');
+await mkdir(resultsDir, { recursive: true });
+const jsonPath = join(resultsDir, `${scenario.name}-${stamp}.json`);
+await writeFile(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
+const section = renderSection(report);
+if (!args['no-append']) {
+  const doc = join(root, 'docs', 'benchmarks.md');
+  if (!existsSync(doc)) await writeFile(doc, '# Benchmarks\n');
+  await appendFile(doc, `\n${section}`);
+}
+console.log(section);
+console.error(`raw results: ${jsonPath}${args['no-append'] ? '' : '; appended to docs/benchmarks.md'}`);
