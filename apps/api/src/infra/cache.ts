@@ -52,10 +52,18 @@ export default fp(
       labelNames: ['tier', 'result'] as const,
       registers: [app.metrics.registry],
     });
-    cache.on('cache:hit', (e: { layer?: string }) =>
-      requests.inc({ tier: e.layer === 'l2' ? 'l2' : 'l1', result: 'hit' }),
-    );
-    cache.on('cache:miss', () => requests.inc({ tier: 'l1', result: 'miss' }));
+    // Per tier: an L2 hit was an L1 miss first; a full miss missed every configured tier.
+    const hasL2 = l2Connection !== null;
+    cache.on('cache:hit', (e: { layer?: string }) => {
+      if (e.layer === 'l2') {
+        requests.inc({ tier: 'l1', result: 'miss' });
+        requests.inc({ tier: 'l2', result: 'hit' });
+      } else requests.inc({ tier: 'l1', result: 'hit' });
+    });
+    cache.on('cache:miss', () => {
+      requests.inc({ tier: 'l1', result: 'miss' });
+      if (hasL2) requests.inc({ tier: 'l2', result: 'miss' });
+    });
 
     app.decorate('cache', cache);
     app.addHook('onClose', async () => {
