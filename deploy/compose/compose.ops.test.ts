@@ -36,7 +36,8 @@ function composeSchemaValidator() {
   const dropIds = (node: Any, inProperties = false): void => {
     if (!node || typeof node !== 'object') return;
     if (!inProperties && typeof node.id === 'string') delete node.id;
-    for (const [k, v] of Object.entries(node)) dropIds(v, k === 'properties' || k === 'patternProperties' || k === 'definitions');
+    for (const [k, v] of Object.entries(node))
+      dropIds(v, k === 'properties' || k === 'patternProperties' || k === 'definitions');
   };
   dropIds(schema);
   return ajv.compile(schema);
@@ -95,7 +96,20 @@ describe('docker-compose.yml', () => {
     expect(apis.map(([n]) => n).sort()).toEqual(['api-1', 'api-2']);
     const nginxConf = readFileSync(join(composeDir, 'nginx', 'nginx.conf'), 'utf8');
     for (const [n] of apis) expect(nginxConf, `nginx upstream lacks ${n}`).toMatch(new RegExp(`server ${n}:8080`));
-    for (const name of ['web', 'lb', 'postgres-primary', 'postgres-replica', 'pgbouncer', 'redis', 'prometheus', 'grafana', 'node-exporter', 'postgres-exporter-primary', 'postgres-exporter-replica', 'redis-exporter']) {
+    for (const name of [
+      'web',
+      'lb',
+      'postgres-primary',
+      'postgres-replica',
+      'pgbouncer',
+      'redis',
+      'prometheus',
+      'grafana',
+      'node-exporter',
+      'postgres-exporter-primary',
+      'postgres-exporter-replica',
+      'redis-exporter',
+    ]) {
       expect(services[name], `service ${name}`).toBeDefined();
     }
     expect(services['postgres-replica'].entrypoint.join(' ')).toContain('replica-entrypoint.sh');
@@ -112,7 +126,8 @@ describe('docker-compose.yml', () => {
       if (svc.build) {
         const ctx = resolve(composeDir, svc.build.context);
         if (!existsSync(ctx)) missing.push(`${name}: build context ${svc.build.context}`);
-        if (!existsSync(resolve(ctx, svc.build.dockerfile ?? 'Dockerfile'))) missing.push(`${name}: ${svc.build.dockerfile}`);
+        if (!existsSync(resolve(ctx, svc.build.dockerfile ?? 'Dockerfile')))
+          missing.push(`${name}: ${svc.build.dockerfile}`);
       }
     }
     expect(missing).toEqual([]);
@@ -120,7 +135,9 @@ describe('docker-compose.yml', () => {
 
   it("Prometheus scrapes services that exist, and it mounts the project's rules", () => {
     const prom = readYaml<Any>(deployPath('prometheus', 'prometheus.yml'));
-    const hosts = prom.scrape_configs.flatMap((j: Any) => j.static_configs.flatMap((s: Any) => s.targets.map((t: string) => t.split(':')[0])));
+    const hosts = prom.scrape_configs.flatMap((j: Any) =>
+      j.static_configs.flatMap((s: Any) => s.targets.map((t: string) => t.split(':')[0])),
+    );
     for (const h of hosts) if (h !== 'localhost') expect(Object.keys(services), `scrape target ${h}`).toContain(h);
     const mounts = bindSources(services.prometheus);
     expect(mounts).toEqual(expect.arrayContaining(['../prometheus/prometheus.yml', '../prometheus/rules']));
@@ -146,7 +163,12 @@ describe('nginx (nginx -t on deploy/compose/nginx/nginx.conf)', () => {
     writeFileSync(hosts, `127.0.0.1 localhost ${Object.keys(services).join(' ')}\n`);
     // output goes to a file: nginx opens /dev/stdout itself (access_log), which fails on the socket pair node uses.
     const log = join(dir, 'nginx-t.log');
-    const r = run('unshare', ['--mount', 'sh', '-c', `mount --bind "${hosts}" /etc/hosts && exec "${nginx}" -t -c "${conf}" >"${log}" 2>&1`]);
+    const r = run('unshare', [
+      '--mount',
+      'sh',
+      '-c',
+      `mount --bind "${hosts}" /etc/hosts && exec "${nginx}" -t -c "${conf}" >"${log}" 2>&1`,
+    ]);
     const output = `${r.output}${existsSync(log) ? readFileSync(log, 'utf8') : ''}`;
     return { ...r, output };
   }
@@ -170,7 +192,13 @@ describe('nginx (nginx -t on deploy/compose/nginx/nginx.conf)', () => {
   it('nginx -t rejects a broken config (the check is real)', () => {
     const dir = tempDir('nginx-bad');
     const bad = join(dir, 'nginx.conf');
-    writeFileSync(bad, readFileSync(join(composeDir, 'nginx', 'nginx.conf'), 'utf8').replace('proxy_buffering off;', 'proxy_bufering off;'));
+    writeFileSync(
+      bad,
+      readFileSync(join(composeDir, 'nginx', 'nginx.conf'), 'utf8').replace(
+        'proxy_buffering off;',
+        'proxy_bufering off;',
+      ),
+    );
     const r = nginxTest(bad);
     expect(r.code).not.toBe(0);
     expect(r.output).toContain('proxy_bufering');
@@ -183,10 +211,17 @@ describe('redis-server with deploy/compose/redis/redis.conf', () => {
     const cli = requireTool('redis-cli');
     const port = await freePort();
     const dir = tempDir('redis');
-    const p = spawn(redis, [join(composeDir, 'redis', 'redis.conf'), '--port', String(port), '--bind', '127.0.0.1', '--dir', dir], { stdio: 'pipe' });
+    const p = spawn(
+      redis,
+      [join(composeDir, 'redis', 'redis.conf'), '--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
+      { stdio: 'pipe' },
+    );
     started.push(p);
     await waitForPort(port);
-    const get = (k: string) => run(cli, ['-h', '127.0.0.1', '-p', String(port), 'CONFIG', 'GET', k]).stdout.trim().split('\n')[1];
+    const get = (k: string) =>
+      run(cli, ['-h', '127.0.0.1', '-p', String(port), 'CONFIG', 'GET', k])
+        .stdout.trim()
+        .split('\n')[1];
     expect(get('maxmemory-policy')).toBe('allkeys-lru');
     expect(get('maxmemory')).toBe(String(256 * 1024 * 1024));
     expect(get('timeout')).toBe('0');
@@ -219,11 +254,20 @@ describe('pgbouncer with deploy/compose/pgbouncer/pgbouncer.ini', () => {
     started.push(p);
     try {
       await waitForPort(port);
-      const r = run(psql, ['-X', '-A', '-t', `host=127.0.0.1 port=${port} user=pgbouncer_admin dbname=pgbouncer`, '-c', 'SHOW CONFIG'], {
-        env: { PGPASSWORD: 'test-admin-password', PGCONNECT_TIMEOUT: '5' },
-      });
+      const r = run(
+        psql,
+        ['-X', '-A', '-t', `host=127.0.0.1 port=${port} user=pgbouncer_admin dbname=pgbouncer`, '-c', 'SHOW CONFIG'],
+        {
+          env: { PGPASSWORD: 'test-admin-password', PGCONNECT_TIMEOUT: '5' },
+        },
+      );
       expect(r.code, `${r.output}\n${log}`).toBe(0);
-      const cfg = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split('|').slice(0, 2)));
+      const cfg = Object.fromEntries(
+        r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split('|').slice(0, 2)),
+      );
       expect(cfg.pool_mode).toBe('transaction');
       expect(cfg.default_pool_size).toBe('60');
       expect(cfg.max_client_conn).toBe('2000');
@@ -234,4 +278,3 @@ describe('pgbouncer with deploy/compose/pgbouncer/pgbouncer.ini', () => {
     }
   });
 });
-

@@ -60,13 +60,22 @@ function dockerignore(file: string): RegExp[] {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'))
-    .map((p) => new RegExp(`^${p.replace(/\./g, '\\.').replace(/\*\*\//g, '(.*/)?').replace(/\*/g, '[^/]*')}(/.*)?$`));
+    .map(
+      (p) =>
+        new RegExp(
+          `^${p
+            .replace(/\./g, '\\.')
+            .replace(/\*\*\//g, '(.*/)?')
+            .replace(/\*/g, '[^/]*')}(/.*)?$`,
+        ),
+    );
 }
 
 /** Where a container path in a stage came from, following COPY chains; undefined = nobody put it there. */
 function origin(stage: Stage, path: string, all: Stage[]): string | undefined {
   let best: [string, string] | undefined;
-  for (const [dest, src] of stage.files) if ((path === dest || path.startsWith(`${dest}/`)) && (!best || dest.length > best[0].length)) best = [dest, src];
+  for (const [dest, src] of stage.files)
+    if ((path === dest || path.startsWith(`${dest}/`)) && (!best || dest.length > best[0].length)) best = [dest, src];
   if (!best) return undefined;
   const [dest, src] = best;
   const rest = path.slice(dest.length);
@@ -94,9 +103,10 @@ function analyse(file: string) {
       const dest = paths.pop() ?? '';
       const fromStage = flags.find((f) => f.startsWith('--from='))?.slice(7);
       for (const src of paths) {
-        const destPath = dest.endsWith('/') && paths.length > 0 && !src.endsWith('/') && fromStage === undefined
-          ? posix.resolve(st.workdir, dest, posix.basename(src))
-          : posix.resolve(st.workdir, dest);
+        const destPath =
+          dest.endsWith('/') && paths.length > 0 && !src.endsWith('/') && fromStage === undefined
+            ? posix.resolve(st.workdir, dest, posix.basename(src))
+            : posix.resolve(st.workdir, dest);
         if (fromStage) {
           const fromIdx = all.findIndex((s) => s.name === fromStage);
           if (fromIdx < 0 || fromIdx >= i) {
@@ -104,11 +114,14 @@ function analyse(file: string) {
             continue;
           }
           const fromSt = all[fromIdx] as Stage;
-          if (!origin(fromSt, src, all)) problems.push(`line ${ins.line}: ${src} is neither copied into nor produced by stage ${fromStage}`);
+          if (!origin(fromSt, src, all))
+            problems.push(`line ${ins.line}: ${src} is neither copied into nor produced by stage ${fromStage}`);
           st.files.set(destPath, `stage:${fromStage}:${src}`);
         } else {
-          if (!existsSync(repoPath(src))) problems.push(`line ${ins.line}: COPY source ${src} does not exist in the repository`);
-          if (ignore.some((r) => r.test(src))) problems.push(`line ${ins.line}: COPY source ${src} is excluded by the .dockerignore`);
+          if (!existsSync(repoPath(src)))
+            problems.push(`line ${ins.line}: COPY source ${src} does not exist in the repository`);
+          if (ignore.some((r) => r.test(src)))
+            problems.push(`line ${ins.line}: COPY source ${src} is excluded by the .dockerignore`);
           st.files.set(destPath, `repo:${src.replace(/\/$/, '')}`);
         }
       }
@@ -153,7 +166,8 @@ describe.each([
         const rel = where.replace('product:/app/apps/web/.next/standalone/', '');
         const standalone = readFileSync(repoPath('apps/web/scripts/standalone.mjs'), 'utf8');
         expect(readFileSync(repoPath('apps/web/next.config.ts'), 'utf8')).toMatch(/output:\s*'standalone'/);
-        if (rel === 'apps/web/server.js') expect(standalone).toMatch(/serverEntry = path\.join\(serverDir, 'server\.js'\)/);
+        if (rel === 'apps/web/server.js')
+          expect(standalone).toMatch(/serverEntry = path\.join\(serverDir, 'server\.js'\)/);
         else if (rel === 'apps/web/forwarded-for.cjs') {
           expect(standalone).toMatch(/preload = path\.join\(serverDir, 'forwarded-for\.cjs'\)/);
           expect(existsSync(repoPath('apps/web/scripts/forwarded-for.cjs'))).toBe(true);

@@ -9,7 +9,18 @@ import type { ValidateFunction } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, envBindings, loadConfig } from '../../apps/api/src/config/index.ts';
 import { type K8sObject, loadCrdValidators, validateObject, validateYaml } from '../test/k8s-validate.ts';
-import { checkPromQL, deployPath, knownSeriesNames, metricNamesIn, readYaml, readYamlDocs, repoPath, requireTool, run, tempDir } from '../test/tools.ts';
+import {
+  checkPromQL,
+  deployPath,
+  knownSeriesNames,
+  metricNamesIn,
+  readYaml,
+  readYamlDocs,
+  repoPath,
+  requireTool,
+  run,
+  tempDir,
+} from '../test/tools.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: rendered manifests are untyped JSON
 type Obj = K8sObject & Record<string, any>;
@@ -20,7 +31,12 @@ const rendered: Record<string, Obj[]> = {};
 
 function render(dir: string): { code: number | null; objs: Obj[]; text: string; output: string } {
   const r = run(kubectl, ['kustomize', dir]);
-  return { code: r.code, objs: r.code === 0 ? (readYamlDocs(r.stdout) as Obj[]) : [], text: r.stdout, output: r.output };
+  return {
+    code: r.code,
+    objs: r.code === 0 ? (readYamlDocs(r.stdout) as Obj[]) : [],
+    text: r.stdout,
+    output: r.output,
+  };
 }
 const find = (objs: Obj[], kind: string, name: string): Obj => {
   const o = objs.find((x) => x.kind === kind && x.metadata?.name === name);
@@ -57,7 +73,9 @@ describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
       expect(d.spec.minReadySeconds).toBe(30);
       expect(d.spec.revisionHistoryLimit).toBe(5);
       expect(d.spec.replicas, `${name} must not set replicas (the HPA owns it)`).toBeUndefined();
-      const hpa = (rendered[overlay] ?? []).find((x) => x.kind === 'HorizontalPodAutoscaler' && x.spec.scaleTargetRef.name === name);
+      const hpa = (rendered[overlay] ?? []).find(
+        (x) => x.kind === 'HorizontalPodAutoscaler' && x.spec.scaleTargetRef.name === name,
+      );
       expect(hpa, `no HPA targets ${name}`).toBeDefined();
     }
   });
@@ -85,9 +103,18 @@ describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
     const port = (c: Obj, name: string) => c.ports.find((p: { name: string }) => p.name === name)?.containerPort;
     expect(port(api, 'http')).toBe(8080);
     expect(port(web, 'http')).toBe(3000);
-    expect([api.readinessProbe.httpGet.path, api.livenessProbe.httpGet.path, api.startupProbe.httpGet.path]).toEqual(['/readyz', '/livez', '/livez']);
-    expect([web.readinessProbe.httpGet.path, web.livenessProbe.httpGet.path, web.startupProbe.httpGet.path]).toEqual(['/livez', '/livez', '/livez']);
-    for (const c of [api, web]) for (const p of ['readinessProbe', 'livenessProbe', 'startupProbe']) expect(c[p].httpGet.port).toBe('http');
+    expect([api.readinessProbe.httpGet.path, api.livenessProbe.httpGet.path, api.startupProbe.httpGet.path]).toEqual([
+      '/readyz',
+      '/livez',
+      '/livez',
+    ]);
+    expect([web.readinessProbe.httpGet.path, web.livenessProbe.httpGet.path, web.startupProbe.httpGet.path]).toEqual([
+      '/livez',
+      '/livez',
+      '/livez',
+    ]);
+    for (const c of [api, web])
+      for (const p of ['readinessProbe', 'livenessProbe', 'startupProbe']) expect(c[p].httpGet.port).toBe('http');
   });
 
   it("terminationGracePeriodSeconds covers preStop + the API's drain delay + grace", () => {
@@ -116,7 +143,8 @@ describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
       env[e.name] = e.value;
     }
     // the ConfigMap generated from genz.yaml, as mounted at /etc/genz
-    const cmName = find(objs, 'Deployment', 'genz-api').spec.template.spec.volumes.find((v: Obj) => v.name === 'config').configMap.name;
+    const cmName = find(objs, 'Deployment', 'genz-api').spec.template.spec.volumes.find((v: Obj) => v.name === 'config')
+      .configMap.name;
     const cm = find(objs, 'ConfigMap', cmName);
     const dir = tempDir('genz-yaml');
     const file = join(dir, 'genz.yaml');
@@ -139,7 +167,9 @@ describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
     const metricsSvc = find(objs, 'Service', 'genz-api-metrics');
     expect(metricsSvc.spec.ports[0].targetPort).toBe('metrics');
     const sm = find(objs, 'ServiceMonitor', 'genz-api');
-    expect(sm.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': metricsSvc.metadata.labels['app.kubernetes.io/name'] });
+    expect(sm.spec.selector.matchLabels).toEqual({
+      'app.kubernetes.io/name': metricsSvc.metadata.labels['app.kubernetes.io/name'],
+    });
     expect(sm.spec.endpoints[0].port).toBe('metrics');
     // the metrics Service selects API pods by labels the pod template carries
     const podLabels = find(objs, 'Deployment', 'genz-api').spec.template.metadata.labels;
@@ -152,7 +182,8 @@ describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
     const readme = readFileSync(deployPath('k8s', 'README.md'), 'utf8');
     const refs = JSON.stringify(objs).match(/"secretRef":\{"name":"[^"]+"/g) ?? [];
     expect(refs.length).toBeGreaterThan(0);
-    for (const r of refs) expect(readme, `${r} undocumented in deploy/k8s/README.md`).toContain(`\`${r.split('"').at(-2)}\``);
+    for (const r of refs)
+      expect(readme, `${r} undocumented in deploy/k8s/README.md`).toContain(`\`${r.split('"').at(-2)}\``);
   });
 
   it('images are the project images, tagged with the release version (prod) or dev', () => {
@@ -171,7 +202,9 @@ describe('prod overlay specifics', () => {
     const hpa = find(rendered.prod ?? [], 'HorizontalPodAutoscaler', 'genz-api');
     expect(hpa.spec.minReplicas).toBe(20);
     expect(hpa.spec.maxReplicas).toBeGreaterThan(20);
-    const kinds = hpa.spec.metrics.map((m: Obj) => (m.type === 'Resource' ? `cpu:${m.resource.name}` : `pods:${m.pods.metric.name}`));
+    const kinds = hpa.spec.metrics.map((m: Obj) =>
+      m.type === 'Resource' ? `cpu:${m.resource.name}` : `pods:${m.pods.metric.name}`,
+    );
     expect(kinds).toEqual(['cpu:cpu', 'pods:http_requests_in_flight']);
   });
 
@@ -185,7 +218,10 @@ describe('prod overlay specifics', () => {
     find(objs, 'HorizontalPodAutoscaler', c.spec.autoscalerRef.name);
     find(objs, 'Ingress', c.spec.ingressRef.name);
     const gates = Object.fromEntries(c.spec.analysis.metrics.map((m: Obj) => [m.templateRef.name, m.thresholdRange]));
-    expect(gates).toEqual({ 'genz-api-request-success-rate': { min: 99.9 }, 'genz-api-request-duration-p99': { max: 500 } });
+    expect(gates).toEqual({
+      'genz-api-request-success-rate': { min: 99.9 },
+      'genz-api-request-duration-p99': { max: 500 },
+    });
     for (const name of Object.keys(gates)) find(objs, 'MetricTemplate', name);
     // Flagger owns the traffic Service in prod
     expect(objs.find((o) => o.kind === 'Service' && o.metadata.name === 'genz-api')).toBeUndefined();
@@ -195,9 +231,15 @@ describe('prod overlay specifics', () => {
     const templates = (rendered.prod ?? []).filter((o) => o.kind === 'MetricTemplate');
     const exprs = templates.map((t) => ({
       name: t.metadata.name,
-      expr: String(t.spec.query).replaceAll('{{ namespace }}', 'genz').replaceAll('{{ target }}', 'genz-api').replaceAll('{{ interval }}', '1m'),
+      expr: String(t.spec.query)
+        .replaceAll('{{ namespace }}', 'genz')
+        .replaceAll('{{ target }}', 'genz-api')
+        .replaceAll('{{ interval }}', '1m'),
     }));
-    expect(exprs.every((e) => !e.expr.includes('{{')), 'unsubstituted template variable').toBe(true);
+    expect(
+      exprs.every((e) => !e.expr.includes('{{')),
+      'unsubstituted template variable',
+    ).toBe(true);
     const r = checkPromQL(exprs);
     expect(r.code, r.output).toBe(0);
     const known = knownSeriesNames();
@@ -205,20 +247,24 @@ describe('prod overlay specifics', () => {
   });
 
   it('prometheus-adapter serves every custom metric an HPA asks for, from contract metrics, with parsable queries', () => {
-    const values = readYaml<{ rules: { custom: { seriesQuery: string; name: { as: string }; metricsQuery: string }[] } }>(
-      deployPath('k8s', 'prometheus-adapter', 'values.yaml'),
-    );
+    const values = readYaml<{
+      rules: { custom: { seriesQuery: string; name: { as: string }; metricsQuery: string }[] };
+    }>(deployPath('k8s', 'prometheus-adapter', 'values.yaml'));
     const served = new Set(values.rules.custom.map((r) => r.name.as));
     for (const overlay of ['dev', 'prod']) {
       for (const h of (rendered[overlay] ?? []).filter((o) => o.kind === 'HorizontalPodAutoscaler')) {
-        for (const m of h.spec.metrics.filter((x: Obj) => x.type === 'Pods')) expect(served.has(m.pods.metric.name), m.pods.metric.name).toBe(true);
+        for (const m of h.spec.metrics.filter((x: Obj) => x.type === 'Pods'))
+          expect(served.has(m.pods.metric.name), m.pods.metric.name).toBe(true);
       }
     }
     const exprs = values.rules.custom.flatMap((r, i) => [
       { name: `series_${i}`, expr: r.seriesQuery },
       {
         name: `metrics_${i}`,
-        expr: r.metricsQuery.replaceAll('<<.Series>>', r.seriesQuery.split('{')[0] ?? '').replaceAll('<<.LabelMatchers>>', 'namespace="genz"').replaceAll('<<.GroupBy>>', 'pod'),
+        expr: r.metricsQuery
+          .replaceAll('<<.Series>>', r.seriesQuery.split('{')[0] ?? '')
+          .replaceAll('<<.LabelMatchers>>', 'namespace="genz"')
+          .replaceAll('<<.GroupBy>>', 'pod'),
       },
     ]);
     const r = checkPromQL(exprs);
@@ -236,7 +282,9 @@ describe('negative fixtures: the validation is real', () => {
     expect(errors).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/Deployment\/genz-api .*\/spec: unknown field "replica"/),
-        expect.stringMatching(/Deployment\/genz-api .*\/spec\/template\/spec\/containers\/0: unknown field "imagePullPolicyy"/),
+        expect.stringMatching(
+          /Deployment\/genz-api .*\/spec\/template\/spec\/containers\/0: unknown field "imagePullPolicyy"/,
+        ),
         expect.stringMatching(/Service\/genz-web .*\/spec: unknown field "selectr"/),
       ]),
     );
@@ -244,7 +292,10 @@ describe('negative fixtures: the validation is real', () => {
   });
 
   it('wrong types, CRD typos, ServiceMonitor/HPA typos and unknown kinds each FAIL', async () => {
-    const findings = await validateYaml(readFileSync(deployPath('test', 'fixtures', 'k8s-bad-objects.yaml'), 'utf8'), crds);
+    const findings = await validateYaml(
+      readFileSync(deployPath('test', 'fixtures', 'k8s-bad-objects.yaml'), 'utf8'),
+      crds,
+    );
     const byName = Object.fromEntries(findings.map((f) => [f.id.split(' ')[0], f.errors.join('; ')]));
     expect(byName['Deployment/wrong-type']).toMatch(/\/spec\/replicas.*integer/);
     expect(byName['Canary/canary-typo']).toMatch(/maxWeigth/);

@@ -3,7 +3,7 @@
  * rules parse, every alert has firing and not-firing unit tests that pass, the scrape config is valid,
  * and every metric the rules read is in deploy/metrics-contract.json.
  */
-import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { deployPath, knownSeriesNames, metricNamesIn, readYaml, requireTool, run, tempDir } from '../test/tools.ts';
@@ -18,7 +18,9 @@ interface RuleFile {
 }
 
 const rulesDir = deployPath('prometheus', 'rules');
-const ruleFiles = readdirSync(rulesDir).filter((f) => f.endsWith('.yml')).map((f) => join(rulesDir, f));
+const ruleFiles = readdirSync(rulesDir)
+  .filter((f) => f.endsWith('.yml'))
+  .map((f) => join(rulesDir, f));
 const rules = ruleFiles.flatMap((f) => readYaml<RuleFile>(f).groups.flatMap((g) => g.rules));
 const alerts = rules.filter((r) => r.alert).map((r) => r.alert as string);
 const records = rules.filter((r) => r.record).map((r) => r.record as string);
@@ -37,9 +39,18 @@ describe('prometheus rules (promtool)', () => {
 
   it('ships the seed alerts and the issue-8 alerts', () => {
     for (const name of [
-      'HighLatency', 'HighErrorRate', 'HighMemoryUsage', 'ProviderCircuitOpen', 'ProviderErrorRatio',
-      'RateLimitRedisFallback', 'DbPoolSaturation', 'ReplicaLag', 'EventLoopLag', 'SseConnectionSaturation',
-      'ErrorBudgetBurnFast', 'ErrorBudgetBurnSlow',
+      'HighLatency',
+      'HighErrorRate',
+      'HighMemoryUsage',
+      'ProviderCircuitOpen',
+      'ProviderErrorRatio',
+      'RateLimitRedisFallback',
+      'DbPoolSaturation',
+      'ReplicaLag',
+      'EventLoopLag',
+      'SseConnectionSaturation',
+      'ErrorBudgetBurnFast',
+      'ErrorBudgetBurnSlow',
     ]) {
       expect(alerts, `alert ${name} missing from deploy/prometheus/rules`).toContain(name);
     }
@@ -56,8 +67,14 @@ describe('prometheus rules (promtool)', () => {
     const cases = t.tests.flatMap((x) => x.alert_rule_test ?? []);
     for (const a of alerts) {
       const mine = cases.filter((c) => c.alertname === a);
-      expect(mine.some((c) => (c.exp_alerts ?? []).length > 0), `${a}: no firing case in alerts.test.yml`).toBe(true);
-      expect(mine.some((c) => (c.exp_alerts ?? []).length === 0), `${a}: no not-firing case in alerts.test.yml`).toBe(true);
+      expect(
+        mine.some((c) => (c.exp_alerts ?? []).length > 0),
+        `${a}: no firing case in alerts.test.yml`,
+      ).toBe(true);
+      expect(
+        mine.some((c) => (c.exp_alerts ?? []).length === 0),
+        `${a}: no not-firing case in alerts.test.yml`,
+      ).toBe(true);
     }
   });
 
@@ -80,19 +97,26 @@ describe('prometheus rules (promtool)', () => {
 
   it('every metric a rule reads is in metrics-contract.json or is a recording rule', () => {
     const known = knownSeriesNames(records);
-    const unknown = rules.flatMap((r) => metricNamesIn(r.expr).filter((n) => !known.has(n)).map((n) => `${r.alert ?? r.record}: ${n}`));
+    const unknown = rules.flatMap((r) =>
+      metricNamesIn(r.expr)
+        .filter((n) => !known.has(n))
+        .map((n) => `${r.alert ?? r.record}: ${n}`),
+    );
     expect(unknown).toEqual([]);
   });
 
   it('every alert has a runbook section in docs/operations.md', () => {
     const ops = readFileSync(deployPath('..', 'docs', 'operations.md'), 'utf8').toLowerCase();
     for (const f of ruleFiles) {
-      for (const g of readYaml<RuleFile & { groups: { rules: { annotations?: { runbook?: string } }[] }[] }>(f).groups) {
+      for (const g of readYaml<RuleFile & { groups: { rules: { annotations?: { runbook?: string } }[] }[] }>(f)
+        .groups) {
         for (const r of g.rules as (Rule & { annotations?: { runbook?: string } })[]) {
           if (!r.alert) continue;
           const anchor = r.annotations?.runbook?.split('#')[1];
           expect(anchor, `${r.alert}: no runbook annotation`).toBeTruthy();
-          expect(ops.includes(`### ${anchor}`), `${r.alert}: docs/operations.md has no "### ${anchor}" heading`).toBe(true);
+          expect(ops.includes(`### ${anchor}`), `${r.alert}: docs/operations.md has no "### ${anchor}" heading`).toBe(
+            true,
+          );
         }
       }
     }

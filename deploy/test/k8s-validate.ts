@@ -11,7 +11,7 @@
  * Custom resources (Flagger Canary/MetricTemplate, ServiceMonitor): ajv against the CRD's openAPIV3Schema with
  * `additionalProperties: false` added wherever properties are listed and unknown fields are not preserved.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Ajv, { type ValidateFunction } from 'ajv';
@@ -41,7 +41,9 @@ export interface Finding {
   errors: string[];
 }
 
-type GeneratedValidate = ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string; keyword: string; params?: Record<string, unknown> }[] | null };
+type GeneratedValidate = ((data: unknown) => boolean) & {
+  errors?: { instancePath: string; message?: string; keyword: string; params?: Record<string, unknown> }[] | null;
+};
 
 // ---------------------------------------------------------------- built-in kinds (kubernetes-models)
 
@@ -79,8 +81,8 @@ function recordAccess(root: unknown): { proxy: unknown; read: Map<string, Set<st
         const v = Reflect.get(target, prop, receiver);
         if (typeof prop !== 'string') return v;
         if (Object.hasOwn(target, prop)) {
-          let s = read.get(path);
-          if (!s) read.set(path, (s = new Set()));
+          const s = read.get(path) ?? new Set<string>();
+          read.set(path, s);
           s.add(prop);
           if (!cache.has(prop)) cache.set(prop, wrap(v, `${path}/${prop}`));
           return cache.get(prop);
@@ -96,10 +98,16 @@ function recordAccess(root: unknown): { proxy: unknown; read: Map<string, Set<st
   return { proxy: wrap(root, ''), read, enumerated };
 }
 
-function unknownFields(value: unknown, path: string, read: Map<string, Set<string>>, enumerated: Set<string>, out: string[]): void {
+function unknownFields(
+  value: unknown,
+  path: string,
+  read: Map<string, Set<string>>,
+  enumerated: Set<string>,
+  out: string[],
+): void {
   if (value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
-    value.forEach((v, i) => unknownFields(v, `${path}/${i}`, read, enumerated, out));
+    for (const [i, v] of value.entries()) unknownFields(v, `${path}/${i}`, read, enumerated, out);
     return;
   }
   const seen = read.get(path) ?? new Set<string>();
@@ -115,7 +123,8 @@ function unknownFields(value: unknown, path: string, read: Map<string, Set<strin
 function tighten(s: unknown): unknown {
   if (!s || typeof s !== 'object') return s;
   const o = s as Record<string, unknown>;
-  if (o.properties && o.additionalProperties === undefined && !o['x-kubernetes-preserve-unknown-fields']) o.additionalProperties = false;
+  if (o.properties && o.additionalProperties === undefined && !o['x-kubernetes-preserve-unknown-fields'])
+    o.additionalProperties = false;
   for (const v of Object.values(o)) if (v && typeof v === 'object') tighten(v);
   return o;
 }
@@ -125,12 +134,24 @@ export function loadCrdValidators(dir: string): Map<string, ValidateFunction> {
   const out = new Map<string, ValidateFunction>();
   for (const f of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f))) {
     for (const d of parseAllDocuments(readFileSync(join(dir, f), 'utf8'))) {
-      const crd = d.toJS() as { kind?: string; spec: { group: string; names: { kind: string }; versions: { name: string; schema: { openAPIV3Schema: Record<string, unknown> } }[] } };
+      const crd = d.toJS() as {
+        kind?: string;
+        spec: {
+          group: string;
+          names: { kind: string };
+          versions: { name: string; schema: { openAPIV3Schema: Record<string, unknown> } }[];
+        };
+      };
       if (crd?.kind !== 'CustomResourceDefinition') continue;
       for (const v of crd.spec.versions) {
         const schema = structuredClone(v.schema.openAPIV3Schema) as { properties?: Record<string, unknown> };
         // apiVersion/kind/metadata are validated by the API server itself; metadata is checked as ObjectMeta below.
-        schema.properties = { ...schema.properties, apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' } };
+        schema.properties = {
+          ...schema.properties,
+          apiVersion: { type: 'string' },
+          kind: { type: 'string' },
+          metadata: { type: 'object' },
+        };
         out.set(`${crd.spec.group}/${v.name}/${crd.spec.names.kind}`, ajv.compile(tighten(schema) as object));
       }
     }
@@ -143,20 +164,31 @@ export function loadCrdValidators(dir: string): Map<string, ValidateFunction> {
 export async function validateObject(obj: K8sObject, crds: Map<string, ValidateFunction>): Promise<Finding> {
   const id = `${obj?.kind}/${obj?.metadata?.name} (${obj?.apiVersion})`;
   const errors: string[] = [];
-  if (!obj || typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string') return { id, errors: ['missing apiVersion or kind'] };
+  if (!obj || typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string')
+    return { id, errors: ['missing apiVersion or kind'] };
   const [group, version] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : ['', obj.apiVersion];
   const crd = crds.get(`${group}/${version}/${obj.kind}`);
   if (crd) {
     if (!crd(obj)) {
-      for (const e of crd.errors ?? []) errors.push(`${e.instancePath || '/'}: ${e.message}${e.params && 'additionalProperty' in e.params ? ` "${e.params.additionalProperty}"` : ''}`);
+      for (const e of crd.errors ?? [])
+        errors.push(
+          `${e.instancePath || '/'}: ${e.message}${e.params && 'additionalProperty' in e.params ? ` "${e.params.additionalProperty}"` : ''}`,
+        );
     }
     return { id, errors };
   }
   const validate = await builtinValidator(obj.apiVersion, obj.kind);
-  if (!validate) return { id, errors: [`no schema for ${obj.apiVersion} ${obj.kind} (unknown kind: add its CRD to deploy/k8s/crds)`] };
+  if (!validate)
+    return {
+      id,
+      errors: [`no schema for ${obj.apiVersion} ${obj.kind} (unknown kind: add its CRD to deploy/k8s/crds)`],
+    };
   const { proxy, read, enumerated } = recordAccess(obj);
   if (!validate(proxy)) {
-    for (const e of validate.errors ?? []) errors.push(`${e.instancePath || '/'}: ${e.message ?? e.keyword}${e.params ? ` ${JSON.stringify(e.params)}` : ''}`);
+    for (const e of validate.errors ?? [])
+      errors.push(
+        `${e.instancePath || '/'}: ${e.message ?? e.keyword}${e.params ? ` ${JSON.stringify(e.params)}` : ''}`,
+      );
   }
   unknownFields(obj, '', read, enumerated, errors);
   return { id, errors };

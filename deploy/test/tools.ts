@@ -33,7 +33,9 @@ export function requireTool(name: string): string {
   const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8', env: { ...process.env, PATH } });
   const found = r.stdout.trim();
   if (r.status !== 0 || !found) {
-    throw new Error(`ops test needs \`${name}\`, which is not installed: get it from ${TOOL_SOURCE[name] ?? 'its package'}`);
+    throw new Error(
+      `ops test needs \`${name}\`, which is not installed: get it from ${TOOL_SOURCE[name] ?? 'its package'}`,
+    );
   }
   return found;
 }
@@ -46,7 +48,11 @@ export interface RunResult {
 }
 
 /** Runs a program synchronously (no shell). */
-export function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): RunResult {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; input?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): RunResult {
   const r = spawnSync(cmd, args, {
     cwd: opts.cwd,
     env: opts.env ? { ...process.env, ...opts.env } : process.env,
@@ -95,7 +101,8 @@ export interface ContractMetric {
 }
 
 export function metricsContract(): ContractMetric[] {
-  return (JSON.parse(readFileSync(deployPath('metrics-contract.json'), 'utf8')) as { metrics: ContractMetric[] }).metrics;
+  return (JSON.parse(readFileSync(deployPath('metrics-contract.json'), 'utf8')) as { metrics: ContractMetric[] })
+    .metrics;
 }
 
 /** Names a PromQL expression may use: contract names, histogram sub-series, and recording rules. */
@@ -103,22 +110,90 @@ export function knownSeriesNames(extra: Iterable<string> = []): Set<string> {
   const names = new Set<string>(extra);
   for (const m of metricsContract()) {
     names.add(m.name);
-    if (m.type === 'histogram' || m.type === 'summary') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
+    if (m.type === 'histogram' || m.type === 'summary')
+      for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
   }
   return names;
 }
 
 const PROMQL_WORDS = new Set([
   // functions
-  'abs', 'absent', 'absent_over_time', 'avg_over_time', 'ceil', 'changes', 'clamp', 'clamp_max', 'clamp_min',
-  'count_over_time', 'day_of_month', 'day_of_week', 'delta', 'deriv', 'exp', 'floor', 'histogram_quantile',
-  'holt_winters', 'hour', 'idelta', 'increase', 'irate', 'label_join', 'label_replace', 'last_over_time', 'ln',
-  'log2', 'log10', 'max_over_time', 'min_over_time', 'minute', 'month', 'predict_linear', 'present_over_time',
-  'quantile_over_time', 'rate', 'resets', 'round', 'scalar', 'sgn', 'sort', 'sort_desc', 'sqrt', 'stddev_over_time',
-  'stdvar_over_time', 'sum_over_time', 'time', 'timestamp', 'vector', 'year',
+  'abs',
+  'absent',
+  'absent_over_time',
+  'avg_over_time',
+  'ceil',
+  'changes',
+  'clamp',
+  'clamp_max',
+  'clamp_min',
+  'count_over_time',
+  'day_of_month',
+  'day_of_week',
+  'delta',
+  'deriv',
+  'exp',
+  'floor',
+  'histogram_quantile',
+  'holt_winters',
+  'hour',
+  'idelta',
+  'increase',
+  'irate',
+  'label_join',
+  'label_replace',
+  'last_over_time',
+  'ln',
+  'log2',
+  'log10',
+  'max_over_time',
+  'min_over_time',
+  'minute',
+  'month',
+  'predict_linear',
+  'present_over_time',
+  'quantile_over_time',
+  'rate',
+  'resets',
+  'round',
+  'scalar',
+  'sgn',
+  'sort',
+  'sort_desc',
+  'sqrt',
+  'stddev_over_time',
+  'stdvar_over_time',
+  'sum_over_time',
+  'time',
+  'timestamp',
+  'vector',
+  'year',
   // aggregations and keywords
-  'sum', 'min', 'max', 'avg', 'group', 'stddev', 'stdvar', 'count', 'count_values', 'bottomk', 'topk', 'quantile',
-  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'inf', 'nan',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'group',
+  'stddev',
+  'stdvar',
+  'count',
+  'count_values',
+  'bottomk',
+  'topk',
+  'quantile',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'inf',
+  'nan',
 ]);
 
 /**
@@ -148,7 +223,11 @@ export function checkPromQL(exprs: { name: string; expr: string }[]): RunResult 
   const promtool = requireTool('promtool');
   const dir = tempDir('promql');
   const file = join(dir, 'exprs.yml');
-  const rules = exprs.map((e, i) => ({ record: `check:expr_${i}`, expr: e.expr, labels: { source: e.name.slice(0, 200) } }));
+  const rules = exprs.map((e, i) => ({
+    record: `check:expr_${i}`,
+    expr: e.expr,
+    labels: { source: e.name.slice(0, 200) },
+  }));
   writeFileSync(file, stringify({ groups: [{ name: 'exprs', rules }] }));
   return run(promtool, ['check', 'rules', file]);
 }
