@@ -3,3 +3,4 @@
  * also listed in drizzle.config.ts (handWrittenSchemaFiles) because their DDL is a hand-written migration.
  */
 export * from './audit.ts';
+export * from './users.ts';
