@@ -346,6 +346,8 @@ try {
     results.push(thisRound);
   }
 
+  const summary = summarise(results);
+  const busiest = Math.max(...summary.map((r) => r.otherCpuPercent));
   const argv = process.argv.slice(2).join(' ');
   report = {
     meta: {
@@ -364,8 +366,13 @@ try {
       rounds,
     },
     rounds: results,
-    summary: summarise(results),
+    summary,
     notes: [
+      ...(busiest > 20
+        ? [
+            `**Noisy run:** other work on the machine used up to ${busiest.toFixed(0)}% of a core during the measured windows (median per target); ratios are more trustworthy than absolutes, and both less than in a quiet run.`,
+          ]
+        : []),
       `API server: ${redisUrl ? 'with Redis' : 'without Redis'}, PostgreSQL database created for this run and dropped after.`,
     ],
   };

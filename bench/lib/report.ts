@@ -138,7 +138,7 @@ export function renderTable(summary: TargetSummary[]): string {
     'p99 vs baseline',
     'errors / non-2xx',
     'bytes/resp',
-    'RSS before / peak MiB',
+    'RSS idle / peak MiB',
     'server CPU %',
     'loadgen CPU %',
     'other CPU %',
