@@ -23,7 +23,7 @@ import {
 } from '../test/tools.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: rendered manifests are untyped JSON
-type Obj = K8sObject & Record<string, any>;
+type Obj = Omit<K8sObject, 'metadata'> & { apiVersion: string; kind: string } & Record<string, any>;
 
 let kubectl: string;
 let crds: Map<string, ValidateFunction>;
