@@ -13,6 +13,8 @@ import { loggerOptions } from './infra/logger.ts';
 import metrics from './infra/metrics.ts';
 import redis from './infra/redis.ts';
 import health from './modules/health/index.ts';
+import providers from './modules/providers/index.ts';
+import openai from './openai/index.ts';
 
 export interface BuildAppOptions {
   config: AppConfig;
@@ -76,6 +78,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await docs.register(swaggerUi, { routePrefix: '/api/docs' });
   });
   await app.register(health);
+  await app.register(providers, { config });
+  await app.register(openai);
 
   return app;
 }

@@ -7,6 +7,8 @@ export const errorCatalog = {
   bad_request: { status: 400, title: 'Bad request' },
   validation_failed: { status: 400, title: 'Validation failed' },
   invalid_cursor: { status: 400, title: 'Invalid pagination cursor' },
+  model_not_found: { status: 400, title: 'Unknown model' },
+  context_length_exceeded: { status: 400, title: 'Prompt exceeds the model context window' },
   unauthenticated: { status: 401, title: 'Authentication required' },
   invalid_credentials: { status: 401, title: 'Invalid credentials' },
   token_expired: { status: 401, title: 'Token expired' },

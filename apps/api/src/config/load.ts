@@ -121,6 +121,15 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   if (config.redis.url && config.redis.clusterNodes.length > 0) {
     problems.push('REDIS_URL and REDIS_CLUSTER_NODES are mutually exclusive');
   }
+  // Accounts: replicas sharing a database must share signing keys, and every plan reference must name a plan.
+  if (config.database.url && !config.auth.secrets) {
+    problems.push('AUTH_SECRETS: must be set when DATABASE_URL is set (every replica must verify the same tokens)');
+  }
+  if (!Object.hasOwn(config.plans, config.signup.defaultPlan)) {
+    problems.push(
+      `signup.defaultPlan: unknown plan "${config.signup.defaultPlan}" (plans: ${Object.keys(config.plans).join(', ')})`,
+    );
+  }
   // Provider keys may be referenced by variable name from genz.yaml; only this module reads the environment.
   for (const [i, deployment] of config.providers.deployments.entries()) {
     if (deployment.apiKeyEnv === undefined || deployment.apiKey !== undefined) continue;

@@ -177,10 +177,41 @@ const Tracing = Type.Object(
   {
     otlpEndpoint: Type.Optional(
       Type.String({
-        description: 'OTLP/HTTP endpoint; traces are exported when set.',
+        description:
+          'OTLP/HTTP base endpoint (`/v1/traces` is appended); traces are exported when set, and no tracing code loads when unset.',
         ...env('OTEL_EXPORTER_OTLP_ENDPOINT'),
       }),
     ),
+    serviceName: Type.String({
+      minLength: 1,
+      default: 'genz-api',
+      description: '`service.name` of the exported spans.',
+      ...env('OTEL_SERVICE_NAME'),
+    }),
+    sampleRatio: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 1,
+      description:
+        'Share of new traces sampled (parent-based: a sampled upstream trace is always continued). Same variable as the OpenTelemetry SDKs read for the ratio samplers.',
+      ...env('OTEL_TRACES_SAMPLER_ARG'),
+    }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Sentry = Type.Object(
+  {
+    dsn: Type.Optional(
+      Type.String({
+        description: 'Sentry (or GlitchTip) DSN; unexpected server errors (5xx) are reported when set, 4xx never.',
+        ...env('SENTRY_DSN'),
+      }),
+    ),
+    environment: Type.Optional(
+      Type.String({ description: 'Sentry environment tag; defaults to `env`.', ...env('SENTRY_ENVIRONMENT') }),
+    ),
+    release: Type.Optional(Type.String({ description: 'Sentry release tag.', ...env('SENTRY_RELEASE') })),
   },
   { default: {}, additionalProperties: false },
 );
@@ -342,6 +373,164 @@ const Providers = Type.Object(
   { default: {}, additionalProperties: false },
 );
 
+// ---------- Accounts (modules/auth, modules/rate-limit; docs/accounts.md) ----------
+
+const seconds = (def: number, description: string, minimum = 1) => Type.Integer({ minimum, default: def, description });
+
+const Auth = Type.Object(
+  {
+    secrets: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9._-]{1,32}:[^,:]{32,}(,[A-Za-z0-9._-]{1,32}:[^,:]{32,})*$',
+        description:
+          'JWT signing keys `kid:secret,kid2:secret` (each secret ≥ 32 characters). The first signs; all verify, so ' +
+          'rotate by prepending a new key and later removing the old one (its tokens then fail). Unset in embedded ' +
+          'mode: generated once into dataDir/auth-secrets. Required when DATABASE_URL is set (replicas must share it).',
+        ...env('AUTH_SECRETS'),
+      }),
+    ),
+    issuer: Type.String({ default: 'genz-ai', description: 'JWT `iss` of access tokens.' }),
+    audience: Type.String({ default: 'genz-api', description: 'JWT `aud` of access tokens.' }),
+    accessTokenTtlSec: seconds(
+      600,
+      'Access token (JWT) lifetime. Also how long a revoked session id is remembered.',
+      30,
+    ),
+    refreshTokenTtlSec: seconds(30 * 86_400, 'Refresh token lifetime (a session idle longer must log in again).', 60),
+    argon2MemoryKiB: Type.Integer({ minimum: 8192, default: 19_456, description: 'argon2id memory cost (KiB).' }),
+    argon2TimeCost: Type.Integer({ minimum: 1, default: 2, description: 'argon2id iterations.' }),
+    argon2Parallelism: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'argon2id lanes.' }),
+    verifyEmailTtlSec: seconds(86_400, 'Email verification link lifetime.', 60),
+    passwordResetTtlSec: seconds(3600, 'Password reset link lifetime.', 60),
+    inviteTtlSec: seconds(7 * 86_400, 'Invitation link lifetime.', 60),
+    setupTokenTtlSec: seconds(86_400, 'First-admin setup link lifetime (a new one is logged at each start).', 60),
+    revocationPollMs: Type.Integer({
+      minimum: 100,
+      default: 2000,
+      description:
+        'How often each replica reads recent session revocations from the database (the bound without Redis).',
+    }),
+    revocationFailMode: Type.Enum(['open', 'closed'], {
+      default: 'open',
+      description:
+        "When Redis cannot answer the revocation check: `open` trusts the replica's own list (fed by the database " +
+        'poll, so at most revocationPollMs late); `closed` refuses the request with 503.',
+    }),
+    userCacheTtlMs: Type.Integer({
+      minimum: 0,
+      default: 10_000,
+      description: 'Cache of the user row the auth hook reads (role, plan, status); 0 reads the database each time.',
+    }),
+    apiKeyCacheTtlMs: Type.Integer({
+      minimum: 0,
+      default: 30_000,
+      description: 'Cache of API key lookups; revoking evicts it.',
+    }),
+    touchFlushMs: Type.Integer({
+      minimum: 100,
+      default: 15_000,
+      description: 'last_used_at of keys and last_active_at of users are batched and written this often.',
+    }),
+    maxApiKeysPerUser: Type.Integer({ minimum: 1, default: 50, description: 'Live API keys a user may hold.' }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Mail = Type.Object(
+  {
+    url: Type.Optional(
+      Type.String({
+        description: 'SMTP URL (`smtp://user:pass@host:587`, `smtps://…`). Unset: mail goes to the dev outbox.',
+        ...env('SMTP_URL'),
+      }),
+    ),
+    from: Type.String({ default: 'GenZ AI <no-reply@localhost>', description: 'From address.', ...env('MAIL_FROM') }),
+    outboxSize: Type.Integer({
+      minimum: 0,
+      default: 200,
+      description: 'Messages the dev outbox keeps in memory (admins read them at GET /api/admin/outbox).',
+    }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Signup = Type.Object(
+  {
+    mode: Type.Enum(['open', 'invite', 'domain', 'approval'], {
+      default: 'open',
+      description:
+        'Who may join: anyone, invited addresses, addresses in allowedDomains (invitations still work), or anyone ' +
+        "pending an admin's approval. Admins can switch it at run time (stored in the database).",
+      ...env('SIGNUP_MODE'),
+    }),
+    allowedDomains: Type.Array(Type.String({ pattern: '^[a-z0-9.-]+\\.[a-z]{2,}$' }), {
+      default: [],
+      description: 'Email domains accepted in `domain` mode (lowercase).',
+      ...env('SIGNUP_ALLOWED_DOMAINS'),
+    }),
+    defaultPlan: Type.String({ default: 'free', description: 'Plan given to new users; must be one of `plans`.' }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Plan = Type.Object(
+  {
+    description: Type.Optional(Type.String()),
+    models: Type.Array(Type.String(), {
+      default: ['*'],
+      description: 'Model aliases the plan may call (`*` = all).',
+    }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Plans = Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' }), Plan, {
+  default: { free: {}, pro: {} },
+  description:
+    'Plans by name. Users carry one; limits and model access key on it. A reference to an unknown plan stops the boot.',
+});
+
+/** A GCRA policy: `rate` per `periodMs` sustained, up to `burst` back to back (ADR 020). */
+const RatePolicy = (rate: number, periodMs: number, burst: number, description: string) =>
+  Type.Object(
+    {
+      rate: Type.Integer({ minimum: 1, default: rate, description: 'Requests per period, sustained.' }),
+      periodMs: Type.Integer({ minimum: 1, default: periodMs, description: 'The period.' }),
+      burst: Type.Integer({ minimum: 1, default: burst, description: 'Requests admitted back to back.' }),
+    },
+    { default: {}, additionalProperties: false, description },
+  );
+
+const AuthLimits = Type.Object(
+  {
+    loginPerIp: RatePolicy(30, 60_000, 10, 'Log-in attempts per client IP.'),
+    loginPerAccount: RatePolicy(10, 15 * 60_000, 5, 'Log-in attempts per email address (known or not).'),
+    signupPerIp: RatePolicy(10, 3_600_000, 5, 'Sign-ups per client IP.'),
+    passwordResetPerIp: RatePolicy(10, 3_600_000, 5, 'Password reset requests per client IP.'),
+    passwordResetPerAccount: RatePolicy(3, 3_600_000, 2, 'Password reset requests per email address.'),
+    verifyPerIp: RatePolicy(30, 3_600_000, 10, 'Token submissions (verify, reset confirm, setup) per client IP.'),
+    refreshPerIp: RatePolicy(120, 60_000, 30, 'Token refreshes per client IP.'),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Limits = Type.Object(
+  {
+    auth: AuthLimits,
+    memoryMaxKeys: Type.Integer({
+      minimum: 1000,
+      default: 100_000,
+      description: 'Counters the in-memory limiter keeps (used without Redis or while it is unreachable).',
+    }),
+    redisBreakerMs: Type.Integer({
+      minimum: 0,
+      default: 2000,
+      description: 'After a Redis failure the limiter counts in memory for this long before trying Redis again.',
+    }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     env: Type.Enum(['development', 'production', 'test'], { default: 'development', ...env('NODE_ENV') }),
@@ -363,7 +552,13 @@ export const ConfigSchema = Type.Object(
     metrics: Metrics,
     log: Log,
     tracing: Tracing,
+    sentry: Sentry,
     providers: Providers,
+    auth: Auth,
+    mail: Mail,
+    signup: Signup,
+    plans: Plans,
+    limits: Limits,
   },
   { additionalProperties: false },
 );

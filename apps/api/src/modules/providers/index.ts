@@ -1,0 +1,112 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter } from 'prom-client';
+import type { AppConfig } from '../../config/index.ts';
+import { createAiSdkAdapter } from './adapters/ai-sdk.ts';
+import { createDemoAdapter } from './adapters/demo.ts';
+import { createDispatcher, createOpenAiWireAdapter } from './adapters/openai-wire.ts';
+import { Breakers, memoryBreakerStore, redisBreakerStore } from './breaker.ts';
+import { createProviderMetrics } from './providers.metrics.ts';
+import { buildRegistry } from './providers.registry.ts';
+import type { Adapter, ProviderKind } from './providers.types.ts';
+import { ProviderRouter } from './router.ts';
+import { RetryBudget, Stats } from './stats.ts';
+import { memoryUsageSink, type UsageSink, UsageWriter } from './usage.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    providers: ProviderRouter;
+    /** Usage events: the writer, and the in-memory sink until the analytics table exists. */
+    usage: { writer: UsageWriter; sink: UsageSink };
+  }
+}
+
+/**
+ * The AI router (ARCHITECTURE §5): deployments and aliases from config, one undici pool, adapters per wire format,
+ * breakers shared through Redis when configured, and the usage writer. Routes live in src/openai.
+ */
+export default fp(
+  async (app: FastifyInstance, opts: { config: AppConfig; usageSink?: UsageSink }) => {
+    const { providers } = opts.config;
+    const { routing } = providers;
+    const registry = buildRegistry(providers);
+    const dispatcher = createDispatcher(routing.connectTimeoutMs);
+    const openAiWire = createOpenAiWireAdapter(dispatcher);
+    const translated = createAiSdkAdapter(dispatcher);
+    const adapters: Record<ProviderKind, Adapter> = {
+      openai: openAiWire,
+      'openai-compatible': openAiWire,
+      anthropic: translated,
+      gemini: translated,
+      demo: createDemoAdapter(providers.demoChunkDelayMs),
+    };
+
+    const breakers = new Breakers({
+      store: app.redis ? redisBreakerStore(app.redis) : memoryBreakerStore(),
+      policy: { failureThreshold: routing.breakerFailureThreshold, openMs: routing.breakerOpenMs },
+      halfOpenProbes: routing.breakerHalfOpenProbes,
+      rampUpMs: routing.rampUpMs,
+    });
+    let storeErrorLogged = false;
+    breakers.onStoreError = (err) => {
+      if (!storeErrorLogged)
+        app.log.warn({ reason: (err as Error).message }, 'breaker store unreachable; using local state');
+      storeErrorLogged = true;
+    };
+    breakers.onChange = (id, state) => app.log.info({ deployment: id, state }, 'circuit breaker changed state');
+
+    const stats = new Stats(routing.ewmaAlpha);
+    const metrics = createProviderMetrics(
+      app.metrics.registry,
+      () => [...registry.deployments.keys()],
+      breakers,
+      stats,
+    );
+    const dropped = new Counter({
+      name: 'genz_usage_events_dropped_total',
+      help: 'Usage events dropped because the writer queue was full or a write failed',
+      labelNames: ['reason'] as const,
+      registers: [app.metrics.registry],
+    });
+    const sink = opts.usageSink ?? memoryUsageSink();
+    const writer = new UsageWriter(sink, providers.usage, dropped, (err) =>
+      app.log.error({ err }, 'usage batch write failed'),
+    );
+
+    const router = new ProviderRouter({
+      registry,
+      adapters,
+      breakers,
+      stats,
+      budget: new RetryBudget(routing.retryBudgetRatio, routing.retryBudgetMinPerSecond),
+      metrics,
+      usage: writer,
+      routing,
+      log: app.log,
+    });
+    app.decorate('providers', router);
+    app.decorate('usage', { writer, sink });
+
+    let syncTimer: NodeJS.Timeout | undefined;
+    if (app.redis) {
+      const sync = () => {
+        breakers.sync().catch((err: unknown) => breakers.onStoreError?.(err));
+      };
+      app.addHook('onReady', async () => {
+        sync();
+        syncTimer = setInterval(sync, routing.stateSyncMs);
+        syncTimer.unref();
+      });
+    }
+    app.addHook('onClose', async () => {
+      clearInterval(syncTimer);
+      await writer.flush();
+      await dispatcher.close();
+    });
+    app.log.info(
+      { deployments: [...registry.deployments.keys()], aliases: [...registry.aliases.keys()] },
+      'providers configured',
+    );
+  },
+  { name: 'providers', dependencies: ['metrics', 'redis'] },
+);

@@ -1,0 +1,92 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Breakers } from './breaker.ts';
+import type { Stats } from './stats.ts';
+
+const circuitValue = { closed: 0, half_open: 1, open: 2 } as const;
+
+/**
+ * The provider metrics of deploy/metrics-contract.json. Labels are bounded: `deployment` and `alias` come from
+ * configuration (never from requests), `kind`/`status`/`direction` from fixed sets.
+ */
+export function createProviderMetrics(
+  registry: Registry,
+  deploymentIds: () => string[],
+  breakers: Breakers,
+  stats: Stats,
+) {
+  return {
+    requests: new Counter({
+      name: 'genz_provider_requests_total',
+      help: 'Upstream attempts by deployment and outcome (ok | error | client_error | aborted)',
+      labelNames: ['deployment', 'status'] as const,
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'genz_provider_errors_total',
+      help: 'Upstream failures by deployment and kind',
+      labelNames: ['deployment', 'kind'] as const,
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'genz_provider_retries_total',
+      help: 'Repeat attempts on a deployment already tried for the same request',
+      labelNames: ['deployment'] as const,
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'genz_provider_latency_seconds',
+      help: 'Upstream attempt duration, request to last byte',
+      labelNames: ['deployment'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers: [registry],
+    }),
+    ttft: new Histogram({
+      name: 'genz_provider_ttft_seconds',
+      help: 'Upstream time to first content token',
+      labelNames: ['deployment'] as const,
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
+    tokens: new Counter({
+      name: 'genz_provider_tokens_total',
+      help: 'Provider-reported tokens by direction (input | output)',
+      labelNames: ['deployment', 'direction'] as const,
+      registers: [registry],
+    }),
+    cost: new Counter({
+      name: 'genz_provider_cost_usd_total',
+      help: 'Cost in USD from the price table',
+      labelNames: ['deployment'] as const,
+      registers: [registry],
+    }),
+    fallbacks: new Counter({
+      name: 'genz_provider_fallbacks_total',
+      help: 'Requests answered by a deployment other than the first tried',
+      labelNames: ['alias'] as const,
+      registers: [registry],
+    }),
+    circuit: new Gauge({
+      name: 'genz_provider_circuit_state',
+      help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
+      labelNames: ['deployment'] as const,
+      registers: [registry],
+      collect() {
+        for (const id of deploymentIds()) this.set({ deployment: id }, circuitValue[breakers.state(id)]);
+      },
+    }),
+    health: new Gauge({
+      name: 'genz_provider_health_score',
+      help: 'Passive health 0..1 (EWMA of attempt outcomes; 0 while the breaker is open)',
+      labelNames: ['deployment'] as const,
+      registers: [registry],
+      collect() {
+        for (const id of deploymentIds()) {
+          const state = breakers.state(id);
+          this.set({ deployment: id }, state === 'open' ? 0 : Number(stats.get(id).health.toFixed(4)));
+        }
+      },
+    }),
+  };
+}
+
+export type ProviderMetrics = ReturnType<typeof createProviderMetrics>;

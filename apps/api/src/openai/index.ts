@@ -1,0 +1,203 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { DomainError } from '../http/errors.ts';
+import type { ChatRequest } from '../modules/providers/providers.types.ts';
+import type { RequestContext } from '../modules/providers/router.ts';
+import { fromCompletion, type ResponsesRequest, toChatRequest, toResponseEvents } from './responses.ts';
+import { ChatCompletionBody, EmbeddingsBody, ResponsesBody } from './schemas.ts';
+
+const startTimes = new WeakMap<FastifyRequest, bigint>();
+const inference = { auth: { scope: 'inference' as const } };
+
+/** Nulls mean "not set" on the OpenAI wire; dropping them keeps adapters from forwarding explicit nulls. */
+function dropNulls<T extends Record<string, unknown>>(body: T): T {
+  for (const key of Object.keys(body)) if (body[key] === null) delete body[key];
+  return body;
+}
+
+/** A tool's `parameters` must be a JSON Schema for an object (the vendors reject anything else mid-flight). */
+function checkToolSchemas(
+  tools: { parameters?: Record<string, unknown> | null }[] | undefined,
+  path: (i: number) => string,
+) {
+  tools?.forEach((tool, i) => {
+    const p = tool.parameters;
+    if (!p) return;
+    if (p.type !== undefined && p.type !== 'object') {
+      throw new DomainError('validation_failed', `${path(i)}.type must be "object"`, { param: `${path(i)}.type` });
+    }
+    if (
+      p.properties !== undefined &&
+      (typeof p.properties !== 'object' || p.properties === null || Array.isArray(p.properties))
+    ) {
+      throw new DomainError('validation_failed', `${path(i)}.properties must be an object`, {
+        param: `${path(i)}.properties`,
+      });
+    }
+    if (p.required !== undefined && !Array.isArray(p.required)) {
+      throw new DomainError('validation_failed', `${path(i)}.required must be an array`, {
+        param: `${path(i)}.required`,
+      });
+    }
+  });
+}
+
+function contextOf(request: FastifyRequest, reply: FastifyReply, endpoint: RequestContext['endpoint']): RequestContext {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return {
+    requestId: request.id,
+    actor: request.actor ?? null,
+    startNs: startTimes.get(request) ?? process.hrtime.bigint(),
+    signal: controller.signal,
+    endpoint,
+  };
+}
+
+function sendSse(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  deployment: string,
+  overheadUs: number,
+  body: AsyncIterable<string>,
+) {
+  reply
+    .header('x-genz-deployment', deployment)
+    .header('x-genz-overhead-us', String(overheadUs))
+    .header('content-type', 'text/event-stream; charset=utf-8')
+    .header('cache-control', 'no-cache, no-transform')
+    .header('x-accel-buffering', 'no');
+  request.log.debug({ deployment, overheadUs }, 'stream committed');
+  return reply.send(Readable.from(body, { objectMode: false }));
+}
+
+/**
+ * The OpenAI-compatible surface under /v1 (ARCHITECTURE §12). Handlers validate, call the router and relay; every
+ * error leaves through the one error handler in the OpenAI envelope. Every route requires the `inference` scope.
+ */
+export default fp(
+  async (app: FastifyInstance) => {
+    app.addHook('onRequest', async (request) => {
+      if (request.url.startsWith('/v1/')) startTimes.set(request, process.hrtime.bigint());
+    });
+
+    app.post(
+      '/v1/chat/completions',
+      { config: inference, schema: { body: ChatCompletionBody, tags: ['openai'], security: [{ bearer: [] }] } },
+      async (request, reply) => {
+        const body = dropNulls(request.body as ChatRequest);
+        checkToolSchemas(
+          body.tools?.map((t) => t.function),
+          (i) => `tools.${i}.function.parameters`,
+        );
+        const ctx = contextOf(request, reply, 'chat.completions');
+        if (body.stream) {
+          const result = await app.providers.streamChat(body, ctx);
+          return sendSse(reply, request, result.deployment.id, result.overheadUs, result.sse);
+        }
+        const result = await app.providers.completeChat(body, ctx);
+        return reply
+          .header('x-genz-deployment', result.deployment.id)
+          .header('x-genz-overhead-us', String(result.overheadUs))
+          .type('application/json')
+          .send(result.body);
+      },
+    );
+
+    app.post(
+      '/v1/responses',
+      { config: inference, schema: { body: ResponsesBody, tags: ['openai'], security: [{ bearer: [] }] } },
+      async (request, reply) => {
+        const raw = dropNulls(request.body as ResponsesRequest & Record<string, unknown>);
+        checkToolSchemas(raw.tools, (i) => `tools.${i}.parameters`);
+        const body = toChatRequest(raw);
+        const ctx = contextOf(request, reply, 'responses');
+        if (raw.stream) {
+          const result = await app.providers.streamChat({ ...body, stream: true }, ctx);
+          return sendSse(
+            reply,
+            request,
+            result.deployment.id,
+            result.overheadUs,
+            toResponseEvents(result.frames, raw.model),
+          );
+        }
+        const result = await app.providers.completeChat(body, ctx);
+        return reply
+          .header('x-genz-deployment', result.deployment.id)
+          .header('x-genz-overhead-us', String(result.overheadUs))
+          .send(fromCompletion(result.body, raw.model, result.usage));
+      },
+    );
+
+    app.post(
+      '/v1/embeddings',
+      { config: inference, schema: { body: EmbeddingsBody, tags: ['openai'], security: [{ bearer: [] }] } },
+      async (request, reply) => {
+        const body = request.body as Record<string, unknown> & { model: string };
+        const result = await app.providers.embed(body, contextOf(request, reply, 'embeddings'));
+        return reply
+          .header('x-genz-deployment', result.deployment.id)
+          .header('x-genz-overhead-us', String(result.overheadUs))
+          .type('application/json')
+          .send(result.body);
+      },
+    );
+
+    const modelEntry = (name: string) => {
+      const alias = app.providers.resolve(name);
+      const states = alias.deployments.map((d) => ({ id: d.id, circuit: app.providers.circuitState(d.id) }));
+      const closed = states.filter((s) => s.circuit === 'closed').length;
+      const health =
+        closed === states.length
+          ? 'healthy'
+          : closed > 0 || states.some((s) => s.circuit === 'half_open')
+            ? 'degraded'
+            : 'unavailable';
+      return {
+        id: alias.name,
+        object: 'model',
+        created: 0,
+        owned_by: 'genz',
+        genz: {
+          strategy: alias.strategy,
+          health,
+          deployments: states,
+          capabilities: {
+            tools: alias.deployments.some((d) => d.capabilities.tools),
+            vision: alias.deployments.some((d) => d.capabilities.vision),
+            embeddings: alias.deployments.some((d) => d.capabilities.embeddings),
+          },
+          context_window: Math.max(...alias.deployments.map((d) => d.contextWindow)),
+        },
+      };
+    };
+
+    app.get(
+      '/v1/models',
+      { config: inference, schema: { tags: ['openai'], security: [{ bearer: [] }] } },
+      async () => ({
+        object: 'list',
+        data: app.providers.aliases().map((a) => modelEntry(a.name)),
+      }),
+    );
+
+    app.get<{ Params: { model: string } }>(
+      '/v1/models/:model',
+      { config: inference, schema: { tags: ['openai'], security: [{ bearer: [] }] } },
+      async (request) => {
+        try {
+          return modelEntry(request.params.model);
+        } catch (err) {
+          if (err instanceof DomainError && err.code === 'model_not_found')
+            throw new DomainError('not_found', err.message, { param: 'model' });
+          throw err;
+        }
+      },
+    );
+  },
+  { name: 'openai', dependencies: ['providers'] },
+);
