@@ -32,6 +32,7 @@ describe('database unreachable at start', () => {
           env: 'test',
           'database.url': `postgres://${target.username}@127.0.0.1:${port}/${dbName}`,
           'database.connectRetryMaxDelayMs': 400,
+          'auth.secrets': 'test:0123456789abcdef0123456789abcdef',
         },
       }),
       logger: pino(
