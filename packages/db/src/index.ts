@@ -18,6 +18,7 @@ export {
 } from './audit-events.ts';
 export { migrationsFolder, migrationsHash } from './migrations.ts';
 export { type EnsureMonthlyPartitionsOptions, ensureMonthlyPartitions, type PartitionChanges } from './partitions.ts';
+export type { QueryObserver } from './query-timing.ts';
 export { executeRows } from './sql.ts';
 export type { Db, DbHandle, DbOptions } from './types.ts';
 export { uuidv7, uuidv7Time } from './uuidv7.ts';

@@ -3,6 +3,7 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { withReplicas } from 'drizzle-orm/pg-core';
 import { Client, Pool } from 'pg';
 import { migrationsFolder } from './migrations.ts';
+import { createQueryTimer } from './query-timing.ts';
 import * as schema from './schema/index.ts';
 import type { Db, DbHandle, DbOptions } from './types.ts';
 
@@ -12,7 +13,7 @@ const CONNECT_TIMEOUT_MS = 5_000;
 export const ADVISORY_LOCK_NAMESPACE = 0x67656e7a;
 export const MIGRATION_LOCK_ID = 1;
 
-function createPool(url: string, opts: DbOptions): Pool {
+function createPool(url: string, opts: DbOptions, timer: ReturnType<typeof createQueryTimer>): Pool {
   const pool = new Pool({
     connectionString: url,
     max: opts.poolSize,
@@ -23,13 +24,18 @@ function createPool(url: string, opts: DbOptions): Pool {
   });
   // An idle client's error (server restart, network cut) is emitted on the pool; unhandled it kills the process.
   pool.on('error', (err) => opts.onPoolError?.(err));
+  // pool.query (drizzle outside transactions) is timed on the pool; it drives its client with a callback, which
+  // the timer passes through, so nothing is counted twice. Transactions query a checked-out client directly.
+  timer.wrap(pool);
+  pool.on('connect', (client) => timer.wrap(client));
   return pool;
 }
 
 /** Creates pools only: no connection is made until the first query, so boot can retry migrate()/ping(). */
 export function postgresHandle(url: string, opts: DbOptions): DbHandle {
-  const primaryPool = createPool(url, opts);
-  const replicaPools = (opts.replicaUrls ?? []).map((u) => createPool(u, opts));
+  const timer = createQueryTimer();
+  const primaryPool = createPool(url, opts, timer);
+  const replicaPools = (opts.replicaUrls ?? []).map((u) => createPool(u, opts, timer));
   const db = drizzle({ client: primaryPool, schema });
   const [first, ...rest] = replicaPools.map((p) => drizzle({ client: p, schema }));
   const read: Db = first === undefined ? db : withReplicas(db, [first, ...rest]);
@@ -64,6 +70,7 @@ export function postgresHandle(url: string, opts: DbOptions): DbHandle {
       idle: primaryPool.idleCount,
       waiting: primaryPool.waitingCount,
     }),
+    observeQueries: timer.observe,
     async close() {
       await Promise.all([primaryPool, ...replicaPools].map((p) => p.end()));
     },

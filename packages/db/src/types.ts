@@ -1,4 +1,5 @@
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import type { QueryObserver } from './query-timing.ts';
 import type * as schema from './schema/index.ts';
 
 /** The common supertype of the PGlite and node-postgres drizzle databases (and of their transactions). */
@@ -42,5 +43,7 @@ export interface DbHandle {
   ping(): Promise<void>;
   /** Primary pool counters; null for PGlite. */
   poolStats(): { total: number; idle: number; waiting: number } | null;
+  /** Times every statement on this handle's connections (for `db_query_duration_seconds`); undefined stops it. */
+  observeQueries(observer: QueryObserver | undefined): void;
   close(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createDb, type DbHandle, ensureMonthlyPartitions, schema } from '@genz/db';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Gauge } from 'prom-client';
+import { Gauge, Histogram } from 'prom-client';
 import type { AppConfig } from '../config/index.ts';
 import { DomainError } from '../http/errors.ts';
 
@@ -103,10 +103,19 @@ export default fp(
       registers: [app.metrics.registry],
     }).set(handle.kind === 'postgres' ? database.poolSize : 1);
     void pool;
+    const queries = new Histogram({
+      name: 'db_query_duration_seconds',
+      help: 'Database statement duration by verb',
+      labelNames: ['op'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [app.metrics.registry],
+    });
+    handle.observeQueries((op, seconds) => queries.observe({ op }, seconds));
 
     app.addHook('onClose', async () => {
       closing = true;
       clearInterval(maintenance);
+      handle.observeQueries(undefined);
       if (!opts.db) await handle.close();
     });
   },

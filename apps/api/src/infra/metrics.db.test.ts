@@ -44,6 +44,7 @@ describe('metrics', () => {
 
     it('label requests by route template and count unknown URLs under one label', async () => {
       await t.app.inject({ url: '/livez' });
+      await t.app.inject({ url: '/readyz' }); // pings the database
       for (let i = 0; i < 3; i++) await t.app.inject({ url: `/scanner/probe-${i}` });
       const res = await t.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${token}` } });
       expect(res.statusCode).toBe(200);
@@ -56,6 +57,7 @@ describe('metrics', () => {
       expect(text).toContain('process_resident_memory_bytes');
       expect(text).toContain('db_pool_max');
       expect(text).toContain('http_requests_in_flight');
+      expect(text).toMatch(/db_query_duration_seconds_count\{op="select"\} [1-9]/);
     });
   });
 
