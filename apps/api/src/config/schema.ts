@@ -265,9 +265,11 @@ const VendorKey = (envKey: string, envUrl: string | undefined, models: string[],
 const Alias = Type.Object(
   {
     deployments: Type.Array(Type.String(), { minItems: 1, description: 'Ordered deployment ids.' }),
-    strategy: Type.Enum(['fallback', 'weighted', 'least-latency', 'least-busy', 'lowest-cost'], {
-      default: 'fallback',
-    }),
+    strategy: Type.Optional(
+      Type.Enum(['fallback', 'weighted', 'least-latency', 'least-busy', 'lowest-cost'], {
+        description: 'How to order the deployments; default fallback.',
+      }),
+    ),
     description: Type.Optional(Type.String()),
   },
   { additionalProperties: false },

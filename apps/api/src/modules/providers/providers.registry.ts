@@ -113,7 +113,12 @@ export function buildRegistry(config: AppConfig['providers']): Registry {
       if (d) members.push(d);
       else problems.push(`providers.aliases.${name}.deployments: unknown deployment ${id}`);
     }
-    aliases.set(name, { name, strategy: alias.strategy, deployments: members, description: alias.description });
+    aliases.set(name, {
+      name,
+      strategy: alias.strategy ?? 'fallback',
+      deployments: members,
+      description: alias.description,
+    });
   }
   // A deployment no written alias claims is reachable by its model name.
   for (const d of deployments.values()) {

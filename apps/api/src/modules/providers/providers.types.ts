@@ -2,7 +2,7 @@ import type { AppConfig } from '../../config/index.ts';
 
 export type DeploymentConfig = AppConfig['providers']['deployments'][number];
 export type RoutingConfig = AppConfig['providers']['routing'];
-export type Strategy = AppConfig['providers']['aliases'][string]['strategy'];
+export type Strategy = NonNullable<AppConfig['providers']['aliases'][string]['strategy']>;
 export type ProviderKind = DeploymentConfig['provider'];
 
 /** A deployment as the router uses it: config resolved (base URL, key, price). */

@@ -11,7 +11,7 @@ import { streamModel, toCallOptions } from './translate.ts';
 export function classifySdkError(error: unknown): UpstreamError {
   if (error instanceof UpstreamError) return error;
   if (APICallError.isInstance(error)) {
-    if (error.statusCode !== undefined) {
+    if (error.statusCode !== undefined && error.statusCode >= 400) {
       const retryAfterMs = parseRetryAfter(error.responseHeaders?.['retry-after']);
       return new UpstreamError(
         kindForStatus(error.statusCode),
