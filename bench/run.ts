@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -277,6 +278,8 @@ try {
       DATABASE_URL: databaseUrl,
       DATA_DIR: dataDir,
       SHUTDOWN_DRAIN_DELAY_MS: '0',
+      // Required with DATABASE_URL (replicas share signing keys); a throwaway key per run.
+      AUTH_SECRETS: `bench:${randomBytes(32).toString('base64url')}`,
       ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `{bench${stamp}}:` } : {}),
       ...scenario.apiEnv,
     },
