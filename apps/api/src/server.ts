@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config/index.ts';
+import { startTracing } from './infra/tracing.ts';
 
 /**
  * The process: configuration, listen, socket timeouts suited to running behind a load balancer, and graceful
@@ -18,6 +18,10 @@ try {
   throw err;
 }
 
+// Tracing starts before app.ts is imported: its loader hook only wraps fastify, pg, ioredis and undici if they load
+// after it (ESM). Without OTEL_EXPORTER_OTLP_ENDPOINT this loads nothing.
+const tracing = await startTracing(config);
+const { buildApp } = await import('./app.ts');
 const app = await buildApp({ config });
 await app.listen({ host: config.server.host, port: config.server.port });
 app.server.headersTimeout = config.server.headersTimeoutMs;
@@ -40,6 +44,12 @@ async function shutdown(signal: string) {
   force.unref();
   await app.close();
   clearTimeout(force);
+  if (tracing) {
+    // The last batch of spans (the drain included) is flushed, but a dead collector cannot hold the exit.
+    await Promise.race([tracing.shutdown(), sleep(5000)]).catch((err: Error) =>
+      app.log.warn({ reason: err.message }, 'trace export on shutdown failed'),
+    );
+  }
   app.log.info('stopped');
   process.exit(0);
 }

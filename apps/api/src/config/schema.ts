@@ -196,6 +196,12 @@ const Tracing = Type.Object(
         'Share of new traces sampled (parent-based: a sampled upstream trace is always continued). Same variable as the OpenTelemetry SDKs read for the ratio samplers.',
       ...env('OTEL_TRACES_SAMPLER_ARG'),
     }),
+    batchDelayMs: Type.Integer({
+      minimum: 1,
+      default: 5000,
+      description: 'Longest a finished span waits before export (batches also flush when full and on shutdown).',
+      ...env('OTEL_BSP_SCHEDULE_DELAY'),
+    }),
   },
   { default: {}, additionalProperties: false },
 );
