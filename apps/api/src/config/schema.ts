@@ -286,6 +286,7 @@ const Routing = Type.Object(
     connectTimeoutMs: ms(5000, 'TCP/TLS connect timeout per attempt.', 1),
     ttftTimeoutMs: ms(30_000, 'Time to the first content token before the attempt is abandoned (and failed over).', 1),
     idleTimeoutMs: ms(60_000, 'Longest silence between chunks once streaming.', 1),
+    responseTimeoutMs: ms(120_000, 'Deadline of one non-stream attempt (the whole completion arrives at once).', 1),
     totalTimeoutMs: ms(600_000, 'Whole request deadline across attempts.', 1),
     maxAttempts: Type.Integer({
       minimum: 1,

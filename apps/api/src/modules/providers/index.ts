@@ -101,7 +101,8 @@ export default fp(
     app.addHook('onClose', async () => {
       clearInterval(syncTimer);
       await writer.flush();
-      await dispatcher.close();
+      // Requests have drained by now (Fastify closes the listener first); cut whatever probes are left.
+      await dispatcher.destroy();
     });
     app.log.info(
       { deployments: [...registry.deployments.keys()], aliases: [...registry.aliases.keys()] },

@@ -407,8 +407,8 @@ export class ProviderRouter {
     const adapter = this.adapters[d.provider];
     const { controller, unlink } = this.linkAbort(ctx);
     const timer = setTimeout(
-      () => controller.abort(new UpstreamError('total_timeout', 'upstream did not answer in time')),
-      this.routing.totalTimeoutMs,
+      () => controller.abort(new UpstreamError('ttft_timeout', 'upstream did not answer in time')),
+      Math.min(this.routing.responseTimeoutMs, this.routing.totalTimeoutMs),
     );
     this.begin(d);
     const t0 = nowMs();
