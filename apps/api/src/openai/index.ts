@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { DomainError } from '../http/errors.ts';
@@ -9,6 +10,20 @@ import { ChatCompletionBody, EmbeddingsBody, ResponsesBody } from './schemas.ts'
 
 const startTimes = new WeakMap<FastifyRequest, bigint>();
 const inference = { auth: { scope: 'inference' as const } };
+
+/**
+ * /v1 bodies are validated without type coercion: OpenAI clients send real JSON types, a string where a number
+ * belongs is a 400 naming the parameter, and coercion inside anyOf (content: string | parts[]) rewrites the data
+ * while trying branches (a one-part array became an object).
+ */
+const ajv = new Ajv({
+  coerceTypes: false,
+  useDefaults: true,
+  removeAdditional: false,
+  allErrors: false,
+  strict: false,
+});
+const validatorCompiler = ({ schema }: { schema: object }) => ajv.compile(schema);
 
 /** Nulls mean "not set" on the OpenAI wire; dropping them keeps adapters from forwarding explicit nulls. */
 function dropNulls<T extends Record<string, unknown>>(body: T): T {
@@ -86,7 +101,11 @@ export default fp(
 
     app.post(
       '/v1/chat/completions',
-      { config: inference, schema: { body: ChatCompletionBody, tags: ['openai'], security: [{ bearer: [] }] } },
+      {
+        config: inference,
+        validatorCompiler,
+        schema: { body: ChatCompletionBody, tags: ['openai'], security: [{ bearer: [] }] },
+      },
       async (request, reply) => {
         const body = dropNulls(request.body as ChatRequest);
         checkToolSchemas(
@@ -109,7 +128,11 @@ export default fp(
 
     app.post(
       '/v1/responses',
-      { config: inference, schema: { body: ResponsesBody, tags: ['openai'], security: [{ bearer: [] }] } },
+      {
+        config: inference,
+        validatorCompiler,
+        schema: { body: ResponsesBody, tags: ['openai'], security: [{ bearer: [] }] },
+      },
       async (request, reply) => {
         const raw = dropNulls(request.body as ResponsesRequest & Record<string, unknown>);
         checkToolSchemas(raw.tools, (i) => `tools.${i}.parameters`);
@@ -135,7 +158,11 @@ export default fp(
 
     app.post(
       '/v1/embeddings',
-      { config: inference, schema: { body: EmbeddingsBody, tags: ['openai'], security: [{ bearer: [] }] } },
+      {
+        config: inference,
+        validatorCompiler,
+        schema: { body: EmbeddingsBody, tags: ['openai'], security: [{ bearer: [] }] },
+      },
       async (request, reply) => {
         const body = request.body as Record<string, unknown> & { model: string };
         const result = await app.providers.embed(body, contextOf(request, reply, 'embeddings'));
