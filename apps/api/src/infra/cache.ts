@@ -1,11 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { Redis, type RedisOptions } from 'ioredis';
 import { Counter } from 'prom-client';
 import type { AppConfig } from '../config/index.ts';
-import { createRedis, redisOptions, waitReady } from './redis.ts';
+import { createRedis, type RedisClient, redisOptions, waitReady } from './redis.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,6 +26,7 @@ export default fp(
     const { config } = opts;
     const store = bentostore().useL1Layer(memoryDriver({ maxSize: config.cache.l1MaxBytes, maxItems: 100_000 }));
     let l2Connection: ReturnType<typeof createRedis> = null;
+    const busCopies = new Set<RedisClient>();
     if (app.redis) {
       // Bentocache namespaces its own keys; it gets a connection without the ioredis keyPrefix.
       l2Connection = createRedis(config, false);
@@ -32,7 +35,7 @@ export default fp(
         await waitReady(l2Connection);
         store
           .useL2Layer(redisDriver({ connection: l2Connection }))
-          .useBus(redisBusDriver({ connection: busConnection(config) }));
+          .useBus(redisBusDriver({ connection: busConnection(config, busCopies) }));
       }
     }
     const cache = new BentoCache({
@@ -67,24 +70,51 @@ export default fp(
 
     app.decorate('cache', cache);
     app.addHook('onClose', async () => {
-      await cache.disconnectAll();
+      for (const copy of busCopies) copy.disconnect();
       l2Connection?.disconnect();
+      await Promise.race([cache.disconnectAll().catch(() => {}), sleep(1000)]);
     });
   },
   { name: 'cache', dependencies: ['redis', 'metrics'] },
 );
 
 /**
- * The bus opens its own subscriber connections: options for standalone, a client for a cluster. Unlike the
- * request path, a subscription may wait in the offline queue until Redis is reachable.
+ * The bus publishes and subscribes on `duplicate()`s of the client it is given. Unlike the request path, a
+ * subscription may wait in the offline queue until Redis is reachable; so every copy gets an error listener and is
+ * tracked, and close disconnects them outright instead of waiting for a QUIT that a dead Redis never answers.
  */
-function busConnection(config: AppConfig) {
-  if (!config.redis.url) return createRedis(config, false) ?? {};
-  const url = new URL(config.redis.url);
-  return {
+function busConnection(config: AppConfig, copies: Set<RedisClient>): RedisClient {
+  const options: RedisOptions = {
     ...redisOptions(config, false),
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+    lazyConnect: true,
+  };
+  if (!config.redis.url) {
+    const cluster = createRedis(config, false);
+    if (cluster) {
+      cluster.on('error', () => {});
+      copies.add(cluster);
+      return cluster;
+    }
+  }
+  class TrackedRedis extends Redis {
+    constructor(opts: RedisOptions) {
+      super(opts);
+      this.on('error', () => {}); // the 'redis' plugin reports connectivity
+      copies.add(this);
+    }
+    override duplicate(override?: Partial<RedisOptions>): TrackedRedis {
+      return new TrackedRedis({ ...this.options, ...override });
+    }
+  }
+  return new TrackedRedis({ ...options, ...parseRedisUrl(config.redis.url ?? '') });
+}
+
+function parseRedisUrl(value: string): RedisOptions {
+  const url = new URL(value);
+  return {
     host: url.hostname,
     port: Number(url.port || 6379),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),

@@ -35,3 +35,22 @@ describe('health', () => {
     expect(Object.keys(res.json().paths)).toContain('/readyz');
   });
 });
+
+describe('health with an unreachable Redis', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // Nothing listens on port 1: the configured Redis is down for the whole test.
+    t = await buildTestApp({ 'redis.url': 'redis://127.0.0.1:1' }, { redis: false });
+  });
+  afterAll(() => t.close());
+
+  it('is not ready, stays live, and still answers quickly', async () => {
+    const started = Date.now();
+    const ready = await t.app.inject({ url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json().checks.redis).toMatch(/^down: /);
+    expect(ready.json().checks.database).toBe('ok');
+    expect(Date.now() - started).toBeLessThan(1000 + 500); // the 1 s check budget plus a fixed margin
+    expect((await t.app.inject({ url: '/livez' })).statusCode).toBe(200);
+  });
+});
