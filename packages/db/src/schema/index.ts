@@ -4,3 +4,4 @@
  */
 export * from './audit.ts';
 export * from './users.ts';
+export * from './chats.ts';
