@@ -3,5 +3,5 @@
  * also listed in drizzle.config.ts (handWrittenSchemaFiles) because their DDL is a hand-written migration.
  */
 export * from './audit.ts';
-export * from './users.ts';
 export * from './chats.ts';
+export * from './users.ts';
