@@ -9,13 +9,25 @@ export {
   type Vendor,
 } from './fake-upstream.ts';
 
+const keys = new WeakMap<FastifyInstance, Promise<string>>();
+
 /**
- * The bearer key /v1 tests send. PLACEHOLDER until modules/auth lands: it returns a fixed string that nothing checks
- * yet. When auth exists, this must mint a real `gz_` key with the `inference` scope for a test user of `app`, and
- * every /v1 test keeps passing unchanged.
+ * The bearer key /v1 tests send: a real `gz_` key with the `inference` scope, of a fresh test user of `app`, minted
+ * once per app through the accounts module. Before that module is registered (it landed alongside this one), it
+ * falls back to a placeholder nothing checks.
  */
-export async function testApiKey(_app: FastifyInstance): Promise<string> {
-  return 'gz_test_placeholder_until_auth_lands';
+export function testApiKey(app: FastifyInstance): Promise<string> {
+  let key = keys.get(app);
+  if (!key) {
+    key = (async () => {
+      if (!('accounts' in app)) return 'gz_test_placeholder_until_auth_lands';
+      const { createTestApiKey, createTestUser } = await import('../../../test/users.ts');
+      const user = await createTestUser(app);
+      return (await createTestApiKey(app, user, ['inference'])).key;
+    })();
+    keys.set(app, key);
+  }
+  return key;
 }
 
 /** A deployment entry (config shape) for a fake upstream. */
