@@ -5,6 +5,7 @@ import type { DbHandle } from '@genz/db';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { AppConfig } from './config/index.ts';
 import { parseTrustProxy } from './http/client-ip.ts';
+import authHook from './http/auth.ts';
 import errors from './http/errors.ts';
 import { genRequestId } from './http/request-id.ts';
 import cache from './infra/cache.ts';
@@ -12,8 +13,10 @@ import db from './infra/db.ts';
 import { loggerOptions } from './infra/logger.ts';
 import metrics from './infra/metrics.ts';
 import redis from './infra/redis.ts';
+import auth from './modules/auth/index.ts';
 import health from './modules/health/index.ts';
 import providers from './modules/providers/index.ts';
+import rateLimit from './modules/rate-limit/index.ts';
 import openai from './openai/index.ts';
 
 export interface BuildAppOptions {
@@ -53,6 +56,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   // 1. Cross-cutting HTTP
   await app.register(errors);
+  // Before any route: its onRoute hook sees every route, so one without config.auth stops the boot.
+  await app.register(authHook, { config });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -62,6 +67,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(redis, { config });
   await app.register(db, { config, ...(options.db ? { db: options.db } : {}) });
   await app.register(cache, { config });
+  await app.register(rateLimit, { config });
 
   // 3. Documentation and modules
   await app.register(swagger, {
@@ -78,6 +84,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await docs.register(swaggerUi, { routePrefix: '/api/docs' });
   });
   await app.register(health);
+  await app.register(auth, { config });
   await app.register(providers, { config });
   await app.register(openai);
 

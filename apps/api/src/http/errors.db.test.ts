@@ -16,12 +16,16 @@ describe('error handling', () => {
       { 'server.bodyLimitBytes': 2048 },
       {
         routes(app) {
-          app.post('/api/echo', { schema: { body: Body } }, async (request) => request.body);
-          app.post('/v1/echo', { schema: { body: Body } }, async (request) => request.body);
-          app.get('/api/boom', async () => {
+          app.post(
+            '/api/echo',
+            { config: { auth: 'public' }, schema: { body: Body } },
+            async (request) => request.body,
+          );
+          app.post('/v1/echo', { config: { auth: 'public' }, schema: { body: Body } }, async (request) => request.body);
+          app.get('/api/boom', { config: { auth: 'public' } }, async () => {
             throw new Error('db password=hunter2 leaked in a driver message');
           });
-          app.get('/api/limited', async () => {
+          app.get('/api/limited', { config: { auth: 'public' } }, async () => {
             throw new DomainError('rate_limited', 'Slow down', { headers: { 'retry-after': '7' } });
           });
         },

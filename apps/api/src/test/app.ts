@@ -6,6 +6,9 @@ import { buildApp } from '../app.ts';
 import { type AppConfig, loadConfig } from '../config/index.ts';
 import { loggerOptions } from '../infra/logger.ts';
 
+/** JWT signing keys of test apps (kid `test`); route-matrix and JWT tests sign with them. */
+export const TEST_AUTH_SECRETS = 'test:genz-test-signing-secret-0123456789abcdef';
+
 export const testBackend = process.env.GENZ_TEST_BACKEND === 'server' ? 'server' : 'embedded';
 
 export interface TestApp {
@@ -32,6 +35,8 @@ export async function buildTestApp(
       env: 'test',
       'log.level': 'info',
       'server.port': 0,
+      // Fixed test keys: otherwise embedded mode would generate auth-secrets into the repository's ./data.
+      'auth.secrets': TEST_AUTH_SECRETS,
       ...(useRedis ? { 'redis.url': testRedisUrl, 'redis.keyPrefix': options.keyPrefix ?? testRedisPrefix() } : {}),
       ...overrides,
     },

@@ -1,0 +1,183 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { AppConfig } from '../../config/index.ts';
+import type { Actor } from '../../http/actor.ts';
+import type { Authenticator } from '../../http/auth.ts';
+import { DomainError } from '../../http/errors.ts';
+import adminRoutes from './admin.routes.ts';
+import authRoutes from './auth.routes.ts';
+import { type AccountsService, createAccountsService, roleScopes, type UserDeleteHook } from './auth.service.ts';
+import { createMailer, type Mailer } from './mailer.ts';
+import { createPasswordHasher } from './password.ts';
+import { createRevocationList } from './revocation.ts';
+import { AccessTokenError, createAccessTokens, loadSigningKeys } from './signing-keys.ts';
+import { sha256 } from './tokens.ts';
+
+export { type AccountsService, roleScopes } from './auth.service.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Account verbs (users, sessions, keys) for other modules and test helpers. */
+    accounts: AccountsService;
+    mailer: Mailer;
+    /** Register a purge of a module's per-user data; it runs inside the user-deletion transaction. */
+    onUserDelete(hook: UserDeleteHook): void;
+  }
+}
+
+/** A database or cache failure while checking a credential is an outage (503), never a 500 or a silent pass. */
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof DomainError) throw err;
+    throw new DomainError('unavailable', 'Cannot check credentials right now; try again shortly.', {
+      cause: err,
+      headers: { 'retry-after': '2' },
+    });
+  }
+}
+
+/**
+ * Accounts (ARCHITECTURE.md §3 `auth`): users, sessions, API keys, roles, plans and who may join. Installs the
+ * credential checks behind the auth hook (src/http/auth.ts), the /api/auth, /api/me and /api/admin routes, and on a
+ * fresh install logs the one-time setup link for the first admin.
+ */
+export default fp(
+  async (app: FastifyInstance, opts: { config: AppConfig }) => {
+    const { config } = opts;
+    const keys = loadSigningKeys({
+      secrets: config.auth.secrets,
+      dataDir: config.dataDir,
+      databaseUrl: config.database.url,
+    });
+    app.log.info(
+      { kid: keys.current.kid, verifyingKids: [...keys.byKid.keys()], source: keys.source },
+      'auth signing keys loaded',
+    );
+    const tokens = createAccessTokens(keys, {
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      ttlSec: config.auth.accessTokenTtlSec,
+    });
+    const mailer = createMailer({
+      url: config.mail.url,
+      from: config.mail.from,
+      outboxSize: config.mail.outboxSize,
+      log: app.log,
+    });
+    const revocation = createRevocationList({
+      db: app.db.db,
+      redis: app.redis,
+      ttlMs: config.auth.accessTokenTtlSec * 1000,
+      pollMs: config.auth.revocationPollMs,
+      failMode: config.auth.revocationFailMode,
+      log: app.log,
+    });
+    const userDeleteHooks: UserDeleteHook[] = [];
+    const accounts = createAccountsService({
+      db: app.db,
+      config,
+      cache: app.cache,
+      mailer,
+      revocation,
+      tokens,
+      hasher: createPasswordHasher({
+        memoryCost: config.auth.argon2MemoryKiB,
+        timeCost: config.auth.argon2TimeCost,
+        parallelism: config.auth.argon2Parallelism,
+      }),
+      log: app.log,
+      userDeleteHooks,
+    });
+
+    const inactive = () => new DomainError('unauthenticated', 'This account cannot sign in.');
+    const authenticator: Authenticator = {
+      async fromAccessToken(token) {
+        let claims: Awaited<ReturnType<typeof tokens.verify>>;
+        try {
+          claims = await tokens.verify(token);
+        } catch (err) {
+          if (err instanceof AccessTokenError && err.reason === 'expired') {
+            throw new DomainError('token_expired', 'The access token has expired; refresh it.');
+          }
+          throw new DomainError('unauthenticated', 'The access token is not valid.');
+        }
+        return guard(async () => {
+          const state = await revocation.check(claims.sessionId);
+          if (state === 'revoked') throw new DomainError('unauthenticated', 'This session has been signed out.');
+          if (state === 'unknown') {
+            throw new DomainError('unavailable', 'Cannot check the session right now.', {
+              headers: { 'retry-after': '2' },
+            });
+          }
+          const user = await accounts.authUser(claims.userId);
+          if (user?.status !== 'active') throw inactive();
+          accounts.touchUser(user.id);
+          return {
+            userId: user.id,
+            role: user.role,
+            plan: user.plan,
+            scopes: roleScopes(user.role),
+            via: 'session',
+            sessionId: claims.sessionId,
+          } satisfies Actor;
+        });
+      },
+      async fromApiKey(key) {
+        return guard(async () => {
+          const found = await accounts.apiKeyByHash(sha256(key));
+          if (!found || found.revoked) throw new DomainError('unauthenticated', 'The API key is not valid.');
+          if (found.expiresAt !== null && found.expiresAt <= Date.now()) {
+            throw new DomainError('token_expired', 'The API key has expired.');
+          }
+          const user = await accounts.authUser(found.userId);
+          if (user?.status !== 'active') throw inactive();
+          const allowed = roleScopes(user.role);
+          accounts.touchApiKey(found.id, user.id);
+          return {
+            userId: user.id,
+            role: user.role,
+            plan: user.plan,
+            scopes: found.scopes.filter((sc) => allowed.includes(sc)),
+            via: 'api_key',
+            apiKeyId: found.id,
+          } satisfies Actor;
+        });
+      },
+    };
+    app.setAuthenticator(authenticator);
+    app.decorate('accounts', accounts);
+    app.decorate('mailer', mailer);
+    app.decorate('onUserDelete', (hook: UserDeleteHook) => {
+      userDeleteHooks.push(hook);
+    });
+
+    await app.register(authRoutes, { config, accounts });
+    await app.register(adminRoutes, { accounts, mailer });
+
+    app.addHook('onReady', async () => {
+      // Not awaited: boot never waits for the database (infra/db.ts); the link appears once it is reachable.
+      void app.dbReadyPromise
+        .then(async () => {
+          await revocation.poll();
+          const url = await accounts.ensureSetupLink();
+          if (url) {
+            app.log.warn(
+              { setupUrl: url },
+              'No users yet. Open this one-time link to create the first admin (sign-up stays closed until then).',
+            );
+          }
+        })
+        .catch((err: Error) => app.log.error({ reason: err.message }, 'could not prepare the first-admin setup link'));
+    });
+    app.addHook('onClose', async () => {
+      revocation.close();
+      accounts.close();
+      await accounts.flushTouches();
+      await mailer.idle();
+      mailer.close();
+    });
+  },
+  { name: 'auth', dependencies: ['auth-hook', 'db', 'redis', 'cache', 'rate-limit'] },
+);
