@@ -15,6 +15,7 @@ import metrics from './infra/metrics.ts';
 import redis from './infra/redis.ts';
 import auth from './modules/auth/index.ts';
 import health from './modules/health/index.ts';
+import providerHealth from './modules/provider-health/index.ts';
 import providers from './modules/providers/index.ts';
 import rateLimit from './modules/rate-limit/index.ts';
 import openai from './openai/index.ts';
@@ -86,6 +87,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(health);
   await app.register(auth, { config });
   await app.register(providers, { config });
+  await app.register(providerHealth, { config });
   await app.register(openai);
 
   return app;

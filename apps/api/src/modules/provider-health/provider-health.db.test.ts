@@ -1,0 +1,85 @@
+import { testRedisPrefix } from '@genz/db/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp, testBackend } from '../../test/app.ts';
+import { waitFor } from '../../test/net.ts';
+import { type FakeUpstream, fakeDeployment, startFakeUpstream, testApiKey } from '../providers/testing/index.ts';
+
+const OPEN_MS = 500;
+const PROBE_MS = 100;
+
+describe('active provider probes', () => {
+  let fake: FakeUpstream;
+  let t: TestApp;
+  beforeAll(async () => {
+    fake = await startFakeUpstream();
+    t = await buildTestApp({
+      'providers.deployments': [fakeDeployment('a', 'openai', fake.baseUrl)],
+      'providers.aliases': { smart: { deployments: ['a'] } },
+      'providers.routing': {
+        breakerFailureThreshold: 1,
+        breakerOpenMs: OPEN_MS,
+        probeIntervalMs: PROBE_MS,
+        maxAttempts: 1,
+      },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+    await fake.close();
+  });
+
+  it('bring a recovered deployment back without any client traffic, through a half-open probe', async () => {
+    fake.failAll({ kind: 'status', status: 500 });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
+      payload: { model: 'smart', messages: [{ role: 'user', content: 'Hi' }] },
+    });
+    expect(res.statusCode).toBe(503);
+    // The breaker write is off the response path (a Redis round trip on the server backend).
+    await waitFor(
+      async () => (t.app.providers.circuitState('a') === 'open' ? true : undefined),
+      1000,
+      'breaker to open',
+    );
+    // Still dead: probes keep failing, the breaker re-opens each time.
+    await new Promise((r) => setTimeout(r, OPEN_MS + 3 * PROBE_MS));
+    expect(t.app.providers.circuitState('a')).not.toBe('closed');
+    const probesWhileDead = fake.requests.length;
+    expect(probesWhileDead).toBeGreaterThan(1);
+    fake.failAll(undefined);
+    await waitFor(
+      async () => (t.app.providers.circuitState('a') === 'closed' ? true : undefined),
+      OPEN_MS + 2000,
+      'probe to close the breaker',
+    );
+    expect(fake.requests.at(-1)?.body.max_tokens).toBe(1);
+  });
+});
+
+describe.runIf(testBackend === 'server')('probe leader election', () => {
+  it('exactly one replica sharing a Redis leads the probes', async () => {
+    const keyPrefix = testRedisPrefix();
+    const apps = [
+      await buildTestApp({ 'providers.routing': { probeIntervalMs: PROBE_MS } }, { redis: true, keyPrefix }),
+      await buildTestApp({ 'providers.routing': { probeIntervalMs: PROBE_MS } }, { redis: true, keyPrefix }),
+    ];
+    try {
+      await new Promise((r) => setTimeout(r, 4 * PROBE_MS));
+      expect(apps.filter((a) => a.app.providerHealth.isLeader())).toHaveLength(1);
+      const leader = apps.find((a) => a.app.providerHealth.isLeader());
+      await leader?.close();
+      const other = apps.find((a) => a !== leader);
+      await waitFor(
+        async () => (other?.app.providerHealth.isLeader() ? true : undefined),
+        6 * PROBE_MS,
+        'failover of the lease',
+      );
+      await other?.close();
+    } catch (err) {
+      await Promise.allSettled(apps.map((a) => a.close()));
+      throw err;
+    }
+  });
+});
