@@ -4,15 +4,16 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { DbHandle } from '@genz/db';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { AppConfig } from './config/index.ts';
-import { parseTrustProxy } from './http/client-ip.ts';
 import authHook from './http/auth.ts';
+import { parseTrustProxy } from './http/client-ip.ts';
 import errors from './http/errors.ts';
 import { genRequestId } from './http/request-id.ts';
 import cache from './infra/cache.ts';
 import db from './infra/db.ts';
-import { loggerOptions } from './infra/logger.ts';
+import { loggerOptions, requestLogContext } from './infra/logger.ts';
 import metrics from './infra/metrics.ts';
 import redis from './infra/redis.ts';
+import sentry from './infra/sentry.ts';
 import auth from './modules/auth/index.ts';
 import health from './modules/health/index.ts';
 import providerHealth from './modules/provider-health/index.ts';
@@ -59,6 +60,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(errors);
   // Before any route: its onRoute hook sees every route, so one without config.auth stops the boot.
   await app.register(authHook, { config });
+  await app.register(sentry, { config });
+  await app.register(requestLogContext);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -210,6 +210,8 @@ const Sentry = Type.Object(
   {
     dsn: Type.Optional(
       Type.String({
+        // The shape the Sentry SDK accepts; it would otherwise drop a bad DSN with one console line and report nothing.
+        pattern: '^https?://\\w+(:\\w*)?@(\\[[:.%\\w]+\\]|[\\w.-]+)(:\\d+)?/.+$',
         description: 'Sentry (or GlitchTip) DSN; unexpected server errors (5xx) are reported when set, 4xx never.',
         ...env('SENTRY_DSN'),
       }),

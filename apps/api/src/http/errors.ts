@@ -113,12 +113,22 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: D
   return reply.type('application/problem+json').send(body);
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Where unexpected (5xx) errors go besides the log: Sentry when SENTRY_DSN is set (infra/sentry.ts), else null. */
+    reportServerError: ((error: unknown, request: FastifyRequest) => void) | null;
+  }
+}
+
 export default fp(
   async (app: FastifyInstance) => {
+    app.decorate('reportServerError', null);
     app.setErrorHandler((error, request, reply) => {
       const domain = toDomainError(error);
-      if (domain.status >= 500) request.log.error({ err: error }, 'request failed');
-      else request.log.info({ code: domain.code, detail: domain.message }, 'request rejected');
+      if (domain.status >= 500) {
+        request.log.error({ err: error }, 'request failed');
+        app.reportServerError?.(error, request);
+      } else request.log.info({ code: domain.code, detail: domain.message }, 'request rejected');
       return sendError(request, reply, domain);
     });
     app.setNotFoundHandler((request, reply) =>

@@ -1,5 +1,9 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import type { LoggerOptions } from 'pino';
 import type { AppConfig } from '../config/index.ts';
+import { activeTraceIds } from './tracing.ts';
 
 /**
  * Paths pino censors wherever they appear. Secrets must never reach a log line: credentials travel in headers
@@ -21,6 +25,17 @@ export const redactPaths = [
   '*.secret',
   '*.totp',
   '*.code',
+  // `*.x` matches one level down only: `log.info({ password })` needs the top-level path too. `code` and `key` stay
+  // nested-only, since top level they name error codes and cache keys.
+  'password',
+  'newPassword',
+  'currentPassword',
+  'token',
+  'accessToken',
+  'refreshToken',
+  'apiKey',
+  'secret',
+  'totp',
 ];
 
 /** pino options for the app logger; tests build their capturing logger from the same options. */
@@ -28,6 +43,8 @@ export function loggerOptions(config: AppConfig): LoggerOptions {
   return {
     level: config.log.level,
     redact: { paths: redactPaths, censor: '[redacted]' },
+    // With tracing on, every line inside a sampled span carries its traceId/spanId, so a log line finds its trace.
+    ...(config.tracing.otlpEndpoint ? { mixin: activeTraceIds } : {}),
     serializers: {
       req(req: { method: string; url: string; routeOptions?: { url?: string }; ip?: string; id?: string }) {
         // The query string can hold one-time tokens (mail links); log the path and the route template only.
@@ -36,3 +53,37 @@ export function loggerOptions(config: AppConfig): LoggerOptions {
     },
   };
 }
+
+/**
+ * The user id as log lines carry it: the first 16 hex digits (64 bits) of SHA-256 over `genz:user:<id>`. Log stores
+ * (often a third party's) then never hold the raw id, yet every replica computes the same value with no shared key,
+ * and an operator answering a user's request finds their lines with
+ * `printf 'genz:user:%s' "$USER_ID" | sha256sum | cut -c1-16`. docs/decisions/030-observability.md says why this is
+ * not an HMAC.
+ */
+export function userIdHash(userId: string): string {
+  return createHash('sha256').update(`genz:user:${userId}`).digest('hex').slice(0, 16);
+}
+
+/**
+ * Binds the route template and, once authentication has run, the hashed user id to the request's logger, so every
+ * later line of the request (the "request completed" line included) carries them. The user is bound at preHandler,
+ * after the auth hooks (onRequest / preValidation); anonymous requests and routes without auth stay unbound.
+ */
+export const requestLogContext = fp(
+  async (app: FastifyInstance) => {
+    app.addHook('onRequest', async (request, reply) => {
+      const route = request.routeOptions.url;
+      if (route === undefined) return;
+      request.log = request.log.child({ route });
+      reply.log = request.log;
+    });
+    app.addHook('preHandler', async (request, reply) => {
+      const userId = request.actor?.userId;
+      if (userId === undefined) return;
+      request.log = request.log.child({ userIdHash: userIdHash(userId) });
+      reply.log = request.log;
+    });
+  },
+  { name: 'request-log-context' },
+);
