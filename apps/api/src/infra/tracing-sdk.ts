@@ -87,6 +87,7 @@ export async function startTracingSdk(options: TracingSdkOptions): Promise<Traci
     instrumentations: [
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (request) => untracedPaths.has(pathOf(request.url)),
+        requireParentforOutgoingSpans: true,
       }),
       // Names the server span after the route template (`GET /api/chats/:id`) and adds request/handler spans; one
       // span per lifecycle hook would double the span count for little insight.
