@@ -1,23 +1,53 @@
 import type { Metadata, Viewport } from 'next';
 import type { ReactNode } from 'react';
+import { Providers } from '@/components/providers';
+import { getLocale, getT, getTheme } from '@/lib/i18n/server';
 import './globals.css';
 
-export const metadata: Metadata = {
-  title: 'GenZ AI',
-  description: 'Self-hostable AI chat: stream answers from any model, on your own servers.',
-};
+export async function generateMetadata(): Promise<Metadata> {
+  const t = await getT();
+  return {
+    title: { default: t('app.name'), template: `%s · ${t('app.name')}` },
+    description: t('app.tagline'),
+    applicationName: t('app.name'),
+    appleWebApp: { capable: true, title: t('app.name'), statusBarStyle: 'default' },
+    icons: { apple: '/icons/apple-touch-icon.png' },
+  };
+}
 
 export const viewport: Viewport = {
+  width: 'device-width',
+  initialScale: 1,
+  viewportFit: 'cover',
   themeColor: [
     { media: '(prefers-color-scheme: light)', color: '#f7f7fb' },
     { media: '(prefers-color-scheme: dark)', color: '#0e0e14' },
   ],
 };
 
-export default function RootLayout({ children }: { children: ReactNode }) {
+/** Origins (besides this one) that chat markdown may load images from: `WEB_IMAGE_ORIGINS`, comma-separated. */
+function imageOrigins(): string[] {
+  return (process.env.WEB_IMAGE_ORIGINS ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => URL.canParse(entry))
+    .map((entry) => new URL(entry).origin);
+}
+
+export default async function RootLayout({ children }: { children: ReactNode }) {
+  const [locale, theme, t] = await Promise.all([getLocale(), getTheme(), getT()]);
+  // The theme is rendered into <html> from a cookie, so the first paint is already right (no script, no flash);
+  // "system" leaves the attribute off and the CSS follows prefers-color-scheme.
   return (
-    <html lang="en">
-      <body>{children}</body>
+    <html lang={locale} data-theme={theme === 'system' ? undefined : theme} suppressHydrationWarning>
+      <body>
+        <a className="skip-link" href="#main">
+          {t('app.skipToContent')}
+        </a>
+        <Providers locale={locale} theme={theme} imageOrigins={imageOrigins()}>
+          {children}
+        </Providers>
+      </body>
     </html>
   );
 }

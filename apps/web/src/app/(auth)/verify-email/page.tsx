@@ -1,0 +1,20 @@
+import type { Metadata } from 'next';
+import { Suspense } from 'react';
+import { VerifyEmail } from '@/components/auth-forms';
+import { AuthShell } from '@/components/auth-shell';
+import { getT } from '@/lib/i18n/server';
+
+export async function generateMetadata(): Promise<Metadata> {
+  return { title: (await getT())('auth.verify.title') };
+}
+
+export default async function Page() {
+  const t = await getT();
+  return (
+    <AuthShell title={t('auth.verify.title')}>
+      <Suspense>
+        <VerifyEmail />
+      </Suspense>
+    </AuthShell>
+  );
+}

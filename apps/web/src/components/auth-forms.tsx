@@ -1,0 +1,375 @@
+'use client';
+
+import Link from 'next/link';
+import { useRouter, useSearchParams } from 'next/navigation';
+import { type FormEvent, useEffect, useId, useRef, useState } from 'react';
+import { api, errorMessage, fieldErrors, safeNext } from '@/lib/api';
+import type { Translate } from '@/lib/i18n';
+import { emailIssue, type Issue, PASSWORD_MIN_LENGTH, passwordIssues } from '@/lib/validation';
+import { Field } from './field';
+import { useT } from './providers';
+
+type Errors = Record<string, string | undefined>;
+
+const say = (t: Translate, issue: Issue | undefined) => (issue ? t(issue.key, issue.vars) : undefined);
+
+/** Form state shared by the auth forms: pending flag, a form-level message and per-field messages. */
+function useFormState() {
+  const [pending, setPending] = useState(false);
+  const [error, setError] = useState<string | undefined>();
+  const [fields, setFields] = useState<Errors>({});
+  const [done, setDone] = useState<string | undefined>();
+  const errorId = useId();
+  return { pending, setPending, error, setError, fields, setFields, done, setDone, errorId };
+}
+
+function FormAlert({ id, message }: { id: string; message: string | undefined }) {
+  return (
+    <div role="alert" id={id} className={message ? 'alert' : undefined}>
+      {message}
+    </div>
+  );
+}
+
+/** Runs an API call for a form: maps a problem to the form message and its field errors to fields. */
+async function submit(
+  form: ReturnType<typeof useFormState>,
+  t: Translate,
+  call: () => Promise<void>,
+  fieldMap: Record<string, string> = {},
+): Promise<boolean> {
+  form.setPending(true);
+  form.setError(undefined);
+  try {
+    await call();
+    return true;
+  } catch (error) {
+    const byField: Errors = {};
+    for (const [path, message] of Object.entries(fieldErrors(error))) byField[fieldMap[path] ?? path] = message;
+    form.setFields(byField);
+    form.setError(errorMessage(error, t));
+    return false;
+  } finally {
+    form.setPending(false);
+  }
+}
+
+export function LoginForm({ compact = false }: { compact?: boolean }) {
+  const t = useT();
+  const router = useRouter();
+  const params = useSearchParams();
+  const form = useFormState();
+  const next = safeNext(params.get('next'));
+
+  async function onSubmit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const data = new FormData(event.currentTarget);
+    const email = String(data.get('email') ?? '');
+    const password = String(data.get('password') ?? '');
+    const fields = { email: say(t, emailIssue(email)), password: password ? undefined : t('validation.required') };
+    form.setFields(fields);
+    if (fields.email || fields.password) return;
+    if (await submit(form, t, async () => void (await api.login({ email, password })))) router.replace(next);
+  }
+
+  return (
+    <form className="form" onSubmit={onSubmit} aria-label={t('auth.signIn')} noValidate>
+      {!compact && params.get('expired') ? <p className="notice">{t('auth.login.expired')}</p> : null}
+      <Field
+        label={t('auth.email')}
+        name="email"
+        type="email"
+        autoComplete="email"
+        inputMode="email"
+        required
+        placeholder={t('auth.emailPlaceholder')}
+        error={form.fields.email}
+      />
+      <Field
+        label={t('auth.password')}
+        name="password"
+        type="password"
+        autoComplete="current-password"
+        required
+        error={form.fields.password}
+      />
+      <FormAlert id={form.errorId} message={form.error} />
+      <button type="submit" className="btn btn-primary" disabled={form.pending} aria-busy={form.pending}>
+        {form.pending ? t('auth.signingIn') : t('auth.signIn')}
+      </button>
+      <p className="row hint" style={{ margin: 0 }}>
+        <Link href="/reset-password">{t('auth.login.forgot')}</Link>
+        <span className="spacer" />
+        <span>
+          {t('auth.login.noAccount')} <Link href="/signup">{t('auth.signUp')}</Link>
+        </span>
+      </p>
+    </form>
+  );
+}
+
+/** New-password pair with the API's policy checked as you type (after the first submit). */
+function passwordFieldErrors(t: Translate, password: string, confirm: string, email?: string): Errors {
+  const first = passwordIssues(password, email)[0];
+  return {
+    password: say(t, first),
+    confirm: confirm !== password ? t('validation.passwordMismatch') : undefined,
+  };
+}
+
+export function SignupForm() {
+  const t = useT();
+  const router = useRouter();
+  const params = useSearchParams();
+  const invite = params.get('invite') ?? undefined;
+  const form = useFormState();
+
+  async function onSubmit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const data = new FormData(event.currentTarget);
+    const email = String(data.get('email') ?? '');
+    const password = String(data.get('password') ?? '');
+    const confirm = String(data.get('confirm') ?? '');
+    const fields = { email: say(t, emailIssue(email)), ...passwordFieldErrors(t, password, confirm, email) };
+    form.setFields(fields);
+    if (Object.values(fields).some(Boolean)) return;
+    const ok = await submit(form, t, async () => {
+      await api.signup({ email, password, ...(invite ? { inviteToken: invite } : {}) });
+      // Sign-up does not start a session; the password works at once (the email is confirmed later).
+      await api.login({ email, password });
+    });
+    if (ok) router.replace('/chat');
+  }
+
+  return (
+    <form className="form" onSubmit={onSubmit} aria-label={t('auth.signUp')} noValidate>
+      {invite ? <p className="notice">{t('auth.signup.invited')}</p> : null}
+      <Field
+        label={t('auth.email')}
+        name="email"
+        type="email"
+        autoComplete="email"
+        inputMode="email"
+        required
+        placeholder={t('auth.emailPlaceholder')}
+        error={form.fields.email}
+      />
+      <Field
+        label={t('auth.password')}
+        name="password"
+        type="password"
+        autoComplete="new-password"
+        required
+        hint={t('auth.passwordHint', { min: PASSWORD_MIN_LENGTH })}
+        error={form.fields.password}
+      />
+      <Field
+        label={t('auth.confirmPassword')}
+        name="confirm"
+        type="password"
+        autoComplete="new-password"
+        required
+        error={form.fields.confirm}
+      />
+      <FormAlert id={form.errorId} message={form.error} />
+      <button type="submit" className="btn btn-primary" disabled={form.pending} aria-busy={form.pending}>
+        {form.pending ? t('auth.signingUp') : t('auth.signUp')}
+      </button>
+      <p className="hint" style={{ margin: 0 }}>
+        {t('auth.signup.haveAccount')} <Link href="/login">{t('auth.signIn')}</Link>
+      </p>
+    </form>
+  );
+}
+
+export function VerifyEmail() {
+  const t = useT();
+  const params = useSearchParams();
+  const token = params.get('token');
+  const [state, setState] = useState<{ kind: 'pending' | 'done' | 'error'; message?: string }>({ kind: 'pending' });
+  const started = useRef(false);
+
+  useEffect(() => {
+    if (started.current) return;
+    started.current = true;
+    if (!token) {
+      setState({ kind: 'error', message: t('auth.verify.missing') });
+      return;
+    }
+    api
+      .verifyEmail(token)
+      .then(() => setState({ kind: 'done' }))
+      .catch((error: unknown) => setState({ kind: 'error', message: errorMessage(error, t) }));
+  }, [token, t]);
+
+  if (state.kind === 'pending') return <p role="status">{t('auth.verify.pending')}</p>;
+  if (state.kind === 'error')
+    return (
+      <p className="alert" role="alert">
+        {state.message}
+      </p>
+    );
+  return (
+    <div className="form">
+      <p role="status" className="success">
+        {t('auth.verify.done')}
+      </p>
+      <Link className="btn btn-primary" href="/chat">
+        {t('auth.verify.continue')}
+      </Link>
+    </div>
+  );
+}
+
+export function ResetRequestForm() {
+  const t = useT();
+  const form = useFormState();
+
+  async function onSubmit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const email = String(new FormData(event.currentTarget).get('email') ?? '');
+    const fields = { email: say(t, emailIssue(email)) };
+    form.setFields(fields);
+    if (fields.email) return;
+    if (await submit(form, t, async () => void (await api.requestPasswordReset(email)))) {
+      form.setDone(t('auth.reset.sent'));
+    }
+  }
+
+  if (form.done)
+    return (
+      <p role="status" className="notice">
+        {form.done}
+      </p>
+    );
+  return (
+    <form className="form" onSubmit={onSubmit} aria-label={t('auth.reset.title')} noValidate>
+      <Field
+        label={t('auth.email')}
+        name="email"
+        type="email"
+        autoComplete="email"
+        inputMode="email"
+        required
+        error={form.fields.email}
+      />
+      <FormAlert id={form.errorId} message={form.error} />
+      <button type="submit" className="btn btn-primary" disabled={form.pending} aria-busy={form.pending}>
+        {form.pending ? t('auth.reset.sending') : t('auth.reset.send')}
+      </button>
+      <p className="hint" style={{ margin: 0 }}>
+        <Link href="/login">{t('auth.signIn')}</Link>
+      </p>
+    </form>
+  );
+}
+
+/** New password for a reset link (`/reset-password?token=`) or the first admin (`/setup?token=`). */
+export function NewPasswordForm({ mode }: { mode: 'reset' | 'setup' }) {
+  const t = useT();
+  const params = useSearchParams();
+  const token = params.get('token') ?? '';
+  const form = useFormState();
+
+  async function onSubmit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const data = new FormData(event.currentTarget);
+    const email = String(data.get('email') ?? '');
+    const password = String(data.get('password') ?? '');
+    const confirm = String(data.get('confirm') ?? '');
+    const fields: Errors = {
+      ...(mode === 'setup' ? { email: say(t, emailIssue(email)) } : {}),
+      ...passwordFieldErrors(t, password, confirm, mode === 'setup' ? email : undefined),
+    };
+    form.setFields(fields);
+    if (Object.values(fields).some(Boolean)) return;
+    const ok = await submit(
+      form,
+      t,
+      async () => {
+        if (mode === 'setup') await api.setup({ token, email, password });
+        else await api.confirmPasswordReset(token, password);
+      },
+      { newPassword: 'password' },
+    );
+    if (ok) form.setDone(mode === 'setup' ? t('auth.setup.done') : t('auth.reset.done'));
+  }
+
+  if (!token) {
+    return (
+      <p className="alert" role="alert">
+        {mode === 'setup' ? t('auth.setup.missing') : t('auth.verify.missing')}
+      </p>
+    );
+  }
+  if (form.done) {
+    return (
+      <div className="form">
+        <p role="status" className="success">
+          {form.done}
+        </p>
+        <Link className="btn btn-primary" href="/login">
+          {t('auth.signIn')}
+        </Link>
+      </div>
+    );
+  }
+  const label = mode === 'setup' ? t('auth.setup.submit') : t('auth.reset.confirm');
+  return (
+    <form className="form" onSubmit={onSubmit} aria-label={label} noValidate>
+      {mode === 'setup' ? (
+        <Field
+          label={t('auth.email')}
+          name="email"
+          type="email"
+          autoComplete="email"
+          required
+          error={form.fields.email}
+        />
+      ) : null}
+      <Field
+        label={mode === 'setup' ? t('auth.password') : t('auth.newPassword')}
+        name="password"
+        type="password"
+        autoComplete="new-password"
+        required
+        hint={t('auth.passwordHint', { min: PASSWORD_MIN_LENGTH })}
+        error={form.fields.password}
+      />
+      <Field
+        label={t('auth.confirmPassword')}
+        name="confirm"
+        type="password"
+        autoComplete="new-password"
+        required
+        error={form.fields.confirm}
+      />
+      <FormAlert id={form.errorId} message={form.error} />
+      <button type="submit" className="btn btn-primary" disabled={form.pending} aria-busy={form.pending}>
+        {form.pending ? t('common.saving') : label}
+      </button>
+    </form>
+  );
+}
+
+export function LogoutNow() {
+  const t = useT();
+  const router = useRouter();
+  const started = useRef(false);
+  useEffect(() => {
+    if (started.current) return;
+    started.current = true;
+    api
+      .logout()
+      .catch(() => undefined)
+      .finally(() => {
+        try {
+          sessionStorage.clear();
+        } catch {
+          // storage unavailable: nothing to clear
+        }
+        router.replace('/login');
+      });
+  }, [router]);
+  return <p role="status">{t('auth.signedOut')}</p>;
+}
