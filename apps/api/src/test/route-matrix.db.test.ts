@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from './app.ts';
+import { routeTable } from './route-matrix.table.ts';
+import { runRouteMatrix } from './route-matrix.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await buildTestApp();
+});
+afterAll(() => t?.close());
+
+it('covers every registered route: anonymous, user, another user, admin, and an API key lacking the scope', async () => {
+  const result = await runRouteMatrix(t.app, routeTable);
+  expect(result.missing, 'routes missing from route-matrix.table.ts').toEqual([]);
+  expect(result.failures).toEqual([]);
+  expect(result.checked).toBeGreaterThan(30);
+}, 120_000);
+
+it('fails for a registered route the table does not list', async () => {
+  const extra = await buildTestApp(
+    {},
+    {
+      routes(app) {
+        app.get('/api/unlisted', { config: { auth: { scope: 'read' } } }, async () => ({ ok: true }));
+      },
+    },
+  );
+  try {
+    const result = await runRouteMatrix(extra.app, routeTable);
+    expect(result.missing).toEqual(['GET /api/unlisted']);
+  } finally {
+    await extra.close();
+  }
+}, 120_000);
+
+it('refuses to boot with a route that declares no auth policy', async () => {
+  await expect(
+    buildTestApp(
+      {},
+      {
+        routes(app) {
+          app.get('/api/forgot-auth', async () => ({ ok: true }));
+        },
+      },
+    ),
+  ).rejects.toThrow(/GET \/api\/forgot-auth/);
+});

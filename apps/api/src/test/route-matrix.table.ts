@@ -1,0 +1,112 @@
+import type { RouteTable } from './route-matrix.ts';
+import { createTestApiKey } from './users.ts';
+
+/**
+ * How to call every registered route (see route-matrix.ts). Add your module's routes here when you add them:
+ * the matrix test fails on any registered route missing from this table.
+ */
+const json = (method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, payload?: object) => ({
+  method,
+  url,
+  ...(payload ? { payload } : {}),
+});
+let n = 0;
+const fresh = () => `matrix${++n}.${Date.now().toString(36)}@example.test`;
+const infra = (url: string, reason: string) => ({ request: () => ({ method: 'GET' as const, url }), infra: reason });
+const docs = 'OpenAPI documentation: public by design';
+const chat = { model: 'demo', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 };
+
+export const routeTable: RouteTable = {
+  // ---------- infra ----------
+  'GET /livez': infra('/livez', 'liveness probe'),
+  'GET /readyz': infra('/readyz', 'readiness probe'),
+  'GET /metrics': infra('/metrics', 'own bearer token (METRICS_TOKEN) or a separate port'),
+  'GET /api/docs': infra('/api/docs', docs),
+  'GET /api/docs/': infra('/api/docs/', docs),
+  'HEAD /api/docs': { request: () => ({ method: 'HEAD', url: '/api/docs' }), infra: docs },
+  'GET /api/docs/static/index.html': infra('/api/docs/static/index.html', docs),
+  'GET /api/docs/static/swagger-initializer.js': infra('/api/docs/static/swagger-initializer.js', docs),
+  'GET /api/docs/json': infra('/api/docs/json', docs),
+  'GET /api/docs/yaml': infra('/api/docs/yaml', docs),
+  'GET /api/docs/static/*': infra('/api/docs/static/swagger-ui.css', docs),
+
+  // ---------- auth (public) ----------
+  'GET /api/auth/signup-mode': { request: () => ({ method: 'GET', url: '/api/auth/signup-mode' }) },
+  'POST /api/auth/signup': {
+    request: () => json('POST', '/api/auth/signup', { email: fresh(), password: 'matrix password 1' }),
+  },
+  'POST /api/auth/login': {
+    request: (f) => json('POST', '/api/auth/login', { email: f.owner.email, password: f.owner.password }),
+  },
+  'POST /api/auth/refresh': {
+    request: (f) => json('POST', '/api/auth/refresh', { refreshToken: f.owner.refreshToken }),
+  },
+  'POST /api/auth/logout': { request: (f) => json('POST', '/api/auth/logout', { refreshToken: f.owner.refreshToken }) },
+  'POST /api/auth/verify-email': { request: () => json('POST', '/api/auth/verify-email', { token: 'x'.repeat(43) }) },
+  'POST /api/auth/password-reset/request': {
+    request: (f) => json('POST', '/api/auth/password-reset/request', { email: f.owner.email }),
+  },
+  'POST /api/auth/password-reset/confirm': {
+    request: () =>
+      json('POST', '/api/auth/password-reset/confirm', { token: 'x'.repeat(43), newPassword: 'matrix password 2' }),
+  },
+  'POST /api/auth/setup': {
+    request: () =>
+      json('POST', '/api/auth/setup', { token: 'x'.repeat(43), email: fresh(), password: 'matrix password 3' }),
+  },
+
+  // ---------- me ----------
+  'GET /api/me': { request: () => ({ method: 'GET', url: '/api/me' }) },
+  'POST /api/me/password': {
+    request: (f) =>
+      json('POST', '/api/me/password', { currentPassword: f.owner.password, newPassword: 'matrix password 4' }),
+  },
+  'GET /api/me/sessions': { request: () => ({ method: 'GET', url: '/api/me/sessions' }) },
+  'DELETE /api/me/sessions': { request: () => json('DELETE', '/api/me/sessions') },
+  'DELETE /api/me/sessions/:id': {
+    owned: true,
+    request: async (f) => {
+      const s = await f.app.accounts.issueSession(f.owner.id, { ip: '127.0.0.1' });
+      return json('DELETE', `/api/me/sessions/${s.sessionId}`);
+    },
+  },
+  'GET /api/me/api-keys': { request: () => ({ method: 'GET', url: '/api/me/api-keys' }) },
+  'POST /api/me/api-keys': { request: () => json('POST', '/api/me/api-keys', { name: 'matrix', scopes: ['read'] }) },
+  'DELETE /api/me/api-keys/:id': {
+    owned: true,
+    request: async (f) => {
+      const k = await createTestApiKey(f.app, f.owner, ['read']);
+      return json('DELETE', `/api/me/api-keys/${k.id}`);
+    },
+  },
+
+  // ---------- admin ----------
+  'GET /api/admin/users': { request: () => ({ method: 'GET', url: '/api/admin/users?limit=5' }) },
+  'GET /api/admin/users/:id': { request: (f) => ({ method: 'GET', url: `/api/admin/users/${f.owner.id}` }) },
+  'PATCH /api/admin/users/:id': { request: (f) => json('PATCH', `/api/admin/users/${f.owner.id}`, { plan: 'pro' }) },
+  'DELETE /api/admin/users/:id': { request: (f) => json('DELETE', `/api/admin/users/${f.owner.id}`) },
+  'GET /api/admin/invitations': { request: () => ({ method: 'GET', url: '/api/admin/invitations' }) },
+  'POST /api/admin/invitations': { request: () => json('POST', '/api/admin/invitations', { email: fresh() }) },
+  'DELETE /api/admin/invitations/:id': {
+    request: async (f) => {
+      const inv = await f.app.accounts.createInvitation(
+        { userId: f.admin.id, role: 'admin', plan: 'free', scopes: ['admin'], via: 'session' },
+        {},
+        { ip: '127.0.0.1' },
+      );
+      return json('DELETE', `/api/admin/invitations/${inv.id}`);
+    },
+  },
+  'GET /api/admin/settings/signup': { request: () => ({ method: 'GET', url: '/api/admin/settings/signup' }) },
+  'PUT /api/admin/settings/signup': {
+    request: () => json('PUT', '/api/admin/settings/signup', { mode: 'open', allowedDomains: [] }),
+  },
+  'GET /api/admin/outbox': { request: () => ({ method: 'GET', url: '/api/admin/outbox' }) },
+
+  // ---------- OpenAI-compatible (/v1) ----------
+  'POST /v1/chat/completions': { request: () => json('POST', '/v1/chat/completions', chat) },
+  'POST /v1/responses': { request: () => json('POST', '/v1/responses', { model: 'demo', input: 'hi' }) },
+  'POST /v1/embeddings': { request: () => json('POST', '/v1/embeddings', { model: 'demo', input: 'hi' }) },
+  'GET /v1/models': { request: () => ({ method: 'GET', url: '/v1/models' }) },
+  'GET /v1/models/:model': { request: () => ({ method: 'GET', url: '/v1/models/demo' }) },
+};
