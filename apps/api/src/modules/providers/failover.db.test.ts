@@ -213,7 +213,14 @@ describe('circuit breaker', () => {
       'metrics.token': 'metrics-token-0123456789',
       'providers.deployments': [fakeDeployment('a', 'openai', a.baseUrl), fakeDeployment('b', 'openai', b.baseUrl)],
       'providers.aliases': { smart: { deployments: ['a', 'b'] } },
-      'providers.routing': { breakerFailureThreshold: 2, breakerOpenMs: OPEN_MS, rampUpMs: 0, stateSyncMs: 100 },
+      // No active probes here: this test is about half-open probes carried by live traffic.
+      'providers.routing': {
+        breakerFailureThreshold: 2,
+        breakerOpenMs: OPEN_MS,
+        rampUpMs: 0,
+        stateSyncMs: 100,
+        probeIntervalMs: 600_000,
+      },
     });
   });
   afterAll(async () => {

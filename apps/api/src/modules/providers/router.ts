@@ -315,8 +315,11 @@ export class ProviderRouter {
     this.stats.get(d.id).inFlight++;
   }
 
-  /** Bookkeeping for one attempt that failed before it could be used. */
-  private attemptFailed(d: Deployment, e: UpstreamError, probe: boolean): void {
+  /**
+   * Bookkeeping for one attempt that failed before it could be used. Awaited before the next candidate is tried, so
+   * the breaker (one Redis round trip, bounded by redis.commandTimeoutMs) is current for the next request.
+   */
+  private async attemptFailed(d: Deployment, e: UpstreamError, probe: boolean): Promise<void> {
     this.stats.get(d.id).inFlight--;
     if (probe) this.breakers.releaseProbe(d.id);
     if (e.kind === 'aborted') {
@@ -327,7 +330,7 @@ export class ProviderRouter {
     this.metrics.errors.inc({ deployment: d.id, kind: e.kind });
     if (e.isDeploymentFault) {
       this.stats.observeOutcome(d.id, false);
-      this.breakers.recordFailure(d.id).catch(() => {});
+      await this.breakers.recordFailure(d.id).catch(() => {});
     }
   }
 
@@ -431,7 +434,7 @@ export class ProviderRouter {
     } catch (err) {
       const reason = controller.signal.reason;
       const e = controller.signal.aborted && reason instanceof UpstreamError ? reason : classify(err);
-      this.attemptFailed(d, e, probe);
+      await this.attemptFailed(d, e, probe);
       throw e;
     } finally {
       clearTimeout(timer);
@@ -500,7 +503,7 @@ export class ProviderRouter {
       const reason = controller.signal.reason;
       const e = controller.signal.aborted && reason instanceof UpstreamError ? reason : classify(err);
       controller.abort(e);
-      this.attemptFailed(d, e, probe);
+      await this.attemptFailed(d, e, probe);
       throw e;
     }
     clearTimeout(ttftTimer);
