@@ -55,11 +55,20 @@ function refuseMisplacedKeys(request: FastifyRequest): void {
     }
   }
   const q = request.url.indexOf('?');
-  if (q >= 0 && API_KEY_ANYWHERE.test(decodeURIComponent(request.url.slice(q).replaceAll('+', ' ')))) {
+  if (q >= 0 && API_KEY_ANYWHERE.test(lenientDecode(request.url.slice(q)))) {
     throw new DomainError(
       'unauthenticated',
       'API keys are accepted only as "Authorization: Bearer <key>", never in the URL.',
     );
+  }
+}
+
+/** Percent-decodes what it can; a malformed escape is left as is (never a throw on hostile input). */
+function lenientDecode(query: string): string {
+  try {
+    return decodeURIComponent(query);
+  } catch {
+    return query.replace(/%[0-9A-Fa-f]{2}/g, (m) => String.fromCharCode(Number.parseInt(m.slice(1), 16)));
   }
 }
 

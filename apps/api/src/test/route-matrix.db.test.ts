@@ -27,7 +27,7 @@ it('fails for a registered route the table does not list', async () => {
   );
   try {
     const result = await runRouteMatrix(extra.app, routeTable);
-    expect(result.missing).toEqual(['GET /api/unlisted']);
+    expect(result.missing).toContain('GET /api/unlisted');
   } finally {
     await extra.close();
   }
