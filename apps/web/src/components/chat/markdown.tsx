@@ -23,13 +23,14 @@ import typescript from 'highlight.js/lib/languages/typescript';
 import xml from 'highlight.js/lib/languages/xml';
 import yaml from 'highlight.js/lib/languages/yaml';
 import { createLowlight } from 'lowlight';
-import { type ComponentProps, memo, type ReactNode, useState } from 'react';
+import { type ComponentProps, memo, type ReactNode } from 'react';
 import { Fragment, jsx, jsxs } from 'react/jsx-runtime';
 import ReactMarkdown, { type Components } from 'react-markdown';
 import rehypeKatex from 'rehype-katex';
 import rehypeSanitize, { defaultSchema } from 'rehype-sanitize';
 import remarkGfm from 'remark-gfm';
 import remarkMath from 'remark-math';
+import { CopyButton } from '../copy-button';
 import { useApp } from '../providers';
 import { imageAllowed, originOf, safeHref } from './safe-links';
 
@@ -81,28 +82,6 @@ function textOf(node: ReactNode): string {
     return textOf((node.props as { children?: ReactNode }).children);
   }
   return '';
-}
-
-function CopyButton({ text, label }: { text: string; label: string }) {
-  const { t } = useApp();
-  const [copied, setCopied] = useState(false);
-  return (
-    <button
-      type="button"
-      className="btn btn-small copy-btn"
-      onClick={() => {
-        navigator.clipboard
-          ?.writeText(text)
-          .then(() => {
-            setCopied(true);
-            setTimeout(() => setCopied(false), 1500);
-          })
-          .catch(() => undefined);
-      }}
-    >
-      {copied ? t('common.copied') : label}
-    </button>
-  );
 }
 
 function highlighted(code: string, language: string | undefined): ReactNode {
@@ -191,4 +170,3 @@ function MarkdownView({ text }: { text: string }) {
 }
 
 export default memo(MarkdownView);
-export { CopyButton };

@@ -1,0 +1,5 @@
+import { AdminUsersLazy } from './admin-users-lazy';
+
+export default function AdminPage() {
+  return <AdminUsersLazy />;
+}

@@ -1,0 +1,626 @@
+'use client';
+
+import Link from 'next/link';
+import { type FormEvent, type ReactNode, useCallback, useEffect, useId, useState } from 'react';
+import {
+  type ApiKey,
+  api,
+  errorMessage,
+  fieldErrors,
+  type Preset,
+  type Scope,
+  type SessionInfo,
+  scopes,
+  type User,
+} from '@/lib/api';
+import type { MessageKey } from '@/lib/i18n';
+import { type SettingsSection, settingsSections } from '@/lib/settings-sections';
+import { passwordIssues } from '@/lib/validation';
+import { useMe } from './app-shell';
+import { CopyButton } from './copy-button';
+import { Field } from './field';
+import { PrefsControls } from './prefs-controls';
+import { useApp, useT } from './providers';
+import { useToast } from './toasts';
+
+const sectionTitle: Record<SettingsSection, MessageKey> = {
+  profile: 'settings.profile',
+  security: 'settings.security',
+  'api-keys': 'settings.apiKeys',
+  usage: 'settings.usage',
+  presets: 'settings.presets',
+  appearance: 'settings.appearance',
+};
+
+const when = (iso: string | null | undefined, locale: string) =>
+  iso ? new Date(iso).toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' }) : '—';
+
+/** Loads once; shows loading, error (with retry) and empty states the same way everywhere. */
+function useLoad<T>(load: () => Promise<T>) {
+  const t = useT();
+  const [data, setData] = useState<T | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const run = useCallback(() => {
+    setError(undefined);
+    load()
+      .then(setData)
+      .catch((err: unknown) => setError(errorMessage(err, t)));
+  }, [load, t]);
+  useEffect(run, [run]);
+  const view = (render: (value: T) => ReactNode) =>
+    error ? (
+      <div className="alert" role="alert">
+        {error}{' '}
+        <button type="button" className="btn btn-small" onClick={run}>
+          {t('common.retry')}
+        </button>
+      </div>
+    ) : data === undefined ? (
+      <p role="status" className="muted">
+        {t('common.loading')}
+      </p>
+    ) : (
+      render(data)
+    );
+  return { data, setData, view, reload: run };
+}
+
+export function SettingsPage({ section }: { section: SettingsSection }) {
+  const t = useT();
+  return (
+    <div className="page">
+      <h1>{t('settings.title')}</h1>
+      <nav aria-label={t('settings.sections')} className="tabs">
+        {settingsSections.map((s) => (
+          <Link key={s} href={`/settings/${s}`} aria-current={s === section ? 'page' : undefined}>
+            {t(sectionTitle[s])}
+          </Link>
+        ))}
+      </nav>
+      {section === 'profile' ? <Profile /> : null}
+      {section === 'security' ? (
+        <>
+          <PasswordForm />
+          <Sessions />
+        </>
+      ) : null}
+      {section === 'api-keys' ? <ApiKeys /> : null}
+      {section === 'usage' ? <Usage /> : null}
+      {section === 'presets' ? <Presets /> : null}
+      {section === 'appearance' ? (
+        <section className="card">
+          <h2>{t('settings.appearance')}</h2>
+          <p className="muted">
+            {t('settings.theme')} · {t('settings.language')}
+          </p>
+          <PrefsControls />
+        </section>
+      ) : null}
+    </div>
+  );
+}
+
+function Profile() {
+  const t = useT();
+  const me = useMe();
+  if (!me) return null;
+  return (
+    <section className="card">
+      <h2>{t('settings.profile')}</h2>
+      <dl className="dl">
+        <dt>{t('settings.profile.email')}</dt>
+        <dd>{me.email}</dd>
+        <dt>{t('settings.profile.role')}</dt>
+        <dd>{t(me.role === 'admin' ? 'admin.role.admin' : 'admin.role.user')}</dd>
+        <dt>{t('settings.profile.plan')}</dt>
+        <dd>{me.plan}</dd>
+        <dt>{t('settings.profile.verified')}</dt>
+        <dd>{me.emailVerified ? t('common.yes') : t('common.no')}</dd>
+        <dt>{t('settings.profile.created')}</dt>
+        <dd>{new Date(me.createdAt).toLocaleDateString()}</dd>
+      </dl>
+    </section>
+  );
+}
+
+function PasswordForm() {
+  const t = useT();
+  const me = useMe();
+  const [fields, setFields] = useState<Record<string, string | undefined>>({});
+  const [error, setError] = useState<string | undefined>();
+  const [done, setDone] = useState(false);
+  const [pending, setPending] = useState(false);
+
+  async function onSubmit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const data = new FormData(form);
+    const current = String(data.get('current') ?? '');
+    const next = String(data.get('next') ?? '');
+    const issue = passwordIssues(next, me?.email)[0];
+    const found = {
+      current: current ? undefined : t('validation.required'),
+      next: issue ? t(issue.key, issue.vars) : undefined,
+    };
+    setFields(found);
+    setDone(false);
+    if (found.current || found.next) return;
+    setPending(true);
+    setError(undefined);
+    try {
+      await api.changePassword(current, next);
+      setDone(true);
+      form.reset();
+    } catch (err) {
+      const byField = fieldErrors(err);
+      setFields({ next: byField.newPassword, current: byField.currentPassword });
+      setError(errorMessage(err, t));
+    } finally {
+      setPending(false);
+    }
+  }
+
+  return (
+    <section className="card">
+      <h2>{t('settings.password.title')}</h2>
+      <form className="form" onSubmit={onSubmit} noValidate aria-label={t('settings.password.title')}>
+        <Field
+          label={t('auth.currentPassword')}
+          name="current"
+          type="password"
+          autoComplete="current-password"
+          error={fields.current}
+        />
+        <Field
+          label={t('auth.newPassword')}
+          name="next"
+          type="password"
+          autoComplete="new-password"
+          error={fields.next}
+        />
+        <div role="alert" className={error ? 'alert' : undefined}>
+          {error}
+        </div>
+        {done ? (
+          <p role="status" className="success">
+            {t('settings.password.done')}
+          </p>
+        ) : null}
+        <div>
+          <button type="submit" className="btn btn-primary" disabled={pending}>
+            {pending ? t('common.saving') : t('common.save')}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+function Sessions() {
+  const t = useT();
+  const toast = useToast();
+  const { locale } = useApp();
+  const load = useCallback(() => api.sessions(), []);
+  const { view, setData, data } = useLoad(load);
+  const revoke = async (session: SessionInfo) => {
+    try {
+      await api.revokeSession(session.id);
+      setData(data ? { ...data, items: data.items.filter((s) => s.id !== session.id) } : data);
+    } catch (err) {
+      toast.show(errorMessage(err, t));
+    }
+  };
+  const revokeOthers = async () => {
+    try {
+      await api.revokeOtherSessions();
+      setData(data ? { ...data, items: data.items.filter((s) => s.current) } : data);
+    } catch (err) {
+      toast.show(errorMessage(err, t));
+    }
+  };
+  return (
+    <section className="card">
+      <h2>{t('settings.sessions.title')}</h2>
+      {view((page) => (
+        <div className="form">
+          <ul className="conv-list">
+            {page.items.map((session) => (
+              <li key={session.id} className="row">
+                <span>
+                  <strong>{session.userAgent ?? t('settings.sessions.unknownDevice')}</strong>{' '}
+                  <span className="muted">
+                    {session.ip ?? ''} · {t('settings.sessions.lastUsed', { when: when(session.lastUsedAt, locale) })}
+                  </span>
+                </span>
+                <span className="spacer" />
+                {session.current ? (
+                  <span className="badge">{t('settings.sessions.current')}</span>
+                ) : (
+                  <button type="button" className="btn btn-small" onClick={() => revoke(session)}>
+                    {t('settings.sessions.revoke')}
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+          {page.items.some((s) => !s.current) ? (
+            <div>
+              <button type="button" className="btn btn-danger" onClick={revokeOthers}>
+                {t('settings.sessions.revokeOthers')}
+              </button>
+            </div>
+          ) : null}
+        </div>
+      ))}
+    </section>
+  );
+}
+
+function ApiKeys() {
+  const t = useT();
+  const toast = useToast();
+  const me = useMe();
+  const load = useCallback(() => api.apiKeys(), []);
+  const { view, setData, data } = useLoad(load);
+  const [created, setCreated] = useState<(ApiKey & { key: string }) | null>(null);
+  const [error, setError] = useState<string | undefined>();
+  const [nameError, setNameError] = useState<string | undefined>();
+  const [pending, setPending] = useState(false);
+  const legend = useId();
+  const allowed = scopes.filter((s) => s !== 'admin' || me?.role === 'admin');
+
+  async function onCreate(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const formData = new FormData(form);
+    const name = String(formData.get('name') ?? '').trim();
+    const chosen = formData.getAll('scopes').map(String) as Scope[];
+    setNameError(name ? undefined : t('validation.required'));
+    if (!name) return;
+    if (chosen.length === 0) {
+      setError(t('settings.keys.pickScope'));
+      return;
+    }
+    setPending(true);
+    setError(undefined);
+    try {
+      const key = await api.createApiKey({ name, scopes: chosen });
+      setCreated(key);
+      const { key: _secret, ...listed } = key;
+      setData(data ? { ...data, items: [listed, ...data.items] } : data);
+      form.reset();
+    } catch (err) {
+      setError(errorMessage(err, t));
+    } finally {
+      setPending(false);
+    }
+  }
+
+  const revoke = async (key: ApiKey) => {
+    try {
+      await api.revokeApiKey(key.id);
+      setData(data ? { ...data, items: data.items.filter((k) => k.id !== key.id) } : data);
+      toast.show(t('settings.keys.revoked', { name: key.name }));
+    } catch (err) {
+      toast.show(errorMessage(err, t));
+    }
+  };
+
+  const baseUrl = typeof window === 'undefined' ? '/v1' : `${window.location.origin}/v1`;
+  return (
+    <section className="card form">
+      <h2>{t('settings.keys.title')}</h2>
+      <p className="muted" style={{ margin: 0 }}>
+        {t('settings.keys.lead', { baseUrl })}
+      </p>
+      {created ? (
+        <div className="notice form" role="status">
+          <strong>{t('settings.keys.created')}</strong>
+          <div className="secret">
+            <code data-testid="new-key">{created.key}</code>
+            <CopyButton text={created.key} label={t('common.copy')} />
+          </div>
+          <div>
+            <button type="button" className="btn btn-small" onClick={() => setCreated(null)}>
+              {t('common.close')}
+            </button>
+          </div>
+        </div>
+      ) : null}
+      <form className="form" onSubmit={onCreate} noValidate aria-label={t('settings.keys.create')}>
+        <Field label={t('settings.keys.name')} name="name" maxLength={100} error={nameError} />
+        <fieldset className="form" aria-labelledby={legend} style={{ border: 0, padding: 0, margin: 0 }}>
+          <legend id={legend} className="label">
+            {t('settings.keys.scopes')}
+          </legend>
+          {allowed.map((scope) => (
+            <label key={scope} className="checkbox">
+              <input type="checkbox" name="scopes" value={scope} defaultChecked={scope === 'inference'} />
+              <span>{t(`settings.keys.scope.${scope}`)}</span>
+            </label>
+          ))}
+        </fieldset>
+        <div role="alert" className={error ? 'alert' : undefined}>
+          {error}
+        </div>
+        <div>
+          <button type="submit" className="btn btn-primary" disabled={pending}>
+            {pending ? t('settings.keys.creating') : t('settings.keys.create')}
+          </button>
+        </div>
+      </form>
+      {view((page) =>
+        page.items.length === 0 ? (
+          <p className="muted">{t('settings.keys.empty')}</p>
+        ) : (
+          <div className="table-wrap">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">{t('settings.keys.name')}</th>
+                  <th scope="col">{t('settings.keys.scopes')}</th>
+                  <th scope="col">{t('settings.keys.lastUsed')}</th>
+                  <th scope="col">{t('settings.keys.expires')}</th>
+                  <th scope="col">
+                    <span className="visually-hidden">{t('settings.keys.revoke')}</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {page.items.map((key) => (
+                  <tr key={key.id}>
+                    <td>
+                      {key.name} <code className="muted">{key.prefix}…</code>
+                    </td>
+                    <td>{key.scopes.join(', ')}</td>
+                    <td>{key.lastUsedAt ? when(key.lastUsedAt, 'en') : t('common.never')}</td>
+                    <td>{key.expiresAt ? when(key.expiresAt, 'en') : t('common.never')}</td>
+                    <td>
+                      <button type="button" className="btn btn-small btn-danger" onClick={() => revoke(key)}>
+                        {t('settings.keys.revoke')}
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ),
+      )}
+    </section>
+  );
+}
+
+function Usage() {
+  const t = useT();
+  const load = useCallback(() => api.usage(), []);
+  const { view } = useLoad(load);
+  const rows = (value: unknown, prefix = ''): [string, string][] =>
+    Object.entries(value && typeof value === 'object' ? value : {}).flatMap(([key, v]) =>
+      v && typeof v === 'object' ? rows(v, `${prefix}${key}.`) : [[`${prefix}${key}`, String(v)] as [string, string]],
+    );
+  return (
+    <section className="card">
+      <h2>{t('settings.usage.title')}</h2>
+      {view((usage) => {
+        const list = rows(usage);
+        return list.length === 0 ? (
+          <p className="muted">{t('settings.usage.empty')}</p>
+        ) : (
+          <dl className="dl">
+            {list.map(([key, value]) => (
+              <div key={key} style={{ display: 'contents' }}>
+                <dt>{key}</dt>
+                <dd>{value}</dd>
+              </div>
+            ))}
+          </dl>
+        );
+      })}
+    </section>
+  );
+}
+
+function Presets() {
+  const t = useT();
+  const toast = useToast();
+  const load = useCallback(() => api.presets(), []);
+  const { view, setData, data } = useLoad(load);
+  const remove = async (preset: Preset) => {
+    try {
+      await api.deletePreset(preset.id);
+      setData(data ? { ...data, items: data.items.filter((p) => p.id !== preset.id) } : data);
+    } catch (err) {
+      toast.show(errorMessage(err, t));
+    }
+  };
+  return (
+    <section className="card">
+      <h2>{t('settings.presets.title')}</h2>
+      {view((page) =>
+        page.items.length === 0 ? (
+          <p className="muted">{t('settings.presets.empty')}</p>
+        ) : (
+          <ul className="conv-list">
+            {page.items.map((preset) => (
+              <li key={preset.id} className="row">
+                <strong>{preset.name}</strong>
+                <span className="muted">{preset.settings.model ?? t('chat.defaultModel')}</span>
+                <span className="spacer" />
+                <button type="button" className="btn btn-small btn-danger" onClick={() => remove(preset)}>
+                  {t('common.delete')}
+                </button>
+              </li>
+            ))}
+          </ul>
+        ),
+      )}
+    </section>
+  );
+}
+
+export function AdminUsers() {
+  const t = useT();
+  const toast = useToast();
+  const me = useMe();
+  const searchId = useId();
+  const [query, setQuery] = useState('');
+  const [users, setUsers] = useState<User[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState<string | undefined>();
+
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      api
+        .adminUsers({ q: query.trim() || undefined })
+        .then((page) => {
+          setUsers(page.items);
+          setCursor(page.nextCursor);
+          setError(undefined);
+        })
+        .catch((err: unknown) => setError(errorMessage(err, t)));
+    }, 200);
+    return () => clearTimeout(timer);
+  }, [query, t]);
+
+  const more = async () => {
+    if (!cursor) return;
+    try {
+      const page = await api.adminUsers({ q: query.trim() || undefined, cursor });
+      setUsers((list) => [...(list ?? []), ...page.items]);
+      setCursor(page.nextCursor);
+    } catch (err) {
+      setError(errorMessage(err, t));
+    }
+  };
+
+  const update = async (user: User, body: Parameters<typeof api.adminUpdateUser>[1]) => {
+    try {
+      const updated = await api.adminUpdateUser(user.id, body);
+      setUsers((list) => (list ?? []).map((u) => (u.id === updated.id ? updated : u)));
+      toast.show(t('admin.updated', { email: updated.email }));
+    } catch (err) {
+      toast.show(errorMessage(err, t));
+    }
+  };
+
+  if (me && me.role !== 'admin') {
+    return (
+      <div className="page">
+        <p className="alert" role="alert">
+          {t('errors.forbidden')}
+        </p>
+      </div>
+    );
+  }
+
+  return (
+    <div className="page">
+      <h1>{t('admin.title')}</h1>
+      <section className="card form">
+        <h2>{t('admin.users')}</h2>
+        <label htmlFor={searchId} className="visually-hidden">
+          {t('admin.searchUsers')}
+        </label>
+        <input
+          id={searchId}
+          type="search"
+          className="input"
+          placeholder={t('admin.searchUsers')}
+          value={query}
+          onChange={(event) => setQuery(event.target.value)}
+        />
+        {error ? (
+          <p className="alert" role="alert">
+            {error}
+          </p>
+        ) : null}
+        {users === null && !error ? (
+          <p role="status" className="muted">
+            {t('common.loading')}
+          </p>
+        ) : null}
+        {users && users.length === 0 ? <p className="muted">{t('admin.noUsers')}</p> : null}
+        {users && users.length > 0 ? (
+          <div className="table-wrap">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">{t('admin.email')}</th>
+                  <th scope="col">{t('admin.role')}</th>
+                  <th scope="col">{t('admin.plan')}</th>
+                  <th scope="col">{t('admin.status')}</th>
+                  <th scope="col">
+                    <span className="visually-hidden">{t('admin.status')}</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {users.map((user) => (
+                  <tr key={user.id}>
+                    <td>{user.email}</td>
+                    <td>
+                      <select
+                        className="select"
+                        aria-label={`${t('admin.role')}: ${user.email}`}
+                        value={user.role}
+                        disabled={user.id === me?.id}
+                        onChange={(event) => update(user, { role: event.target.value as User['role'] })}
+                      >
+                        <option value="user">{t('admin.role.user')}</option>
+                        <option value="admin">{t('admin.role.admin')}</option>
+                      </select>
+                    </td>
+                    <td>
+                      <input
+                        className="input"
+                        aria-label={`${t('admin.plan')}: ${user.email}`}
+                        defaultValue={user.plan}
+                        maxLength={32}
+                        onBlur={(event) => {
+                          const plan = event.target.value.trim();
+                          if (plan && plan !== user.plan) void update(user, { plan });
+                        }}
+                      />
+                    </td>
+                    <td>{t(`admin.status.${user.status}`)}</td>
+                    <td>
+                      {user.id === me?.id ? null : user.status === 'active' ? (
+                        <button
+                          type="button"
+                          className="btn btn-small btn-danger"
+                          onClick={() => update(user, { status: 'disabled' })}
+                        >
+                          {t('admin.disable')}
+                        </button>
+                      ) : (
+                        <button
+                          type="button"
+                          className="btn btn-small"
+                          onClick={() => update(user, { status: 'active' })}
+                        >
+                          {user.status === 'pending_approval' ? t('admin.approve') : t('admin.enable')}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : null}
+        {cursor ? (
+          <div>
+            <button type="button" className="btn" onClick={more}>
+              {t('common.loadMore')}
+            </button>
+          </div>
+        ) : null}
+      </section>
+      <section className="card">
+        <h2>{t('admin.providers')}</h2>
+        <p className="muted">{t('admin.providersLater')}</p>
+      </section>
+    </div>
+  );
+}
