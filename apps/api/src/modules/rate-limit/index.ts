@@ -58,13 +58,13 @@ export const policy = (name: string, p: { rate: number; periodMs: number; burst:
 export default fp(
   async (app: FastifyInstance, opts: { config: AppConfig }) => {
     const decisions = new Counter({
-      name: 'rate_limit_decisions_total',
-      help: 'Rate-limit decisions by policy, outcome and store',
-      labelNames: ['policy', 'outcome', 'store'] as const,
+      name: 'genz_ratelimit_decisions_total',
+      help: 'Rate-limit decisions by policy and outcome (allowed | limited)',
+      labelNames: ['policy', 'outcome'] as const,
       registers: [app.metrics.registry],
     });
     const fallbackGauge = new Gauge({
-      name: 'rate_limit_redis_fallback',
+      name: 'genz_ratelimit_redis_fallback',
       help: '1 while limits are counted in process memory because Redis is failing or absent',
       registers: [app.metrics.registry],
     });
@@ -84,7 +84,7 @@ export default fp(
       ...limiter,
       async limit(key, p, cost) {
         const d = await limiter.limit(key, p, cost);
-        decisions.inc({ policy: p.name, outcome: d.allowed ? 'allowed' : 'limited', store: d.store });
+        decisions.inc({ policy: p.name, outcome: d.allowed ? 'allowed' : 'limited' });
         return d;
       },
       async enforce(key, p, options = {}) {
