@@ -8,6 +8,8 @@ import authHook from './http/auth.ts';
 import { parseTrustProxy } from './http/client-ip.ts';
 import errors from './http/errors.ts';
 import { genRequestId } from './http/request-id.ts';
+import sse from './http/sse.ts';
+import { createValidatorCompiler } from './http/validation.ts';
 import cache from './infra/cache.ts';
 import db from './infra/db.ts';
 import { loggerOptions, requestLogContext } from './infra/logger.ts';
@@ -15,6 +17,7 @@ import metrics from './infra/metrics.ts';
 import redis from './infra/redis.ts';
 import sentry from './infra/sentry.ts';
 import auth from './modules/auth/index.ts';
+import chats from './modules/chats/index.ts';
 import health from './modules/health/index.ts';
 import providerHealth from './modules/provider-health/index.ts';
 import providers from './modules/providers/index.ts';
@@ -50,11 +53,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     requestTimeout: config.server.requestTimeoutMs,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ajv: {
-      // Unknown fields are rejected (schemas say additionalProperties: false), never silently dropped.
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
-    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(createValidatorCompiler());
 
   // 1. Cross-cutting HTTP
   await app.register(errors);
@@ -72,6 +72,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(db, { config, ...(options.db ? { db: options.db } : {}) });
   await app.register(cache, { config });
   await app.register(rateLimit, { config });
+  await app.register(sse, { maxConnections: config.chats.maxSseConnections, heartbeatMs: config.chats.sseHeartbeatMs });
 
   // 3. Documentation and modules
   await app.register(swagger, {
@@ -92,6 +93,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(providers, { config });
   await app.register(providerHealth, { config });
   await app.register(openai);
+  await app.register(chats, { config });
 
   return app;
 }

@@ -133,3 +133,34 @@ describe('error handling', () => {
     expect(all).not.toContain('mail-link-token-123');
   });
 });
+
+describe('type coercion', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp(
+      {},
+      {
+        routes(app) {
+          const Q = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 100 }) });
+          const B = Type.Object({ n: Type.Number(), parts: Type.Union([Type.String(), Type.Array(Type.String())]) });
+          app.get('/api/coerce', { config: { auth: 'public' }, schema: { querystring: Q } }, async (r) => r.query);
+          app.post('/api/coerce', { config: { auth: 'public' }, schema: { body: B } }, async (r) => r.body);
+        },
+      },
+    );
+  });
+  afterAll(() => t.close());
+
+  it('coerces query strings, which arrive as text', async () => {
+    const res = await t.app.inject({ url: '/api/coerce?limit=20' });
+    expect(res.json()).toEqual({ limit: 20 });
+  });
+
+  it('never coerces JSON bodies: a string number is a 400, and a one-item array stays an array', async () => {
+    const bad = await t.app.inject({ method: 'POST', url: '/api/coerce', payload: { n: '0.5', parts: 'x' } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().errors[0].path).toBe('body.n');
+    const ok = await t.app.inject({ method: 'POST', url: '/api/coerce', payload: { n: 0.5, parts: ['only'] } });
+    expect(ok.json()).toEqual({ n: 0.5, parts: ['only'] });
+  });
+});

@@ -1,5 +1,4 @@
 import { Readable } from 'node:stream';
-import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { DomainError } from '../http/errors.ts';
@@ -10,20 +9,6 @@ import { ChatCompletionBody, EmbeddingsBody, ResponsesBody } from './schemas.ts'
 
 const startTimes = new WeakMap<FastifyRequest, bigint>();
 const inference = { auth: { scope: 'inference' as const } };
-
-/**
- * /v1 bodies are validated without type coercion: OpenAI clients send real JSON types, a string where a number
- * belongs is a 400 naming the parameter, and coercion inside anyOf (content: string | parts[]) rewrites the data
- * while trying branches (a one-part array became an object).
- */
-const ajv = new Ajv({
-  coerceTypes: false,
-  useDefaults: true,
-  removeAdditional: false,
-  allErrors: false,
-  strict: false,
-});
-const validatorCompiler = ({ schema }: { schema: object }) => ajv.compile(schema);
 
 /** Nulls mean "not set" on the OpenAI wire; dropping them keeps adapters from forwarding explicit nulls. */
 function dropNulls<T extends Record<string, unknown>>(body: T): T {
@@ -103,7 +88,6 @@ export default fp(
       '/v1/chat/completions',
       {
         config: inference,
-        validatorCompiler,
         schema: { body: ChatCompletionBody, tags: ['openai'], security: [{ bearer: [] }] },
       },
       async (request, reply) => {
@@ -130,7 +114,6 @@ export default fp(
       '/v1/responses',
       {
         config: inference,
-        validatorCompiler,
         schema: { body: ResponsesBody, tags: ['openai'], security: [{ bearer: [] }] },
       },
       async (request, reply) => {
@@ -160,7 +143,6 @@ export default fp(
       '/v1/embeddings',
       {
         config: inference,
-        validatorCompiler,
         schema: { body: EmbeddingsBody, tags: ['openai'], security: [{ bearer: [] }] },
       },
       async (request, reply) => {
