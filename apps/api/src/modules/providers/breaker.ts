@@ -9,6 +9,8 @@ export interface BreakerRecord {
   openUntil: number;
   /** When a half-open probe last closed it: traffic ramps up from here. */
   closedAt: number;
+  /** Counts every transition, so a sync that read the store before a local transition cannot undo it. */
+  version: number;
 }
 
 export interface BreakerPolicy {
@@ -22,7 +24,7 @@ export interface BreakerStore {
   all(): Promise<Map<string, BreakerRecord>>;
 }
 
-const fresh = (): BreakerRecord => ({ state: 'closed', failures: 0, openUntil: 0, closedAt: 0 });
+const fresh = (): BreakerRecord => ({ state: 'closed', failures: 0, openUntil: 0, closedAt: 0, version: 0 });
 
 /** The transition function, shared by the memory store and (as Lua) the Redis store. */
 export function transition(
@@ -31,7 +33,7 @@ export function transition(
   now: number,
   policy: BreakerPolicy,
 ): BreakerRecord {
-  const next = { ...s };
+  const next = { ...s, version: (s.version ?? 0) + 1 };
   if (outcome === 'fail') {
     next.failures += 1;
     if (next.state === 'closed') {
@@ -71,7 +73,8 @@ export function memoryBreakerStore(clock: () => number = Date.now): BreakerStore
 const LUA = `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local s
-if raw then s = cjson.decode(raw) else s = { state = 'closed', failures = 0, openUntil = 0, closedAt = 0 } end
+if raw then s = cjson.decode(raw) else s = { state = 'closed', failures = 0, openUntil = 0, closedAt = 0, version = 0 } end
+s.version = (s.version or 0) + 1
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local threshold = tonumber(ARGV[3])
@@ -206,6 +209,8 @@ export class Breakers {
   async sync(): Promise<void> {
     const all = await this.store.all();
     for (const [id, record] of all) {
+      const current = this.view.get(id);
+      if (current && (record.version ?? 0) < current.version) continue; // read before our own newer transition
       const before = this.state(id);
       this.view.set(id, record);
       const after = this.state(id);

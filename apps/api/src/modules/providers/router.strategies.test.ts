@@ -2,7 +2,7 @@ import pino from 'pino';
 import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/index.ts';
-import { Breakers, memoryBreakerStore } from './breaker.ts';
+import { type BreakerRecord, type BreakerStore, Breakers, memoryBreakerStore } from './breaker.ts';
 import { createProviderMetrics } from './providers.metrics.ts';
 import { buildRegistry } from './providers.registry.ts';
 import type { Adapter, ProviderKind, Strategy } from './providers.types.ts';
@@ -160,5 +160,29 @@ describe('usage writer', () => {
     expect(writer.pending).toBeLessThanOrEqual(3);
     expect((await dropped.get()).values.find((v) => v.labels.reason === 'queue_full')?.value).toBeGreaterThan(0);
     release();
+  });
+});
+
+describe('breaker view', () => {
+  it('ignores a sync that read the store before a newer local transition', async () => {
+    let stale: Map<string, BreakerRecord> | undefined;
+    const memory = memoryBreakerStore();
+    const store: BreakerStore = {
+      record: (id, outcome, policy) => memory.record(id, outcome, policy),
+      // A slow HGETALL: the snapshot is taken now, the answer arrives after the failure below was applied.
+      all: async () => stale ?? memory.all(),
+    };
+    const breakers = new Breakers({
+      store,
+      policy: { failureThreshold: 1, openMs: 60_000 },
+      halfOpenProbes: 1,
+      rampUpMs: 0,
+    });
+    stale = await memory.all(); // empty: everything closed
+    await breakers.recordFailure('a');
+    expect(breakers.state('a')).toBe('open');
+    stale = new Map([['a', { state: 'closed', failures: 0, openUntil: 0, closedAt: 0, version: 0 }]]);
+    await breakers.sync();
+    expect(breakers.state('a')).toBe('open');
   });
 });
