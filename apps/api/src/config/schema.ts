@@ -542,6 +542,91 @@ const Limits = Type.Object(
   { default: {}, additionalProperties: false },
 );
 
+// ---------- Chats (modules/chats; docs/chats.md) ----------
+
+const int = (def: number, minimum: number, description: string) => Type.Integer({ minimum, default: def, description });
+
+const Chats = Type.Object(
+  {
+    maxMessageChars: int(100_000, 1, 'Longest message text a user may send (characters); longer gets 413.'),
+    maxTitleChars: int(200, 1, 'Longest conversation title.'),
+    maxSystemPromptChars: int(20_000, 0, 'Longest system prompt in conversation settings or a preset.'),
+    maxConcurrentGenerationsPerUser: int(
+      3,
+      1,
+      'Replies a user may have generating at once, across replicas; one more gets 429 with Retry-After.',
+    ),
+    defaultModel: Type.Optional(
+      Type.String({ description: 'Model alias for conversations that name none; unset: the first configured alias.' }),
+    ),
+    titleModel: Type.Optional(
+      Type.String({
+        description:
+          'Model alias that writes conversation titles from the first exchange. Unset: the title is the start of ' +
+          'the first message (no extra model call).',
+      }),
+    ),
+    streamBufferTtlSec: int(
+      600,
+      10,
+      'A generation keeps its events (Redis stream or memory) this long after its last event, for resumes.',
+    ),
+    streamMaxEvents: int(50_000, 100, 'Events buffered per generation; a reply that would exceed it ends as error.'),
+    memoryBufferMaxGenerations: int(
+      10_000,
+      10,
+      'Generations whose events the in-memory buffer (no Redis) keeps; the oldest finished ones go first.',
+    ),
+    heartbeatMs: int(
+      2000,
+      100,
+      'How often a running generation proves it is alive and checkpoints its text to the database.',
+    ),
+    staleAfterMs: int(
+      10_000,
+      500,
+      'A generation whose heartbeat is older than this is marked interrupted by the reaper, keeping its text.',
+    ),
+    reaperIntervalMs: int(5000, 100, 'How often each replica looks for generations whose worker died.'),
+    followerCheckMs: int(
+      5000,
+      100,
+      'A resumed stream with no new event for this long re-reads the buffer and the generation row (lost notifications, dead workers).',
+    ),
+    sseHeartbeatMs: int(15_000, 1000, 'SSE comment sent on an idle stream so proxies keep it open.'),
+    maxSseConnections: int(
+      10_000,
+      1,
+      'Open SSE streams one process accepts (chat streams and resumes); past it new streams get 503. Keep it under the open-file limit.',
+    ),
+    idempotencyKeyTtlSec: int(86_400, 60, 'How long an Idempotency-Key of a message send is remembered.'),
+    idempotencyInFlightTimeoutMs: int(
+      30_000,
+      1000,
+      'A send whose key is still being set up after this long is presumed dead and may be retried.',
+    ),
+    conversationsPageDefault: int(20, 1, 'Conversations per page when the client gives no limit.'),
+    conversationsPageMax: int(100, 1, 'Most conversations per page.'),
+    messagesPageDefault: int(50, 1, 'Messages per page of a branch when the client gives no limit.'),
+    messagesPageMax: int(200, 1, 'Most messages per page of a branch.'),
+    maxHistoryMessages: int(
+      1000,
+      1,
+      'Most earlier messages of the branch sent to the model with a new message (the context window still applies).',
+    ),
+    searchMaxResults: int(50, 1, 'Most search hits per page.'),
+    maxPresetsPerUser: int(100, 1, 'Saved presets a user may hold.'),
+    maxSharesPerConversation: int(20, 1, 'Live share links per conversation.'),
+    shareMaxMessages: int(2000, 1, 'Most messages a share snapshot holds (the active branch, newest kept).'),
+    importMaxBytes: int(50 * 1024 * 1024, 1024, 'Largest ChatGPT conversations.json import; larger gets 413.'),
+    importMaxConversations: int(5000, 1, 'Most conversations one import may create.'),
+    exportMaxConversations: int(10_000, 1, 'Most conversations one full export holds.'),
+    deletedRetentionDays: int(30, 0, 'Deleted conversations are purged (with their messages) after this many days.'),
+    purgeIntervalMs: int(3_600_000, 1000, 'How often the retention job runs on each replica.'),
+  },
+  { default: {}, additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     env: Type.Enum(['development', 'production', 'test'], { default: 'development', ...env('NODE_ENV') }),
@@ -570,6 +655,7 @@ export const ConfigSchema = Type.Object(
     signup: Signup,
     plans: Plans,
     limits: Limits,
+    chats: Chats,
   },
   { additionalProperties: false },
 );

@@ -1,4 +1,5 @@
-import type { RouteTable } from './route-matrix.ts';
+import type { Actor } from '../http/actor.ts';
+import type { MatrixFixture, RouteTable } from './route-matrix.ts';
 import { createTestApiKey } from './users.ts';
 
 /**
@@ -15,6 +16,19 @@ const fresh = () => `matrix${++n}.${Date.now().toString(36)}@example.test`;
 const infra = (url: string, reason: string) => ({ request: () => ({ method: 'GET' as const, url }), infra: reason });
 const docs = 'OpenAPI documentation: public by design';
 const chat = { model: 'demo', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 };
+
+/** The owner as a chats-service actor, and owned chat resources for the matrix (ids the other user must not see). */
+const actorOf = (f: MatrixFixture): Actor => ({
+  userId: f.owner.id,
+  role: 'user',
+  plan: 'free',
+  scopes: ['chat', 'read', 'inference'],
+  via: 'session',
+});
+const conversationOf = (f: MatrixFixture) => f.app.chats.createConversation(actorOf(f), { title: 'matrix' });
+const generationOf = async (f: MatrixFixture) =>
+  f.app.chats.sendMessage(actorOf(f), (await conversationOf(f)).id, { content: 'matrix' });
+const presetOf = (f: MatrixFixture) => f.app.chats.createPreset(actorOf(f), { name: 'matrix', settings: {} });
 
 export const routeTable: RouteTable = {
   // ---------- infra ----------
@@ -102,6 +116,79 @@ export const routeTable: RouteTable = {
     request: () => json('PUT', '/api/admin/settings/signup', { mode: 'open', allowedDomains: [] }),
   },
   'GET /api/admin/outbox': { request: () => ({ method: 'GET', url: '/api/admin/outbox' }) },
+
+  // ---------- chats (modules/chats) ----------
+  'GET /api/conversations': { request: () => ({ method: 'GET', url: '/api/conversations?limit=5' }) },
+  'POST /api/conversations': { request: () => json('POST', '/api/conversations', { title: 'matrix' }) },
+  'GET /api/conversations/:id': {
+    owned: true,
+    request: async (f) => ({ method: 'GET', url: `/api/conversations/${(await conversationOf(f)).id}` }),
+  },
+  'PATCH /api/conversations/:id': {
+    owned: true,
+    request: async (f) => json('PATCH', `/api/conversations/${(await conversationOf(f)).id}`, { pinned: true }),
+  },
+  'DELETE /api/conversations/:id': {
+    owned: true,
+    request: async (f) => json('DELETE', `/api/conversations/${(await conversationOf(f)).id}`),
+  },
+  'GET /api/conversations/:id/messages': {
+    owned: true,
+    request: async (f) => ({
+      method: 'GET',
+      url: `/api/conversations/${(await generationOf(f)).conversationId}/messages`,
+    }),
+  },
+  'POST /api/conversations/:id/messages': {
+    owned: true,
+    request: async (f) =>
+      json('POST', `/api/conversations/${(await conversationOf(f)).id}/messages`, { content: 'hi' }),
+  },
+  'POST /api/messages/:id/regenerate': {
+    owned: true,
+    request: async (f) => json('POST', `/api/messages/${(await generationOf(f)).userMessageId}/regenerate`, {}),
+  },
+  'GET /api/generations/:gid/events': {
+    owned: true,
+    request: async (f) => ({ method: 'GET', url: `/api/generations/${(await generationOf(f)).generationId}/events` }),
+  },
+  'POST /api/generations/:gid/stop': {
+    owned: true,
+    request: async (f) => json('POST', `/api/generations/${(await generationOf(f)).generationId}/stop`),
+  },
+  'GET /api/presets': { request: () => ({ method: 'GET', url: '/api/presets' }) },
+  'POST /api/presets': { request: () => json('POST', '/api/presets', { name: 'matrix', settings: {} }) },
+  'PATCH /api/presets/:id': {
+    owned: true,
+    request: async (f) => json('PATCH', `/api/presets/${(await presetOf(f)).id}`, { name: 'renamed' }),
+  },
+  'DELETE /api/presets/:id': {
+    owned: true,
+    request: async (f) => json('DELETE', `/api/presets/${(await presetOf(f)).id}`),
+  },
+  'GET /api/search': { request: () => ({ method: 'GET', url: '/api/search?q=matrix' }) },
+  'POST /api/conversations/:id/shares': {
+    owned: true,
+    request: async (f) => json('POST', `/api/conversations/${(await conversationOf(f)).id}/shares`, {}),
+  },
+  'GET /api/shares': { request: () => ({ method: 'GET', url: '/api/shares' }) },
+  'DELETE /api/shares/:id': {
+    owned: true,
+    request: async (f) => {
+      const share = await f.app.chats.createShare(actorOf(f), (await conversationOf(f)).id);
+      return json('DELETE', `/api/shares/${share.id}`);
+    },
+  },
+  'GET /api/shared/:token': { request: () => ({ method: 'GET', url: `/api/shared/${'x'.repeat(43)}` }) },
+  'GET /api/conversations/:id/export': {
+    owned: true,
+    request: async (f) => ({
+      method: 'GET',
+      url: `/api/conversations/${(await conversationOf(f)).id}/export?format=markdown`,
+    }),
+  },
+  'GET /api/export': { request: () => ({ method: 'GET', url: '/api/export' }) },
+  'POST /api/import/chatgpt': { request: () => ({ method: 'POST', url: '/api/import/chatgpt', payload: [] }) },
 
   // ---------- OpenAI-compatible (/v1) ----------
   'POST /v1/chat/completions': { request: () => json('POST', '/v1/chat/completions', chat) },

@@ -1,0 +1,531 @@
+import type { Db } from '@genz/db';
+import type { ContentPart, GenerationRow, MessageRow } from '@genz/db/schema';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Actor } from '../../http/actor.ts';
+import { DomainError } from '../../http/errors.ts';
+import type { ChatRequest, Frame } from '../providers/providers.types.ts';
+import type { ProviderRouter } from '../providers/router.ts';
+import type { ConcurrencyLimiter } from '../rate-limit/concurrency.ts';
+import * as repo from './chats.repository.ts';
+import { isTerminal, type StreamBuffer, type StreamEvent, type StreamEventName } from './chats.stream.ts';
+
+/** The concurrency-cap key of a user's generations. */
+export const generationLeaseKey = (userId: string) => `chat-gen:${userId}`;
+
+export type TerminalStatus = 'complete' | 'stopped' | 'interrupted' | 'error';
+
+export interface GenerationTimings {
+  heartbeatMs: number;
+  staleAfterMs: number;
+  followerCheckMs: number;
+  maxEvents: number;
+}
+
+/** Rebuilds the content parts of a reply from its events (the worker, the reaper and tests share it). */
+export class ReplyAccumulator {
+  text = '';
+  reasoning = '';
+  readonly toolCalls = new Map<number, { id: string; name: string; arguments: string }>();
+  readonly extra: ContentPart[] = [];
+
+  apply(event: StreamEvent): void {
+    if (event.event === 'delta') {
+      this.text += (JSON.parse(event.data) as { text: string }).text;
+    } else if (event.event === 'part') {
+      const part = JSON.parse(event.data) as Record<string, unknown>;
+      if (part.type === 'reasoning' && typeof part.text === 'string') this.reasoning += part.text;
+      else if (part.type === 'tool_call' && typeof part.index === 'number') {
+        const call = this.toolCalls.get(part.index) ?? { id: '', name: '', arguments: '' };
+        if (typeof part.id === 'string') call.id = part.id;
+        if (typeof part.name === 'string') call.name += part.name;
+        if (typeof part.arguments === 'string') call.arguments += part.arguments;
+        this.toolCalls.set(part.index, call);
+      } else this.extra.push(part as ContentPart);
+    }
+  }
+
+  parts(): ContentPart[] {
+    const out: ContentPart[] = [];
+    if (this.reasoning) out.push({ type: 'reasoning', text: this.reasoning });
+    if (this.text) out.push({ type: 'text', text: this.text });
+    for (const [, c] of [...this.toolCalls].sort((a, b) => a[0] - b[0])) out.push({ type: 'tool_call', ...c });
+    out.push(...this.extra);
+    return out;
+  }
+}
+
+/**
+ * The terminal event, built only from the finished rows, so the worker, the reaper and a follower that finds the
+ * generation finished without its event all produce the same bytes.
+ */
+export function terminalEvent(
+  gen: GenerationRow,
+  msg: Pick<
+    MessageRow,
+    'id' | 'status' | 'tokensIn' | 'tokensOut' | 'costUsd' | 'model' | 'provider' | 'deployment' | 'error'
+  >,
+  seq: number,
+): StreamEvent {
+  const status = gen.status === 'streaming' ? 'interrupted' : gen.status;
+  if (status === 'error') {
+    return {
+      seq,
+      event: 'error',
+      data: JSON.stringify({
+        status,
+        generationId: gen.id,
+        messageId: msg.id,
+        code: msg.error?.code ?? 'internal',
+        detail: msg.error?.detail ?? 'The reply failed.',
+      }),
+    };
+  }
+  return {
+    seq,
+    event: 'done',
+    data: JSON.stringify({
+      status,
+      generationId: gen.id,
+      messageId: msg.id,
+      model: msg.model,
+      provider: msg.provider,
+      deployment: msg.deployment,
+      usage: { inputTokens: msg.tokensIn ?? 0, outputTokens: msg.tokensOut ?? 0 },
+      costUsd: msg.costUsd ?? 0,
+    }),
+  };
+}
+
+interface Running {
+  actor: Actor;
+  controller: AbortController;
+  stopRequested: boolean;
+}
+
+export interface StartInput {
+  actor: Actor;
+  generation: GenerationRow;
+  request: ChatRequest;
+  /** The `message` event payload (seq 1). */
+  messageEvent: Record<string, unknown>;
+  leaseKey: string;
+  /** Runs after the reply is final (title generation). */
+  onFinished?: (status: TerminalStatus) => Promise<void>;
+}
+
+/**
+ * Runs generations server-side, decoupled from any HTTP connection: the worker streams from the AI router into the
+ * stream buffer, beats a heartbeat (and checkpoints the text) into the database, and persists the final message.
+ * Followers (the sender's SSE and any resume, on any replica) read the buffer. A reaper finishes the generations
+ * whose worker died as `interrupted`, keeping the text.
+ */
+export class GenerationManager {
+  private readonly running = new Map<string, Running>();
+  private readonly db: Db;
+  private readonly providers: ProviderRouter;
+  private readonly buffer: StreamBuffer;
+  private readonly limiter: ConcurrencyLimiter;
+  private readonly timings: GenerationTimings;
+  private readonly log: FastifyBaseLogger;
+  readonly owner: string;
+  private readonly unsubscribeStop: () => void;
+  private readonly tasks = new Set<Promise<void>>();
+  private closing = false;
+
+  constructor(deps: {
+    db: Db;
+    providers: ProviderRouter;
+    buffer: StreamBuffer;
+    limiter: ConcurrencyLimiter;
+    timings: GenerationTimings;
+    log: FastifyBaseLogger;
+    owner: string;
+  }) {
+    this.db = deps.db;
+    this.providers = deps.providers;
+    this.buffer = deps.buffer;
+    this.limiter = deps.limiter;
+    this.timings = deps.timings;
+    this.log = deps.log;
+    this.owner = deps.owner;
+    this.unsubscribeStop = this.buffer.onStop((gid) => this.stopLocal(gid));
+  }
+
+  /** Generations this replica runs right now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  private stopLocal(gid: string): void {
+    const r = this.running.get(gid);
+    if (!r) return;
+    r.stopRequested = true;
+    r.controller.abort(new DomainError('bad_request', 'stopped by the user'));
+  }
+
+  /** Appends the `message` event and starts the worker; resolves once followers can attach. */
+  async start(input: StartInput): Promise<void> {
+    const gid = input.generation.id;
+    const running: Running = { actor: input.actor, controller: new AbortController(), stopRequested: false };
+    this.running.set(gid, running);
+    await this.buffer
+      .append(gid, { seq: 1, event: 'message', data: JSON.stringify(input.messageEvent) })
+      .catch((err: unknown) => this.log.warn({ err, generationId: gid }, 'stream buffer append failed'));
+    const task = this.run(input, running).finally(() => {
+      this.running.delete(gid);
+      this.tasks.delete(task);
+    });
+    this.tasks.add(task);
+  }
+
+  private async run(input: StartInput, running: Running): Promise<void> {
+    const { actor, generation } = input;
+    const gid = generation.id;
+    const acc = new ReplyAccumulator();
+    let seq = 1;
+    let fenced = false;
+    let bufferFailed = false;
+    let checkpointed = '';
+
+    const emit = async (event: StreamEventName, payload: Record<string, unknown>) => {
+      if (fenced) return;
+      const ev: StreamEvent = { seq: seq + 1, event, data: JSON.stringify(payload) };
+      if (ev.seq >= this.timings.maxEvents) {
+        throw new DomainError(
+          'payload_too_large',
+          'The reply exceeded the stream buffer bound (chats.streamMaxEvents).',
+        );
+      }
+      seq = ev.seq;
+      acc.apply(ev);
+      try {
+        if (!(await this.buffer.append(gid, ev))) {
+          fenced = true;
+          running.controller.abort(new DomainError('conflict', 'generation taken over'));
+        }
+      } catch (err) {
+        if (!bufferFailed)
+          this.log.warn({ err, generationId: gid }, 'stream buffer append failed; followers may stall');
+        bufferFailed = true;
+      }
+    };
+
+    const beat = async () => {
+      try {
+        const alive = await repo.heartbeatGeneration(this.db, actor, gid, this.owner, new Date());
+        if (!alive) {
+          fenced = true;
+          running.controller.abort(new DomainError('conflict', 'generation taken over'));
+          return;
+        }
+        const snapshot = JSON.stringify(acc.parts());
+        if (snapshot !== checkpointed) {
+          await repo.updateStreamingMessage(this.db, actor, generation.assistantMessageId, { content: acc.parts() });
+          checkpointed = snapshot;
+        }
+        await this.limiter.renew(input.leaseKey, gid, this.timings.staleAfterMs);
+        if (!running.stopRequested && (await this.buffer.stopRequested(gid))) this.stopLocal(gid);
+      } catch (err) {
+        this.log.warn({ err, generationId: gid }, 'generation heartbeat failed');
+      }
+    };
+    const heartbeat = setInterval(() => void beat(), this.timings.heartbeatMs);
+
+    let status: TerminalStatus = 'complete';
+    let error: { code: string; detail: string } | null = null;
+    let usage = { inputTokens: 0, outputTokens: 0 };
+    let deployment: { id: string; provider: string; model: string; price: { input: number; output: number } } | null =
+      null;
+    try {
+      const result = await this.providers.streamChat(
+        { ...input.request, stream: true, stream_options: { include_usage: true } },
+        {
+          requestId: gid,
+          actor,
+          startNs: process.hrtime.bigint(),
+          signal: running.controller.signal,
+          endpoint: 'chat.completions',
+        },
+      );
+      deployment = result.deployment;
+      for await (const frame of result.frames) {
+        const u = frame.chunk.usage;
+        if (u) usage = { inputTokens: u.prompt_tokens ?? 0, outputTokens: u.completion_tokens ?? 0 };
+        await this.relayFrame(frame, emit);
+      }
+      if (running.stopRequested) status = 'stopped';
+    } catch (err) {
+      if (running.stopRequested) status = 'stopped';
+      else if (this.closing) status = 'interrupted';
+      else if (!fenced) {
+        status = 'error';
+        const d = err instanceof DomainError ? err : null;
+        error = d
+          ? { code: d.code, detail: d.message }
+          : {
+              code: 'upstream_unavailable',
+              detail: `The model stream failed after it started (${(err as Error).message}); the reply is incomplete.`,
+            };
+        if (!d) this.log.warn({ err, generationId: gid }, 'generation failed');
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+    if (fenced) return; // the reaper finished it; writing now would contradict what followers saw
+
+    const cost = deployment
+      ? usage.inputTokens * deployment.price.input + usage.outputTokens * deployment.price.output
+      : 0;
+    const finished = await this.finish(actor, generation, {
+      status,
+      content: acc.parts(),
+      seq: seq + 1,
+      guard: { owner: this.owner },
+      message: {
+        model: input.request.model,
+        provider: deployment?.provider ?? null,
+        deployment: deployment?.id ?? null,
+        tokensIn: usage.inputTokens,
+        tokensOut: usage.outputTokens,
+        costUsd: cost,
+        error,
+      },
+    }).catch((err: unknown) => {
+      this.log.error({ err, generationId: gid }, 'could not persist the final reply; the reaper will retry');
+      return undefined;
+    });
+    await this.limiter.release(input.leaseKey, gid).catch(() => {});
+    if (finished && input.onFinished) {
+      await input.onFinished(status).catch((err: unknown) => this.log.warn({ err }, 'after-reply hook failed'));
+    }
+  }
+
+  private async relayFrame(
+    frame: Frame,
+    emit: (event: StreamEventName, payload: Record<string, unknown>) => Promise<void>,
+  ): Promise<void> {
+    const delta = frame.chunk.choices?.[0]?.delta;
+    if (!delta) return;
+    const reasoning = delta.reasoning_content ?? delta.reasoning;
+    if (typeof reasoning === 'string' && reasoning.length > 0)
+      await emit('part', { type: 'reasoning', text: reasoning });
+    if (typeof delta.content === 'string' && delta.content.length > 0) await emit('delta', { text: delta.content });
+    for (const call of delta.tool_calls ?? []) {
+      await emit('part', {
+        type: 'tool_call',
+        index: call.index,
+        ...(call.id ? { id: call.id } : {}),
+        ...(call.function?.name ? { name: call.function.name } : {}),
+        ...(call.function?.arguments ? { arguments: call.function.arguments } : {}),
+      });
+    }
+  }
+
+  /**
+   * Persists the final message and generation state in one transaction (guarded: only a still-live generation
+   * finishes), then appends the terminal event built from those rows.
+   */
+  private async finish(
+    actor: Actor,
+    generation: GenerationRow,
+    f: {
+      status: TerminalStatus;
+      content: ContentPart[];
+      seq: number;
+      guard: { owner: string } | { staleBefore: Date };
+      message: Partial<
+        Pick<MessageRow, 'model' | 'provider' | 'deployment' | 'tokensIn' | 'tokensOut' | 'costUsd' | 'error'>
+      >;
+    },
+  ): Promise<StreamEvent | undefined> {
+    const at = new Date();
+    const rows = await this.db.transaction(async (tx) => {
+      const gen = await repo.finishGeneration(
+        tx,
+        actor,
+        generation.id,
+        { status: f.status, lastSeq: f.seq, at },
+        f.guard,
+      );
+      if (!gen) return undefined;
+      const msg = await repo.updateStreamingMessage(tx, actor, generation.assistantMessageId, {
+        content: f.content,
+        status: f.status,
+        ...f.message,
+      });
+      if (!msg) throw new Error('assistant message of a live generation is not streaming');
+      await repo.updateConversation(tx, actor, generation.conversationId, { updatedAt: at });
+      return { gen, msg };
+    });
+    if (!rows) return undefined;
+    const ev = terminalEvent(rows.gen, rows.msg, f.seq);
+    await this.buffer.append(generation.id, ev).catch((err: unknown) => {
+      this.log.warn({ err, generationId: generation.id }, 'terminal event not buffered; followers read the row');
+    });
+    return ev;
+  }
+
+  /** Asks the generation to stop, wherever it runs. */
+  async stop(gid: string): Promise<void> {
+    this.stopLocal(gid);
+    await this.buffer.requestStop(gid);
+  }
+
+  /**
+   * Events of a generation after `after`, exactly once and in order: the stored ones, then live ones as they come.
+   * Ends after the terminal event, or when `signal` aborts. Gaps (a lost notification) are filled from the buffer;
+   * when nothing arrives for followerCheckMs the generation row is read, so a finished generation whose terminal
+   * event never reached the buffer still ends the stream (with the event rebuilt from the row).
+   */
+  async *follow(actor: Actor, gid: string, after: number, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+    const queue: StreamEvent[] = [];
+    let wake: (() => void) | undefined;
+    const unsubscribe = await this.buffer.subscribe(gid, (ev) => {
+      queue.push(ev);
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const buffer = this.buffer;
+    let last = after;
+    // The next events stored in the buffer, as long as they follow on without a hole (never skip ahead).
+    async function* contiguous(): AsyncGenerator<StreamEvent> {
+      for (const ev of await buffer.range(gid, last)) {
+        if (ev.seq !== last + 1) return;
+        last = ev.seq;
+        yield ev;
+      }
+    }
+    const wait = () =>
+      new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(true), this.timings.followerCheckMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve(false);
+        };
+      }).finally(() => {
+        wake = undefined;
+      });
+    try {
+      for await (const ev of contiguous()) {
+        yield ev;
+        if (isTerminal(ev)) return;
+      }
+      while (!signal.aborted) {
+        queue.sort((a, b) => a.seq - b.seq);
+        while (queue.length > 0 && (queue[0]?.seq ?? 0) <= last + 1) {
+          const ev = queue.shift();
+          if (!ev || ev.seq <= last) continue;
+          last = ev.seq;
+          yield ev;
+          if (isTerminal(ev)) return;
+        }
+        if (queue.length > 0) {
+          // A hole before the queued events (a lost notification): fill it from the buffer.
+          for await (const ev of contiguous()) {
+            yield ev;
+            if (isTerminal(ev)) return;
+          }
+          if ((queue[0]?.seq ?? 0) <= last + 1) continue;
+        }
+        const timedOut = await wait();
+        if (signal.aborted) return;
+        if (!timedOut) continue;
+        const before = last;
+        for await (const ev of contiguous()) {
+          yield ev;
+          if (isTerminal(ev)) return;
+        }
+        if (last !== before) continue;
+        // Nothing new for a while: has the generation finished (its worker may have died)?
+        const gen = await repo.getGeneration(this.db, actor, gid);
+        if (!gen || gen.status === 'streaming') continue;
+        // Finished: what the buffer still holds past a hole that will never fill, then the terminal event.
+        const rest = new Map<number, StreamEvent>();
+        for (const ev of [...(await this.buffer.range(gid, last)), ...queue]) if (ev.seq > last) rest.set(ev.seq, ev);
+        for (const ev of [...rest.values()].sort((a, b) => a.seq - b.seq)) {
+          last = ev.seq;
+          yield ev;
+          if (isTerminal(ev)) return;
+        }
+        const synthetic = await this.finishedWithoutEvent(actor, gid, last);
+        if (synthetic) yield synthetic;
+        return;
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      unsubscribe();
+    }
+  }
+
+  private async finishedWithoutEvent(actor: Actor, gid: string, last: number): Promise<StreamEvent | undefined> {
+    const gen = await repo.getGeneration(this.db, actor, gid);
+    if (!gen || gen.status === 'streaming') return undefined;
+    const msg = await repo.getMessage(this.db, actor, gen.assistantMessageId);
+    if (!msg) return undefined;
+    return terminalEvent(gen, msg, Math.max(last + 1, gen.lastSeq));
+  }
+
+  /**
+   * The reaper: generations whose heartbeat is older than staleAfterMs are finished as `interrupted` with the text
+   * the buffer holds (or the last checkpoint, without Redis). Every replica runs it; the guarded update makes one
+   * of them win each generation.
+   */
+  async reap(now = new Date()): Promise<number> {
+    const staleBefore = new Date(now.getTime() - this.timings.staleAfterMs);
+    const stale = await repo.systemStaleGenerations(this.db, staleBefore, 100);
+    let reaped = 0;
+    for (const gen of stale) {
+      if (this.running.has(gen.id)) continue; // ours and alive (a slow heartbeat); it will beat again
+      const actor: Actor = { userId: gen.userId, role: 'user', plan: '', scopes: [], via: 'session' };
+      const events = await this.buffer.range(gen.id, 0).catch(() => [] as StreamEvent[]);
+      let content: ContentPart[] | undefined;
+      let lastSeq = 0;
+      if (events.length > 0) {
+        const acc = new ReplyAccumulator();
+        for (const ev of events) {
+          if (ev.seq !== lastSeq + 1 || isTerminal(ev)) break;
+          acc.apply(ev);
+          lastSeq = ev.seq;
+        }
+        content = acc.parts();
+      }
+      if (!content) {
+        const msg = await repo.getMessage(this.db, actor, gen.assistantMessageId);
+        content = msg?.content ?? [];
+        lastSeq = Math.max(lastSeq, 1);
+      }
+      const done = await this.finish(actor, gen, {
+        status: 'interrupted',
+        content,
+        seq: lastSeq + 1,
+        guard: { staleBefore },
+        message: {},
+      }).catch((err: unknown) => {
+        this.log.warn({ err, generationId: gen.id }, 'reaper could not finish a generation');
+        return undefined;
+      });
+      if (done) {
+        reaped++;
+        this.log.info({ generationId: gen.id, owner: gen.owner }, 'generation interrupted: its worker stopped');
+        await this.limiter.release(generationLeaseKey(gen.userId), gen.id).catch(() => {});
+      }
+    }
+    return reaped;
+  }
+
+  /**
+   * Shutdown: running generations get `graceMs` to finish; the rest are stopped and persisted as `interrupted`
+   * with their text (rather than waiting for another replica's reaper).
+   */
+  async close(graceMs: number): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.unsubscribeStop();
+    if (this.tasks.size > 0) {
+      await Promise.race([Promise.allSettled([...this.tasks]), new Promise((r) => setTimeout(r, graceMs))]);
+    }
+    for (const [, r] of this.running) r.controller.abort(new DomainError('unavailable', 'server shutting down'));
+    await Promise.allSettled([...this.tasks]);
+  }
+}

@@ -1,0 +1,672 @@
+import { type Db, executeRows, schema } from '@genz/db';
+import type {
+  ChatSettings,
+  ContentPart,
+  ConversationRow,
+  GenerationRow,
+  GenerationStatus,
+  MessageRow,
+  PresetRow,
+  ShareRow,
+  ShareSnapshot,
+} from '@genz/db/schema';
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import type { Actor } from '../../http/actor.ts';
+
+/**
+ * Drizzle queries only. Every function takes the actor and filters on `actor.userId` (authorization by
+ * construction: there is no way to read another user's row through here), and accepts `db` or a transaction.
+ * The few `system*` functions serve background jobs (reaper, retention) and never answer a request.
+ */
+
+const { conversations, messages, generations, presets, idempotencyKeys, shares } = schema;
+
+export type { ConversationRow, GenerationRow, MessageRow, PresetRow, ShareRow };
+
+// ---------------- conversations ----------------
+
+export interface ConversationKey {
+  pinned: boolean;
+  updatedAt: Date;
+  id: string;
+}
+
+export async function insertConversation(
+  db: Db,
+  actor: Actor,
+  values: { id?: string; title: string | null; titleSource?: 'auto' | 'user'; settings: ChatSettings; at?: Date },
+): Promise<ConversationRow> {
+  const at = values.at ?? new Date();
+  const [row] = await db
+    .insert(conversations)
+    .values({
+      userId: actor.userId,
+      ...(values.id ? { id: values.id } : {}),
+      title: values.title,
+      titleSource: values.titleSource ?? 'auto',
+      settings: values.settings,
+      createdAt: at,
+      updatedAt: at,
+    })
+    .returning();
+  if (!row) throw new Error('insert returned no row');
+  return row;
+}
+
+/** A live (not deleted) conversation of the actor. */
+export async function getConversation(db: Db, actor: Actor, id: string): Promise<ConversationRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.userId, actor.userId), eq(conversations.id, id), isNull(conversations.deletedAt)))
+    .limit(1);
+  return row;
+}
+
+/** Newest activity first, pinned first (archived lists are by activity only). Keyset on (pinned, updated_at, id). */
+export async function listConversations(
+  db: Db,
+  actor: Actor,
+  opts: { archived: boolean; limit: number; after?: ConversationKey },
+): Promise<ConversationRow[]> {
+  const where: (SQL | undefined)[] = [eq(conversations.userId, actor.userId), isNull(conversations.deletedAt)];
+  where.push(opts.archived ? isNotNull(conversations.archivedAt) : isNull(conversations.archivedAt));
+  const a = opts.after;
+  if (a) {
+    where.push(
+      opts.archived
+        ? sql`(${conversations.updatedAt}, ${conversations.id}) < (${a.updatedAt.toISOString()}::timestamptz, ${a.id}::uuid)`
+        : sql`(${conversations.pinned}, ${conversations.updatedAt}, ${conversations.id}) < (${a.pinned}, ${a.updatedAt.toISOString()}::timestamptz, ${a.id}::uuid)`,
+    );
+  }
+  const order = opts.archived
+    ? [desc(conversations.updatedAt), desc(conversations.id)]
+    : [desc(conversations.pinned), desc(conversations.updatedAt), desc(conversations.id)];
+  return db
+    .select()
+    .from(conversations)
+    .where(and(...where))
+    .orderBy(...order)
+    .limit(opts.limit);
+}
+
+export async function updateConversation(
+  db: Db,
+  actor: Actor,
+  id: string,
+  patch: Partial<
+    Pick<
+      ConversationRow,
+      'title' | 'titleSource' | 'pinned' | 'archivedAt' | 'deletedAt' | 'settings' | 'activeLeafId' | 'updatedAt'
+    >
+  >,
+): Promise<ConversationRow | undefined> {
+  const [row] = await db
+    .update(conversations)
+    .set(patch)
+    .where(and(eq(conversations.userId, actor.userId), eq(conversations.id, id), isNull(conversations.deletedAt)))
+    .returning();
+  return row;
+}
+
+/** Sets an automatic title only if the conversation still has an automatic one (a user rename wins). */
+export async function setAutoTitle(db: Db, actor: Actor, id: string, title: string, onlyIfNull: boolean) {
+  await db
+    .update(conversations)
+    .set({ title })
+    .where(
+      and(
+        eq(conversations.userId, actor.userId),
+        eq(conversations.id, id),
+        eq(conversations.titleSource, 'auto'),
+        onlyIfNull ? isNull(conversations.title) : undefined,
+      ),
+    );
+}
+
+export async function listAllConversations(
+  db: Db,
+  actor: Actor,
+  limit: number,
+  ids?: string[],
+): Promise<ConversationRow[]> {
+  return db
+    .select()
+    .from(conversations)
+    .where(
+      and(
+        eq(conversations.userId, actor.userId),
+        isNull(conversations.deletedAt),
+        ids ? inArray(conversations.id, ids) : undefined,
+      ),
+    )
+    .orderBy(desc(conversations.updatedAt), desc(conversations.id))
+    .limit(limit);
+}
+
+/** Retention: hard-deletes conversations soft-deleted before `before` (messages, generations, shares cascade). */
+export async function systemPurgeDeleted(db: Db, before: Date, batch: number): Promise<number> {
+  const rows = await executeRows<{ n: number }>(
+    db,
+    sql`with doomed as (
+          select user_id, id from conversations
+           where deleted_at is not null and deleted_at < ${before.toISOString()}::timestamptz
+           limit ${batch}
+        ), gone as (
+          delete from conversations c using doomed d where c.user_id = d.user_id and c.id = d.id returning 1
+        )
+        select count(*)::int as n from gone`,
+  );
+  return rows[0]?.n ?? 0;
+}
+
+// ---------------- messages ----------------
+
+export interface NewMessage {
+  id?: string;
+  conversationId: string;
+  parentId: string | null;
+  role: MessageRow['role'];
+  content: ContentPart[];
+  status?: MessageRow['status'];
+  generationId?: string | null;
+  model?: string | null;
+  createdAt?: Date;
+}
+
+export async function insertMessages(db: Db, actor: Actor, rows: NewMessage[]): Promise<MessageRow[]> {
+  if (rows.length === 0) return [];
+  return db
+    .insert(messages)
+    .values(
+      rows.map((m) => ({
+        userId: actor.userId,
+        ...(m.id ? { id: m.id } : {}),
+        conversationId: m.conversationId,
+        parentId: m.parentId,
+        role: m.role,
+        content: m.content,
+        status: m.status ?? 'complete',
+        generationId: m.generationId ?? null,
+        model: m.model ?? null,
+        ...(m.createdAt ? { createdAt: m.createdAt } : {}),
+      })),
+    )
+    .returning();
+}
+
+export async function getMessage(db: Db, actor: Actor, id: string): Promise<MessageRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.userId, actor.userId), eq(messages.id, id)))
+    .limit(1);
+  return row;
+}
+
+/** The newest message of a conversation (the default leaf when none is recorded). */
+export async function latestMessage(db: Db, actor: Actor, conversationId: string): Promise<MessageRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.userId, actor.userId), eq(messages.conversationId, conversationId)))
+    .orderBy(desc(messages.id))
+    .limit(1);
+  return row;
+}
+
+const messageColumns = sql.raw(
+  'user_id, id, conversation_id, parent_id, role, content, status, generation_id, model, provider, deployment, ' +
+    'tokens_in, tokens_out, cost_usd, error, created_at',
+);
+
+type RawMessage = {
+  user_id: string;
+  id: string;
+  conversation_id: string;
+  parent_id: string | null;
+  role: MessageRow['role'];
+  content: ContentPart[];
+  status: MessageRow['status'];
+  generation_id: string | null;
+  model: string | null;
+  provider: string | null;
+  deployment: string | null;
+  tokens_in: number | null;
+  tokens_out: number | null;
+  cost_usd: number | null;
+  error: { code: string; detail: string } | null;
+  created_at: string | Date;
+};
+
+function fromRaw(r: RawMessage): Omit<MessageRow, 'tsv'> {
+  return {
+    userId: r.user_id,
+    id: r.id,
+    conversationId: r.conversation_id,
+    parentId: r.parent_id,
+    role: r.role,
+    content: typeof r.content === 'string' ? (JSON.parse(r.content) as ContentPart[]) : r.content,
+    status: r.status,
+    generationId: r.generation_id,
+    model: r.model,
+    provider: r.provider,
+    deployment: r.deployment,
+    tokensIn: r.tokens_in,
+    tokensOut: r.tokens_out,
+    costUsd: r.cost_usd === null ? null : Number(r.cost_usd),
+    error: r.error,
+    createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
+  };
+}
+
+export type MessageView = Omit<MessageRow, 'tsv'>;
+
+/**
+ * A branch: from `leafId` up through parent_id, newest first, at most `limit` messages. PostgreSQL evaluates the
+ * recursive CTE lazily, so a page costs `limit` primary-key lookups however long the conversation is.
+ */
+export async function branchUpwards(
+  db: Db,
+  actor: Actor,
+  conversationId: string,
+  leafId: string,
+  limit: number,
+): Promise<MessageView[]> {
+  const rows = await executeRows<RawMessage>(
+    db,
+    sql`with recursive branch as (
+          select ${messageColumns}, 1 as depth from messages
+           where user_id = ${actor.userId}::uuid and id = ${leafId}::uuid and conversation_id = ${conversationId}::uuid
+          union all
+          select m.user_id, m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.generation_id,
+                 m.model, m.provider, m.deployment, m.tokens_in, m.tokens_out, m.cost_usd, m.error, m.created_at,
+                 b.depth + 1
+            from branch b join messages m on m.user_id = b.user_id and m.id = b.parent_id
+           where b.depth < ${limit}
+        )
+        select * from branch limit ${limit}`,
+  );
+  return rows.map(fromRaw);
+}
+
+/** Children of the given parents in a conversation (siblings of the messages under them), oldest first. */
+export async function childrenOf(
+  db: Db,
+  actor: Actor,
+  conversationId: string,
+  parentIds: (string | null)[],
+): Promise<{ id: string; parentId: string | null }[]> {
+  const ids = parentIds.filter((p): p is string => p !== null);
+  const roots = parentIds.some((p) => p === null);
+  if (ids.length === 0 && !roots) return [];
+  return db
+    .select({ id: messages.id, parentId: messages.parentId })
+    .from(messages)
+    .where(
+      and(
+        eq(messages.userId, actor.userId),
+        eq(messages.conversationId, conversationId),
+        or(ids.length > 0 ? inArray(messages.parentId, ids) : undefined, roots ? isNull(messages.parentId) : undefined),
+      ),
+    )
+    .orderBy(asc(messages.id));
+}
+
+/** Every message of a conversation, oldest first (export, share snapshots). */
+export async function allMessages(db: Db, actor: Actor, conversationId: string, limit: number): Promise<MessageRow[]> {
+  return db
+    .select()
+    .from(messages)
+    .where(and(eq(messages.userId, actor.userId), eq(messages.conversationId, conversationId)))
+    .orderBy(asc(messages.id))
+    .limit(limit);
+}
+
+/** Final (or checkpoint) state of an assistant message that is still streaming. */
+export async function updateStreamingMessage(
+  db: Db,
+  actor: Actor,
+  id: string,
+  patch: Partial<
+    Pick<
+      MessageRow,
+      'content' | 'status' | 'model' | 'provider' | 'deployment' | 'tokensIn' | 'tokensOut' | 'costUsd' | 'error'
+    >
+  >,
+): Promise<MessageRow | undefined> {
+  const [row] = await db
+    .update(messages)
+    .set(patch)
+    .where(and(eq(messages.userId, actor.userId), eq(messages.id, id), eq(messages.status, 'streaming')))
+    .returning();
+  return row;
+}
+
+// ---------------- generations ----------------
+
+export async function insertGeneration(
+  db: Db,
+  actor: Actor,
+  values: {
+    id: string;
+    conversationId: string;
+    userMessageId: string | null;
+    assistantMessageId: string;
+    owner: string;
+    at: Date;
+  },
+): Promise<GenerationRow> {
+  const [row] = await db
+    .insert(generations)
+    .values({ userId: actor.userId, ...values, heartbeatAt: values.at, createdAt: values.at })
+    .returning();
+  if (!row) throw new Error('insert returned no row');
+  return row;
+}
+
+export async function getGeneration(db: Db, actor: Actor, id: string): Promise<GenerationRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(generations)
+    .where(and(eq(generations.userId, actor.userId), eq(generations.id, id)))
+    .limit(1);
+  return row;
+}
+
+/** The worker's heartbeat; false when it no longer owns a live generation (the reaper took it: stop writing). */
+export async function heartbeatGeneration(db: Db, actor: Actor, id: string, owner: string, at: Date): Promise<boolean> {
+  const rows = await db
+    .update(generations)
+    .set({ heartbeatAt: at })
+    .where(
+      and(
+        eq(generations.userId, actor.userId),
+        eq(generations.id, id),
+        eq(generations.status, 'streaming'),
+        eq(generations.owner, owner),
+      ),
+    )
+    .returning({ id: generations.id });
+  return rows.length === 1;
+}
+
+/**
+ * Moves a live generation to its terminal status. `owner` fences the worker; the reaper passes `staleBefore`
+ * instead (it may only take generations whose heartbeat is old). Returns undefined when someone else finished it.
+ */
+export async function finishGeneration(
+  db: Db,
+  actor: Actor,
+  id: string,
+  values: { status: GenerationStatus; lastSeq: number; at: Date },
+  guard: { owner: string } | { staleBefore: Date },
+): Promise<GenerationRow | undefined> {
+  const [row] = await db
+    .update(generations)
+    .set({ status: values.status, lastSeq: values.lastSeq, finishedAt: values.at })
+    .where(
+      and(
+        eq(generations.userId, actor.userId),
+        eq(generations.id, id),
+        eq(generations.status, 'streaming'),
+        'owner' in guard ? eq(generations.owner, guard.owner) : lt(generations.heartbeatAt, guard.staleBefore),
+      ),
+    )
+    .returning();
+  return row;
+}
+
+/** Live generations whose worker stopped beating (any user: the reaper's scan). */
+export async function systemStaleGenerations(db: Db, staleBefore: Date, limit: number): Promise<GenerationRow[]> {
+  return db
+    .select()
+    .from(generations)
+    .where(and(eq(generations.status, 'streaming'), lt(generations.heartbeatAt, staleBefore)))
+    .orderBy(asc(generations.heartbeatAt))
+    .limit(limit);
+}
+
+// ---------------- idempotency ----------------
+
+export type IdempotencyRow = typeof idempotencyKeys.$inferSelect;
+
+/** Inserts the key; returns the existing row instead when the key is taken. */
+export async function claimIdempotencyKey(
+  db: Db,
+  actor: Actor,
+  key: string,
+  requestHash: string,
+  at: Date,
+  expiresAt: Date,
+): Promise<{ claimed: true } | { claimed: false; row: IdempotencyRow }> {
+  const inserted = await db
+    .insert(idempotencyKeys)
+    .values({ userId: actor.userId, key, requestHash, createdAt: at, expiresAt })
+    .onConflictDoNothing()
+    .returning({ key: idempotencyKeys.key });
+  if (inserted.length === 1) return { claimed: true };
+  const [row] = await db
+    .select()
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.userId, actor.userId), eq(idempotencyKeys.key, key)))
+    .limit(1);
+  if (!row) return claimIdempotencyKey(db, actor, key, requestHash, at, expiresAt); // expired and purged meanwhile
+  return { claimed: false, row };
+}
+
+/** Takes over a key whose first request died while setting up (still no generation after the timeout). */
+export async function retakeIdempotencyKey(
+  db: Db,
+  actor: Actor,
+  key: string,
+  requestHash: string,
+  olderThan: Date,
+  at: Date,
+): Promise<boolean> {
+  const rows = await db
+    .update(idempotencyKeys)
+    .set({ createdAt: at })
+    .where(
+      and(
+        eq(idempotencyKeys.userId, actor.userId),
+        eq(idempotencyKeys.key, key),
+        eq(idempotencyKeys.requestHash, requestHash),
+        isNull(idempotencyKeys.generationId),
+        lt(idempotencyKeys.createdAt, olderThan),
+      ),
+    )
+    .returning({ key: idempotencyKeys.key });
+  return rows.length === 1;
+}
+
+export async function completeIdempotencyKey(db: Db, actor: Actor, key: string, generationId: string) {
+  await db
+    .update(idempotencyKeys)
+    .set({ generationId })
+    .where(and(eq(idempotencyKeys.userId, actor.userId), eq(idempotencyKeys.key, key)));
+}
+
+export async function releaseIdempotencyKey(db: Db, actor: Actor, key: string) {
+  await db
+    .delete(idempotencyKeys)
+    .where(
+      and(eq(idempotencyKeys.userId, actor.userId), eq(idempotencyKeys.key, key), isNull(idempotencyKeys.generationId)),
+    );
+}
+
+export async function systemPurgeIdempotencyKeys(db: Db, now: Date): Promise<void> {
+  await db.delete(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, now));
+}
+
+// ---------------- presets ----------------
+
+export async function listPresets(db: Db, actor: Actor, limit: number): Promise<PresetRow[]> {
+  return db.select().from(presets).where(eq(presets.userId, actor.userId)).orderBy(desc(presets.id)).limit(limit);
+}
+
+export async function countPresets(db: Db, actor: Actor): Promise<number> {
+  const rows = await executeRows<{ n: number }>(
+    db,
+    sql`select count(*)::int as n from presets where user_id = ${actor.userId}::uuid`,
+  );
+  return rows[0]?.n ?? 0;
+}
+
+export async function getPreset(db: Db, actor: Actor, id: string): Promise<PresetRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(presets)
+    .where(and(eq(presets.userId, actor.userId), eq(presets.id, id)))
+    .limit(1);
+  return row;
+}
+
+export async function insertPreset(db: Db, actor: Actor, name: string, settings: ChatSettings): Promise<PresetRow> {
+  const [row] = await db.insert(presets).values({ userId: actor.userId, name, settings }).returning();
+  if (!row) throw new Error('insert returned no row');
+  return row;
+}
+
+export async function updatePreset(
+  db: Db,
+  actor: Actor,
+  id: string,
+  patch: { name?: string; settings?: ChatSettings },
+): Promise<PresetRow | undefined> {
+  const [row] = await db
+    .update(presets)
+    .set({ ...patch, updatedAt: new Date() })
+    .where(and(eq(presets.userId, actor.userId), eq(presets.id, id)))
+    .returning();
+  return row;
+}
+
+export async function deletePreset(db: Db, actor: Actor, id: string): Promise<boolean> {
+  const rows = await db
+    .delete(presets)
+    .where(and(eq(presets.userId, actor.userId), eq(presets.id, id)))
+    .returning({ id: presets.id });
+  return rows.length === 1;
+}
+
+// ---------------- search ----------------
+
+export interface SearchHit {
+  conversationId: string;
+  conversationTitle: string | null;
+  messageId: string | null;
+  snippet: string;
+  rank: number;
+  createdAt: Date;
+}
+
+/**
+ * Full-text search over the actor's live conversations: titles and message text. `query` is a tsquery built by
+ * the service (prefix terms); snippets come from ts_headline with <mark> around hits.
+ */
+export async function search(
+  db: Db,
+  actor: Actor,
+  tsquery: string,
+  limit: number,
+  before?: { rank: number; id: string },
+): Promise<SearchHit[]> {
+  const rows = await executeRows<{
+    conversation_id: string;
+    title: string | null;
+    message_id: string | null;
+    snippet: string;
+    rank: number;
+    created_at: string | Date;
+  }>(
+    db,
+    sql`with q as (select to_tsquery('simple', ${tsquery}) as q),
+        hits as (
+          select m.conversation_id, c.title, m.id as message_id,
+                 ts_headline('simple', jsonb_path_query_array(m.content, '$[*] ? (@.type == "text").text'::jsonpath),
+                             q.q, 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5')::text
+                   as snippet,
+                 ts_rank(m.tsv, q.q) as rank, m.created_at, m.id as sort_id
+            from messages m cross join q
+            join conversations c on c.user_id = m.user_id and c.id = m.conversation_id and c.deleted_at is null
+           where m.user_id = ${actor.userId}::uuid and m.tsv @@ q.q
+          union all
+          select c.id, c.title, null,
+                 ts_headline('simple', coalesce(c.title, ''), q.q, 'StartSel=<mark>, StopSel=</mark>'),
+                 ts_rank(c.title_tsv, q.q) * 2, c.created_at, c.id
+            from conversations c cross join q
+           where c.user_id = ${actor.userId}::uuid and c.deleted_at is null and c.title_tsv @@ q.q
+        )
+        select conversation_id, title, message_id, snippet, rank::float8 as rank, created_at from hits
+         ${before ? sql`where (rank::float8, sort_id) < (${before.rank}::float8, ${before.id}::uuid)` : sql``}
+         order by rank::float8 desc, sort_id desc
+         limit ${limit}`,
+  );
+  return rows.map((r) => ({
+    conversationId: r.conversation_id,
+    conversationTitle: r.title,
+    messageId: r.message_id,
+    snippet: r.snippet,
+    rank: Number(r.rank),
+    createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
+  }));
+}
+
+// ---------------- shares ----------------
+
+export async function insertShare(
+  db: Db,
+  actor: Actor,
+  values: { token: string; conversationId: string; snapshot: ShareSnapshot; expiresAt: Date | null },
+): Promise<ShareRow> {
+  const [row] = await db
+    .insert(shares)
+    .values({ userId: actor.userId, ...values })
+    .returning();
+  if (!row) throw new Error('insert returned no row');
+  return row;
+}
+
+export async function listShares(db: Db, actor: Actor, conversationId?: string): Promise<ShareRow[]> {
+  return db
+    .select()
+    .from(shares)
+    .where(
+      and(
+        eq(shares.userId, actor.userId),
+        isNull(shares.revokedAt),
+        conversationId ? eq(shares.conversationId, conversationId) : undefined,
+      ),
+    )
+    .orderBy(desc(shares.id))
+    .limit(500);
+}
+
+export async function revokeShare(db: Db, actor: Actor, id: string, at: Date): Promise<boolean> {
+  const rows = await db
+    .update(shares)
+    .set({ revokedAt: at })
+    .where(and(eq(shares.userId, actor.userId), eq(shares.id, id), isNull(shares.revokedAt)))
+    .returning({ id: shares.id });
+  return rows.length === 1;
+}
+
+export async function revokeConversationShares(db: Db, actor: Actor, conversationId: string, at: Date) {
+  await db
+    .update(shares)
+    .set({ revokedAt: at })
+    .where(and(eq(shares.userId, actor.userId), eq(shares.conversationId, conversationId), isNull(shares.revokedAt)));
+}
+
+/** The anonymous read: by capability token only, live and unexpired. */
+export async function publicShareByToken(db: Db, token: string, now: Date): Promise<ShareRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(shares)
+    .where(
+      and(eq(shares.token, token), isNull(shares.revokedAt), or(isNull(shares.expiresAt), gt(shares.expiresAt, now))),
+    )
+    .limit(1);
+  return row;
+}

@@ -1,0 +1,430 @@
+import { schema } from '@genz/db';
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Actor } from '../../http/actor.ts';
+import { buildTestApp, type TestApp } from '../../test/app.ts';
+import { createTestUser } from '../../test/users.ts';
+import { demoReply } from '../providers/adapters/demo.ts';
+import { ReplyAccumulator } from './chats.generations.ts';
+import * as repo from './chats.repository.ts';
+import type { StreamEvent } from './chats.stream.ts';
+
+let t: TestApp;
+let alice: Actor;
+let bob: Actor;
+
+const actorOf = (id: string): Actor => ({
+  userId: id,
+  role: 'user',
+  plan: 'free',
+  scopes: ['chat', 'read', 'inference'],
+  via: 'session',
+});
+
+beforeAll(async () => {
+  t = await buildTestApp({
+    'providers.demoChunkDelayMs': 2,
+    'chats.heartbeatMs': 100,
+    'chats.staleAfterMs': 600,
+    'chats.followerCheckMs': 150,
+    'chats.reaperIntervalMs': 3_600_000,
+    'server.shutdownGraceMs': 2000,
+  });
+  alice = actorOf((await createTestUser(t.app)).id);
+  bob = actorOf((await createTestUser(t.app)).id);
+});
+afterAll(() => t?.close());
+
+async function collect(it: AsyncGenerator<StreamEvent>): Promise<StreamEvent[]> {
+  const out: StreamEvent[] = [];
+  for await (const e of it) out.push(e);
+  return out;
+}
+
+const follow = (actor: Actor, gid: string, after = 0) =>
+  collect(t.app.chats.follow(actor, gid, after, new AbortController().signal));
+
+const textOf = (events: StreamEvent[]) => {
+  const acc = new ReplyAccumulator();
+  for (const e of events) acc.apply(e);
+  return acc.text;
+};
+
+const data = (e: StreamEvent | undefined) => JSON.parse(e?.data ?? '{}') as Record<string, unknown>;
+
+async function countMessages(actor: Actor, conversationId: string) {
+  return (await repo.allMessages(t.app.db.db, actor, conversationId, 10_000)).length;
+}
+
+describe('conversations', () => {
+  it('create, rename, pin, archive, list newest first with pinned first, keyset pages', async () => {
+    const svc = t.app.chats;
+    const user = actorOf((await createTestUser(t.app)).id);
+    const made = [];
+    for (let i = 0; i < 5; i++) made.push(await svc.createConversation(user, { title: `chat ${i}` }));
+    await new Promise((r) => setTimeout(r, 5));
+    await svc.updateConversation(user, made[1]?.id ?? '', { pinned: true });
+    await svc.updateConversation(user, made[3]?.id ?? '', { archived: true });
+    const renamed = await svc.updateConversation(user, made[0]?.id ?? '', { title: '  Renamed  ' });
+    expect(renamed.title).toBe('Renamed');
+
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await svc.listConversations(user, { limit: 2, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.items.map((c) => c.title ?? ''));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    // pinned first, then most recently updated (the rename touched nothing else's order: updated_at by activity)
+    expect(seen[0]).toBe('chat 1');
+    expect(seen).toHaveLength(4);
+    expect(new Set(seen)).toEqual(new Set(['chat 1', 'Renamed', 'chat 2', 'chat 4']));
+    const archived = await svc.listConversations(user, { archived: true });
+    expect(archived.items.map((c) => c.title)).toEqual(['chat 3']);
+
+    await expect(svc.listConversations(user, { cursor: 'not-a-cursor' })).rejects.toMatchObject({
+      code: 'invalid_cursor',
+    });
+    // Another user: the same ids are simply not there.
+    await expect(svc.getConversation(bob, made[0]?.id ?? '')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(svc.updateConversation(bob, made[0]?.id ?? '', { pinned: true })).rejects.toMatchObject({
+      code: 'not_found',
+    });
+    await expect(svc.deleteConversation(bob, made[0]?.id ?? '')).rejects.toMatchObject({ code: 'not_found' });
+    expect((await svc.listConversations(bob)).items).toEqual([]);
+  });
+
+  it('soft delete hides at once; the retention job purges with the messages after the window', async () => {
+    const svc = t.app.chats;
+    const c = await svc.createConversation(alice, { title: 'doomed' });
+    const g = await svc.sendMessage(alice, c.id, { content: 'hello there' });
+    await follow(alice, g.generationId);
+    await svc.deleteConversation(alice, c.id);
+    await expect(svc.getConversation(alice, c.id)).rejects.toMatchObject({ code: 'not_found' });
+    expect(await svc.purgeDeleted(new Date())).toBe(0); // within the retention window
+    expect(await countMessages(alice, c.id)).toBe(2);
+    const later = new Date(Date.now() + (t.config.chats.deletedRetentionDays + 1) * 86_400_000);
+    expect(await svc.purgeDeleted(later)).toBeGreaterThanOrEqual(1);
+    expect(await countMessages(alice, c.id)).toBe(0);
+  });
+
+  it('presets start conversations with their settings', async () => {
+    const svc = t.app.chats;
+    const p = await svc.createPreset(alice, {
+      name: 'Pirate',
+      settings: { systemPrompt: 'Talk like a pirate.', model: 'demo', params: { temperature: 0.2 } },
+    });
+    const c = await svc.createConversation(alice, { presetId: p.id });
+    expect(c.settings).toEqual(p.settings);
+    await expect(svc.createConversation(bob, { presetId: p.id })).rejects.toMatchObject({ code: 'not_found' });
+    expect((await svc.listPresets(alice)).items.map((x) => x.id)).toContain(p.id);
+    await expect(svc.deletePreset(bob, p.id)).rejects.toMatchObject({ code: 'not_found' });
+  });
+});
+
+describe('generation', () => {
+  it('streams message, deltas, done with sequential ids and persists the reply, tokens and a title', async () => {
+    const svc = t.app.chats;
+    const c = await svc.createConversation(alice);
+    const g = await svc.sendMessage(alice, c.id, { content: 'Tell me about tides\nplease' });
+    const events = await follow(alice, g.generationId);
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(events[0]?.event).toBe('message');
+    expect(data(events[0])).toMatchObject({ generationId: g.generationId, assistantMessageId: g.assistantMessageId });
+    expect(events.at(-1)?.event).toBe('done');
+    expect(data(events.at(-1))).toMatchObject({ status: 'complete', messageId: g.assistantMessageId });
+    const expected = demoReply('Tell me about tides\nplease');
+    expect(textOf(events)).toBe(expected);
+
+    const msg = await repo.getMessage(t.app.db.db, alice, g.assistantMessageId);
+    expect(msg).toMatchObject({ status: 'complete', role: 'assistant', deployment: 'demo', provider: 'demo' });
+    expect(msg?.content).toEqual([{ type: 'text', text: expected }]);
+    expect(msg?.tokensOut).toBeGreaterThan(0);
+    expect((await svc.getConversation(alice, c.id)).title).toBe('Tell me about tides');
+
+    // A late follower (another tab) gets the same bytes; a resume gets exactly the rest.
+    expect(await follow(alice, g.generationId)).toEqual(events);
+    expect(await follow(alice, g.generationId, 5)).toEqual(events.slice(5));
+    // Another user: 404 before any event.
+    await expect(svc.generation(bob, g.generationId)).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('branches: regenerate and edit make siblings, and the client can list and switch them', async () => {
+    const svc = t.app.chats;
+    const c = await svc.createConversation(alice);
+    const first = await svc.sendMessage(alice, c.id, { content: 'one' });
+    await follow(alice, first.generationId);
+    const second = await svc.sendMessage(alice, c.id, { content: 'two' });
+    await follow(alice, second.generationId);
+    const regen = await svc.regenerate(alice, second.assistantMessageId);
+    await follow(alice, regen.generationId);
+
+    let page = await svc.listMessages(alice, c.id, {});
+    expect(page.items.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+    expect(page.items.at(-1)?.id).toBe(regen.assistantMessageId);
+    expect(page.items.at(-1)?.siblingIds).toEqual([second.assistantMessageId, regen.assistantMessageId]);
+
+    // Edit the second user message: a sibling under the first reply.
+    const edit = await svc.sendMessage(alice, c.id, { content: 'two, edited', parentId: first.assistantMessageId });
+    await follow(alice, edit.generationId);
+    page = await svc.listMessages(alice, c.id, {});
+    expect(page.items[2]?.siblingIds).toEqual([second.userMessageId, edit.userMessageId]);
+    // Switch back to the old branch by its leaf; pages walk towards the root.
+    const old = await svc.listMessages(alice, c.id, { leafId: second.assistantMessageId, limit: 2 });
+    expect(old.items.map((m) => m.id)).toEqual([second.userMessageId, second.assistantMessageId]);
+    const older = await svc.listMessages(alice, c.id, { cursor: old.nextCursor ?? '', limit: 2 });
+    expect(older.items.map((m) => m.id)).toEqual([first.userMessageId, first.assistantMessageId]);
+    expect(older.nextCursor).toBeNull();
+    // The history sent to the model is the branch: the regenerated reply answered "two", not "two, edited".
+    const regenMsg = await repo.getMessage(t.app.db.db, alice, regen.assistantMessageId);
+    expect(JSON.stringify(regenMsg?.content)).toContain('You said: \\"two\\"');
+    await expect(svc.listMessages(bob, c.id, {})).rejects.toMatchObject({ code: 'not_found' });
+    await expect(svc.regenerate(bob, regen.assistantMessageId)).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('stop ends the reply as stopped, keeping the text so far', async () => {
+    const slow = await buildTestApp({ 'providers.demoChunkDelayMs': 40, 'server.shutdownGraceMs': 500 });
+    try {
+      const user = actorOf((await createTestUser(slow.app)).id);
+      const c = await slow.app.chats.createConversation(user);
+      const g = await slow.app.chats.sendMessage(user, c.id, { content: 'a long answer please' });
+      const events: StreamEvent[] = [];
+      for await (const e of slow.app.chats.follow(user, g.generationId, 0, new AbortController().signal)) {
+        events.push(e);
+        if (events.length === 4) await slow.app.chats.stopGeneration(user, g.generationId);
+      }
+      expect(data(events.at(-1))).toMatchObject({ status: 'stopped' });
+      const msg = await repo.getMessage(slow.app.db.db, user, g.assistantMessageId);
+      expect(msg?.status).toBe('stopped');
+      const text = textOf(events);
+      expect(text.length).toBeGreaterThan(0);
+      expect(demoReply('a long answer please').startsWith(text)).toBe(true);
+      expect(msg?.content).toEqual([{ type: 'text', text }]);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('the reaper marks a generation whose worker died interrupted, keeping its checkpointed text', async () => {
+    const db = t.app.db.db;
+    const c = await t.app.chats.createConversation(alice);
+    const at = new Date(Date.now() - 60_000);
+    const [user] = await repo.insertMessages(db, alice, [
+      { conversationId: c.id, parentId: null, role: 'user', content: [{ type: 'text', text: 'q' }] },
+    ]);
+    const [assistant] = await repo.insertMessages(db, alice, [
+      {
+        conversationId: c.id,
+        parentId: user?.id ?? null,
+        role: 'assistant',
+        content: [{ type: 'text', text: 'half an ans' }],
+        status: 'streaming',
+      },
+    ]);
+    const gen = await repo.insertGeneration(db, alice, {
+      id: crypto.randomUUID(),
+      conversationId: c.id,
+      userMessageId: null,
+      assistantMessageId: assistant?.id ?? '',
+      owner: 'a-replica-that-died',
+      at,
+    });
+    const follower = follow(alice, gen.id);
+    expect(await t.app.generations.reap()).toBe(1);
+    const events = await follower;
+    expect(events.at(-1)?.event).toBe('done');
+    expect(data(events.at(-1))).toMatchObject({ status: 'interrupted', messageId: assistant?.id });
+    const msg = await repo.getMessage(db, alice, assistant?.id ?? '');
+    expect(msg?.status).toBe('interrupted');
+    expect(msg?.content).toEqual([{ type: 'text', text: 'half an ans' }]);
+    expect(await t.app.generations.reap()).toBe(0);
+    // A resume after the fact ends at once with the same terminal event.
+    expect((await follow(alice, gen.id, 1)).at(-1)).toEqual(events.at(-1));
+  });
+
+  it('caps simultaneous generations per user, across the cap key, and frees the slot when one ends', async () => {
+    const capped = await buildTestApp({
+      'providers.demoChunkDelayMs': 30,
+      'chats.maxConcurrentGenerationsPerUser': 1,
+      'server.shutdownGraceMs': 500,
+    });
+    try {
+      const user = actorOf((await createTestUser(capped.app)).id);
+      const c = await capped.app.chats.createConversation(user);
+      const g = await capped.app.chats.sendMessage(user, c.id, { content: 'first' });
+      const before = await countMessages(user, c.id);
+      await expect(capped.app.chats.sendMessage(user, c.id, { content: 'second' })).rejects.toMatchObject({
+        code: 'rate_limited',
+        status: 429,
+      });
+      expect(await countMessages(user, c.id)).toBe(before); // nothing half-written
+      await capped.app.chats.stopGeneration(user, g.generationId);
+      await collect(capped.app.chats.follow(user, g.generationId, 0, new AbortController().signal));
+      const next = await capped.app.chats.sendMessage(user, c.id, { content: 'second' });
+      expect(next.generationId).not.toBe(g.generationId);
+    } finally {
+      await capped.close();
+    }
+  });
+});
+
+describe('idempotency', () => {
+  it('the same key and body attach to the same generation; another body is 422; a send in flight is 409', async () => {
+    const svc = t.app.chats;
+    const c = await svc.createConversation(alice);
+    const a = await svc.sendMessage(alice, c.id, { content: 'once' }, 'key-1');
+    const b = await svc.sendMessage(alice, c.id, { content: 'once' }, 'key-1');
+    expect(b).toEqual({ ...a, replayed: true });
+    expect(await countMessages(alice, c.id)).toBe(2);
+    await expect(svc.sendMessage(alice, c.id, { content: 'twice' }, 'key-1')).rejects.toMatchObject({
+      code: 'idempotency_mismatch',
+      status: 422,
+    });
+    // Keys are per user: bob's key-1 is his own.
+    const bc = await svc.createConversation(bob);
+    await svc.sendMessage(bob, bc.id, { content: 'once' }, 'key-1');
+
+    // A first request still setting up (key claimed, no generation yet).
+    const body = { conversationId: c.id, content: 'pending', parentId: null, model: null, options: null };
+    const { createHash } = await import('node:crypto');
+    const hash = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
+    await repo.claimIdempotencyKey(t.app.db.db, alice, 'key-2', hash, new Date(), new Date(Date.now() + 60_000));
+    await expect(svc.sendMessage(alice, c.id, { content: 'pending' }, 'key-2')).rejects.toMatchObject({
+      code: 'idempotency_in_flight',
+      status: 409,
+    });
+    await follow(alice, a.generationId);
+  });
+});
+
+describe('bad input', () => {
+  it('empty, oversized, unknown model, foreign parent: a 4xx and nothing written', async () => {
+    const svc = t.app.chats;
+    const c = await svc.createConversation(alice);
+    await expect(svc.sendMessage(alice, c.id, { content: '   ' })).rejects.toMatchObject({ status: 400 });
+    await expect(
+      svc.sendMessage(alice, c.id, { content: 'x'.repeat(t.config.chats.maxMessageChars + 1) }),
+    ).rejects.toMatchObject({ code: 'payload_too_large', status: 413 });
+    await expect(svc.sendMessage(alice, c.id, { content: 'hi', model: 'no-such-model' })).rejects.toMatchObject({
+      code: 'model_not_found',
+      status: 400,
+    });
+    await expect(svc.sendMessage(alice, c.id, { content: 'hi', parentId: crypto.randomUUID() })).rejects.toMatchObject({
+      code: 'not_found',
+    });
+    await expect(svc.sendMessage(alice, c.id, { content: 'hi' }, 'k-bad')).resolves.toBeDefined();
+    const rows = await t.app.db.db
+      .select()
+      .from(schema.messages)
+      .where(and(eq(schema.messages.userId, alice.userId), eq(schema.messages.conversationId, c.id)));
+    expect(rows).toHaveLength(2); // only the one good send
+    await expect(svc.sendMessage(bob, c.id, { content: 'hi' })).rejects.toMatchObject({ code: 'not_found' });
+  });
+});
+
+describe('search, shares, export, import', () => {
+  it('finds the user own titles and messages by prefix, with highlighted snippets linking to the message', async () => {
+    const svc = t.app.chats;
+    const c = await svc.createConversation(alice, { title: 'Volcano notes' });
+    const g = await svc.sendMessage(alice, c.id, { content: 'Explain photosynthesis in chloroplasts' });
+    await follow(alice, g.generationId);
+    const hits = await svc.search(alice, 'photosynth chloro');
+    const hit = hits.items.find((h) => h.messageId === g.userMessageId);
+    expect(hit?.snippet).toContain('<mark>photosynthesis</mark>');
+    expect(hit?.link).toBe(`/c/${c.id}?message=${g.userMessageId}`);
+    expect((await svc.search(alice, 'volc')).items.some((h) => h.conversationId === c.id && !h.messageId)).toBe(true);
+    expect((await svc.search(bob, 'photosynth')).items).toEqual([]);
+    await expect(svc.search(alice, '!!!')).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('shares are snapshots, anonymous, revocable and expiring', async () => {
+    const svc = t.app.chats;
+    const c = await svc.createConversation(alice, { title: 'Shared one' });
+    const g = await svc.sendMessage(alice, c.id, { content: 'share me' });
+    await follow(alice, g.generationId);
+    const share = await svc.createShare(alice, c.id);
+    const later = await svc.sendMessage(alice, c.id, { content: 'private follow-up' });
+    await follow(alice, later.generationId);
+    const snap = await svc.readShare(share.token);
+    expect(snap.title).toBe('Shared one');
+    expect(snap.messages.map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect(JSON.stringify(snap)).not.toContain('private follow-up');
+    expect(Object.keys(snap).sort()).toEqual(['createdAt', 'messages', 'title']);
+    await expect(svc.createShare(bob, c.id)).rejects.toMatchObject({ code: 'not_found' });
+    await expect(svc.revokeShare(bob, share.id)).rejects.toMatchObject({ code: 'not_found' });
+    await svc.revokeShare(alice, share.id);
+    await expect(svc.readShare(share.token)).rejects.toMatchObject({ code: 'not_found' });
+    const expiring = await svc.createShare(alice, c.id, { expiresInSec: 60 });
+    await t.app.db.db
+      .update(schema.shares)
+      .set({ expiresAt: new Date(Date.now() - 1000) })
+      .where(eq(schema.shares.id, expiring.id));
+    await expect(svc.readShare(expiring.token)).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('exports JSON and Markdown, and imports a ChatGPT conversations.json all or nothing', async () => {
+    const svc = t.app.chats;
+    const user = actorOf((await createTestUser(t.app)).id);
+    const gpt = [
+      {
+        title: 'Imported trip',
+        create_time: 1_700_000_000,
+        update_time: 1_700_000_100,
+        current_node: 'c',
+        mapping: {
+          root: { id: 'root', message: null, parent: null, children: ['s'] },
+          s: {
+            id: 's',
+            parent: 'root',
+            message: { author: { role: 'system' }, content: { content_type: 'text', parts: [''] } },
+          },
+          a: {
+            id: 'a',
+            parent: 's',
+            message: {
+              author: { role: 'user' },
+              create_time: 1_700_000_001,
+              content: { content_type: 'text', parts: ['Plan a trip to Lisbon'] },
+            },
+          },
+          b: {
+            id: 'b',
+            parent: 'a',
+            message: {
+              author: { role: 'assistant' },
+              metadata: { model_slug: 'gpt-4o' },
+              content: { content_type: 'text', parts: ['Day 1: Alfama'] },
+            },
+          },
+          c: {
+            id: 'c',
+            parent: 'a',
+            message: { author: { role: 'assistant' }, content: { content_type: 'text', parts: ['Day 1: Belém'] } },
+          },
+        },
+      },
+    ];
+    expect(await svc.importChatGpt(user, gpt)).toEqual({ imported: 1, messages: 3 });
+    const [conv] = (await svc.listConversations(user)).items;
+    expect(conv?.title).toBe('Imported trip');
+    const page = await svc.listMessages(user, conv?.id ?? '', {});
+    expect(page.items.map((m) => m.content)).toEqual([
+      [{ type: 'text', text: 'Plan a trip to Lisbon' }],
+      [{ type: 'text', text: 'Day 1: Belém' }],
+    ]);
+    expect(page.items[1]?.siblingIds).toHaveLength(2);
+
+    const md = await svc.exportMarkdown(user, conv?.id);
+    expect(md).toContain('# Imported trip');
+    expect(md).toContain('Day 1: Belém');
+    const json = await svc.exportJson(user);
+    expect(json.conversations).toHaveLength(1);
+    expect(json.conversations[0]?.messages).toHaveLength(3);
+
+    // A bad file writes nothing, even when the bad conversation comes after good ones.
+    await expect(svc.importChatGpt(user, { not: 'an array' })).rejects.toMatchObject({ status: 400 });
+    await expect(svc.importChatGpt(user, [gpt[0], { title: 'broken' }])).rejects.toMatchObject({ status: 400 });
+    expect((await svc.listConversations(user)).items).toHaveLength(1);
+    await expect(svc.exportJson(bob, conv?.id)).rejects.toMatchObject({ code: 'not_found' });
+  });
+});
