@@ -51,9 +51,19 @@ export function routeKeys(app: FastifyInstance): { key: string; auth: RouteAuth 
     .filter((r) => (seen.has(r.key) ? false : (seen.add(r.key), true)));
 }
 
+/** Registered routes the table does not list. */
+export function missingRoutes(app: FastifyInstance, table: RouteTable): string[] {
+  return routeKeys(app)
+    .filter((r) => !Object.hasOwn(table, r.key))
+    .map((r) => r.key);
+}
+
+/** A call that never answers (a stream that does not end) is a failure of the route, not a hung test. */
+const CALL_TIMEOUT_MS = 10_000;
+
 export async function runRouteMatrix(app: FastifyInstance, table: RouteTable): Promise<MatrixResult> {
   const routes = routeKeys(app);
-  const missing = routes.filter((r) => !Object.hasOwn(table, r.key)).map((r) => r.key);
+  const missing = missingRoutes(app, table);
   const failures: string[] = [];
   const admin = await createTestUser(app, { role: 'admin' });
   let checked = 0;
@@ -72,7 +82,21 @@ export async function runRouteMatrix(app: FastifyInstance, table: RouteTable): P
     });
     const call = async (f: MatrixFixture, headers: Record<string, string>) => {
       const req = await entry.request(f);
-      return app.inject({ ...req, headers: { ...(req.headers as Record<string, string>), ...headers } });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${route.key}: no answer within ${CALL_TIMEOUT_MS} ms`)),
+          CALL_TIMEOUT_MS,
+        );
+      });
+      try {
+        return await Promise.race([
+          app.inject({ ...req, headers: { ...(req.headers as Record<string, string>), ...headers } }),
+          timeout,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
     };
 
     // Anonymous.
