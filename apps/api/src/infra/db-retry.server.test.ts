@@ -45,7 +45,7 @@ describe('database unreachable at start', () => {
         }),
       ),
     });
-    app.get('/api/data', async () => ({ ok: true }));
+    app.get('/api/data', { config: { auth: 'public' } }, async () => ({ ok: true }));
     await app.ready();
     let forward: Awaited<ReturnType<typeof tcpForward>> | undefined;
     try {
