@@ -75,6 +75,7 @@ export const routeTable: RouteTable = {
     request: (f) =>
       json('POST', '/api/me/password', { currentPassword: f.owner.password, newPassword: 'matrix password 4' }),
   },
+  'POST /api/me/verify-email': { request: () => json('POST', '/api/me/verify-email') },
   'GET /api/me/sessions': { request: () => ({ method: 'GET', url: '/api/me/sessions' }) },
   'DELETE /api/me/sessions': { request: () => json('DELETE', '/api/me/sessions') },
   'DELETE /api/me/sessions/:id': {

@@ -216,6 +216,19 @@ export default async function authRoutes(app: FastifyInstance, opts: { config: A
     },
   );
 
+  r.post(
+    '/api/me/verify-email',
+    { config: write, schema: { tags: ['me'], response: { 202: s.Accepted } } },
+    async (request, reply) => {
+      const actor = actorOf(request);
+      await limit(actor.userId, limits.tokenIp);
+      await accounts.resendVerification(actor);
+      return reply
+        .code(202)
+        .send({ status: 'accepted', message: 'If your address is not confirmed yet, a new link is on its way.' });
+    },
+  );
+
   r.get(
     '/api/me/sessions',
     { config: read, schema: { tags: ['me'], response: { 200: Page(s.Session) } } },

@@ -387,6 +387,11 @@ export function createAccountsService(ctx: AccountsContext) {
       );
     },
 
+    async resendVerification(actor: Actor) {
+      const user = await repo.findUserById(db, actor.userId);
+      if (user && !user.emailVerifiedAt) await service.sendVerification(user);
+    },
+
     async verifyEmail(token: string, meta: RequestMeta) {
       await db.transaction(async (tx) => {
         const used = await repo.consumeOneTimeToken(tx, sha256(token), 'verify_email', new Date());
