@@ -250,3 +250,17 @@ function inline(text: string, params: unknown[]): string {
     return typeof v === 'number' ? String(v) : `'${String(v).replaceAll("'", "''")}'`;
   });
 }
+
+it('housekeeping purges expired refresh tokens and old one-time tokens, and nothing live', async () => {
+  const u = await createTestUser(t.app);
+  await t.app.db.db.execute(sql`update sessions set expires_at = now() - interval '1 minute' where user_id = ${u.id}`);
+  const live = await createTestUser(t.app);
+  const purged = await t.app.accounts.purgeExpired();
+  expect(purged.sessions).toBeGreaterThanOrEqual(1);
+  expect((await t.app.inject({ url: '/api/me', headers: live.headers })).statusCode).toBe(200);
+  const left = await executeRows<{ n: number }>(
+    t.app.db.db,
+    sql`select count(*)::int as n from sessions where user_id = ${u.id}`,
+  );
+  expect(left[0]?.n).toBe(0);
+});

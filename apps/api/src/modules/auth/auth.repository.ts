@@ -327,3 +327,25 @@ export async function putSetting(db: Db, key: string, value: unknown, userId: st
  * (SHARE ROW EXCLUSIVE conflicts only with writers and itself).
  */
 export const lockUsersSql = sql`lock table users in share row exclusive mode`;
+
+/**
+ * Deletes up to `batch` expired refresh-token rows and long-expired one-time tokens. An expired refresh token is
+ * refused before any reuse check, so its row has no further use. Small batches keep each statement short.
+ */
+export async function purgeExpired(db: Db, now: Date, batch = 5000): Promise<{ sessions: number; tokens: number }> {
+  const at = now.toISOString();
+  const s = await db
+    .delete(sessions)
+    .where(
+      sql`(${sessions.userId}, ${sessions.id}) in (select user_id, id from sessions where expires_at < ${at}::timestamptz limit ${batch})`,
+    )
+    .returning({ id: sessions.id });
+  const dayAgo = new Date(now.getTime() - 86_400_000).toISOString();
+  const t = await db
+    .delete(oneTimeTokens)
+    .where(
+      sql`${oneTimeTokens.id} in (select id from one_time_tokens where expires_at < ${dayAgo}::timestamptz limit ${batch})`,
+    )
+    .returning({ id: oneTimeTokens.id });
+  return { sessions: s.length, tokens: t.length };
+}

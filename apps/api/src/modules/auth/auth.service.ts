@@ -245,6 +245,17 @@ export function createAccountsService(ctx: AccountsContext) {
       clearInterval(touchTimer);
     },
 
+    /** Housekeeping: drops expired refresh tokens and old one-time tokens (index-backed, batched). */
+    async purgeExpired(now = new Date()) {
+      let total = { sessions: 0, tokens: 0 };
+      for (let i = 0; i < 20; i++) {
+        const done = await repo.purgeExpired(db, now);
+        total = { sessions: total.sessions + done.sessions, tokens: total.tokens + done.tokens };
+        if (done.sessions < 5000 && done.tokens < 5000) break;
+      }
+      return total;
+    },
+
     touchApiKey(id: string, userId: string) {
       keyTouches.set(id, { id, userId, at: new Date() });
       userTouches.set(userId, { id: userId, at: new Date() });

@@ -171,7 +171,17 @@ export default fp(
         })
         .catch((err: Error) => app.log.error({ reason: err.message }, 'could not prepare the first-admin setup link'));
     });
+    // Hourly housekeeping on every replica (deletes are idempotent, so no leader is needed).
+    const housekeeping = setInterval(() => {
+      if (!app.dbReady()) return;
+      accounts
+        .purgeExpired()
+        .then((n) => n.sessions + n.tokens > 0 && app.log.info(n, 'expired sessions and tokens purged'))
+        .catch((err: Error) => app.log.warn({ reason: err.message }, 'purging expired sessions failed'));
+    }, 3_600_000);
+    housekeeping.unref();
     app.addHook('onClose', async () => {
+      clearInterval(housekeeping);
       revocation.close();
       accounts.close();
       await accounts.flushTouches();
