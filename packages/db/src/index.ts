@@ -21,6 +21,16 @@ export { type EnsureMonthlyPartitionsOptions, ensureMonthlyPartitions, type Part
 export type { QueryObserver } from './query-timing.ts';
 export { executeRows } from './sql.ts';
 export type { Db, DbHandle, DbOptions } from './types.ts';
+export {
+  deleteUserUsage,
+  insertUsageEvents,
+  type NewUsageEvent,
+  type UsageBucket,
+  type UsageTotals,
+  type UsageWindow,
+  userUsageBreakdown,
+  userUsageTotals,
+} from './usage-events.ts';
 export { uuidv7, uuidv7Time } from './uuidv7.ts';
 export { schema };
 

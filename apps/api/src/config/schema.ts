@@ -344,8 +344,19 @@ const Usage = Type.Object(
       default: 10_000,
       description: 'Usage events buffered before new ones are dropped.',
     }),
-    batchSize: Type.Integer({ minimum: 1, default: 500, description: 'Events per write.' }),
+    batchSize: Type.Integer({
+      minimum: 1,
+      maximum: 4000,
+      default: 500,
+      description: 'Events per write (one multi-row INSERT; PostgreSQL allows 65535 parameters, 16 per event).',
+    }),
     flushMs: ms(1000, 'Longest wait before a partial batch is written.', 10),
+    retentionMonths: Type.Integer({
+      minimum: 1,
+      default: 13,
+      description: 'Monthly usage_events partitions older than this are dropped by the hourly maintenance job.',
+      ...env('USAGE_RETENTION_MONTHS'),
+    }),
   },
   { default: {}, additionalProperties: false },
 );

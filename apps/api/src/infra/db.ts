@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createDb, type DbHandle, ensureMonthlyPartitions, schema } from '@genz/db';
+import { getTableName } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Gauge, Histogram } from 'prom-client';
@@ -14,6 +16,17 @@ declare module 'fastify' {
     /** Resolves when the database is first usable (tests and scripts await it; the server does not). */
     dbReadyPromise: Promise<void>;
   }
+}
+
+/**
+ * Tables partitioned monthly by RANGE (created_at) (their migrations call genz_ensure_monthly_partitions) and the
+ * whole months each keeps. A new such table is one more entry here.
+ */
+export function monthlyPartitionedTables(config: AppConfig): { table: PgTable; retainMonths: number }[] {
+  return [
+    { table: schema.auditEvents, retainMonths: config.database.auditRetentionMonths },
+    { table: schema.usageEvents, retainMonths: config.providers.usage.retentionMonths },
+  ];
 }
 
 /**
@@ -40,16 +53,21 @@ export default fp(
     let maintenance: NodeJS.Timeout | undefined;
 
     // Monthly partitions are created ahead and expired ones dropped. Idempotent, so every replica may run it; a
-    // replica that loses a creation race just logs and tries again next hour.
+    // replica that loses a creation race just logs and tries again next hour. One failing table does not stop the
+    // others.
     const maintainPartitions = async () => {
-      try {
-        const changes = await ensureMonthlyPartitions(handle.db, schema.auditEvents, {
-          ahead: 2,
-          retainMonths: database.auditRetentionMonths,
-        });
-        if (changes.created.length + changes.dropped.length > 0) app.log.info(changes, 'audit partitions maintained');
-      } catch (err) {
-        app.log.warn({ reason: (err as Error).message }, 'partition maintenance failed; retrying next hour');
+      for (const { table, retainMonths } of monthlyPartitionedTables(opts.config)) {
+        const name = getTableName(table);
+        try {
+          const changes = await ensureMonthlyPartitions(handle.db, table, { ahead: 2, retainMonths });
+          if (changes.created.length + changes.dropped.length > 0)
+            app.log.info({ table: name, ...changes }, 'partitions maintained');
+        } catch (err) {
+          app.log.warn(
+            { table: name, reason: (err as Error).message },
+            'partition maintenance failed; retrying next hour',
+          );
+        }
       }
     };
 

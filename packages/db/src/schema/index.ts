@@ -4,4 +4,5 @@
  */
 export * from './audit.ts';
 export * from './chats.ts';
+export * from './usage.ts';
 export * from './users.ts';

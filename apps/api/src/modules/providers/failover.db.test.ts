@@ -1,3 +1,5 @@
+import { schema } from '@genz/db';
+import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
 import { type FakeUpstream, type Fault, fakeDeployment, startFakeUpstream, testApiKey } from './testing/index.ts';
@@ -131,11 +133,14 @@ describe('stream-safe failover', () => {
       .find((c) => c.usage);
     expect(usageChunk.usage).toMatchObject({ prompt_tokens: 19, completion_tokens: 10 });
     await t.app.usage.writer.flush();
-    const sink = t.app.usage.sink as unknown as {
-      events: { requestId: string; inputTokens: number; costUsd: number; deployment: string }[];
-    };
-    const event = sink.events.find((e) => e.requestId === res.headers['x-request-id']);
-    expect(event).toMatchObject({ deployment: 'primary', inputTokens: 19 });
+    const [event] = await t.app.db.db
+      .select()
+      .from(schema.usageEvents)
+      .where(eq(schema.usageEvents.requestId, String(res.headers['x-request-id'])));
+    expect(event).toMatchObject({ deployment: 'primary', alias: 'smart', inputTokens: 19, outputTokens: 10 });
+    expect(event?.userId).toEqual(expect.any(String));
+    expect(event?.apiKeyId).toEqual(expect.any(String));
+    expect(event?.ttftMs).toEqual(expect.any(Number));
     expect(event?.costUsd).toBeCloseTo((19 * 0.15 + 10 * 0.6) / 1e6, 12);
 
     const metrics = await t.app.inject({

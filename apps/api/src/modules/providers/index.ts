@@ -11,12 +11,12 @@ import { buildRegistry } from './providers.registry.ts';
 import type { Adapter, ProviderKind } from './providers.types.ts';
 import { ProviderRouter } from './router.ts';
 import { RetryBudget, Stats } from './stats.ts';
-import { memoryUsageSink, type UsageSink, UsageWriter } from './usage.ts';
+import { dbUsageSink, type UsageSink, UsageWriter } from './usage.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     providers: ProviderRouter;
-    /** Usage events: the writer, and the in-memory sink until the analytics table exists. */
+    /** Usage events: the bounded batched writer and where it writes (usage_events unless a test passes a sink). */
     usage: { writer: UsageWriter; sink: UsageSink };
   }
 }
@@ -68,7 +68,7 @@ export default fp(
       labelNames: ['reason'] as const,
       registers: [app.metrics.registry],
     });
-    const sink = opts.usageSink ?? memoryUsageSink();
+    const sink = opts.usageSink ?? dbUsageSink(() => app.db.db);
     const writer = new UsageWriter(sink, providers.usage, dropped, (err) =>
       app.log.error({ err }, 'usage batch write failed'),
     );
@@ -109,5 +109,5 @@ export default fp(
       'providers configured',
     );
   },
-  { name: 'providers', dependencies: ['metrics', 'redis'] },
+  { name: 'providers', dependencies: ['metrics', 'redis', 'db'] },
 );

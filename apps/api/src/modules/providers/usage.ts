@@ -1,3 +1,4 @@
+import { type Db, insertUsageEvents } from '@genz/db';
 import type { Counter } from 'prom-client';
 
 /** One priced, attributed upstream call (ARCHITECTURE §4: usage events are batched and async). */
@@ -19,9 +20,40 @@ export interface UsageEvent {
   ttftMs: number | null;
 }
 
-/** Where batches go: a database table later (analytics work), memory now. */
+/** Where batches go: the usage_events table (dbUsageSink), or memory in unit tests of the writer. */
 export interface UsageSink {
   write(batch: UsageEvent[]): Promise<void>;
+}
+
+/**
+ * Writes each batch as one multi-row INSERT into usage_events (packages/db insertUsageEvents). A failure rejects the
+ * whole batch; the writer counts it as dropped (`write_failed`) and carries on.
+ */
+export function dbUsageSink(db: () => Db): UsageSink {
+  return {
+    async write(batch) {
+      await insertUsageEvents(
+        db(),
+        batch.map((e) => ({
+          createdAt: e.at,
+          requestId: e.requestId,
+          userId: e.userId,
+          apiKeyId: e.apiKeyId,
+          alias: e.alias,
+          deployment: e.deployment,
+          endpoint: e.endpoint,
+          status: e.status,
+          inputTokens: e.inputTokens,
+          outputTokens: e.outputTokens,
+          reasoningTokens: e.reasoningTokens,
+          costUsd: e.costUsd,
+          priceVersion: e.priceVersion,
+          latencyMs: e.latencyMs,
+          ttftMs: e.ttftMs,
+        })),
+      );
+    },
+  };
 }
 
 export function memoryUsageSink(limit = 10_000): UsageSink & { events: UsageEvent[] } {
@@ -41,7 +73,7 @@ export function memoryUsageSink(limit = 10_000): UsageSink & { events: UsageEven
  */
 export class UsageWriter {
   private queue: UsageEvent[] = [];
-  private writing = false;
+  private draining: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly sink: UsageSink;
   private readonly options: { queueMax: number; batchSize: number; flushMs: number };
@@ -77,25 +109,29 @@ export class UsageWriter {
     return this.queue.length;
   }
 
-  async flush(): Promise<void> {
+  /** Writes everything queued; resolves when the queue is empty (also when a write was already running). */
+  flush(): Promise<void> {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.writing || this.queue.length === 0) return;
-    this.writing = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.options.batchSize);
-        try {
-          await this.sink.write(batch);
-        } catch (err) {
-          this.dropped.inc({ reason: 'write_failed' }, batch.length);
-          this.onError(err);
-        }
+    if (this.draining) return this.draining;
+    if (this.queue.length === 0) return Promise.resolve();
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+    });
+    return this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.options.batchSize);
+      try {
+        await this.sink.write(batch);
+      } catch (err) {
+        this.dropped.inc({ reason: 'write_failed' }, batch.length);
+        this.onError(err);
       }
-    } finally {
-      this.writing = false;
     }
   }
 }

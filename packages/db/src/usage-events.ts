@@ -1,0 +1,101 @@
+import { and, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
+import { type NewUsageEventRow, usageEvents } from './schema/usage.ts';
+import { executeRows } from './sql.ts';
+import type { Db } from './types.ts';
+import { uuidv7 } from './uuidv7.ts';
+
+export type NewUsageEvent = Omit<NewUsageEventRow, 'id'> & { id?: string };
+
+/**
+ * Appends a batch of usage events in one multi-row INSERT (the usage writer's database sink). An empty batch is a
+ * no-op. PostgreSQL caps a statement at 65535 parameters, 16 per row: callers keep batches under 4000 rows.
+ */
+export async function insertUsageEvents(db: Db, events: readonly NewUsageEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await db.insert(usageEvents).values(events.map((e) => ({ ...e, id: e.id ?? uuidv7() })));
+}
+
+export interface UsageTotals {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  costUsd: number;
+}
+
+export interface UsageWindow {
+  userId: string;
+  /** Inclusive. */
+  from: Date;
+  /** Exclusive; defaults to now. */
+  to?: Date;
+  /** Only these statuses (default: every status, since failed calls may still have consumed tokens). */
+  status?: 'ok' | 'error' | 'aborted';
+}
+
+function where(w: UsageWindow): SQL | undefined {
+  return and(
+    eq(usageEvents.userId, w.userId),
+    gte(usageEvents.createdAt, w.from),
+    lt(usageEvents.createdAt, w.to ?? new Date()),
+    w.status ? eq(usageEvents.status, w.status) : undefined,
+  );
+}
+
+const totals = {
+  requests: sql<number>`count(*)::int`,
+  inputTokens: sql<number>`coalesce(sum(${usageEvents.inputTokens}), 0)::bigint`,
+  outputTokens: sql<number>`coalesce(sum(${usageEvents.outputTokens}), 0)::bigint`,
+  reasoningTokens: sql<number>`coalesce(sum(${usageEvents.reasoningTokens}), 0)::bigint`,
+  costUsd: sql<number>`coalesce(sum(${usageEvents.costUsd}), 0)::float8`,
+};
+
+const toTotals = (r: Record<string, unknown>): UsageTotals => ({
+  requests: Number(r.requests),
+  inputTokens: Number(r.inputTokens),
+  outputTokens: Number(r.outputTokens),
+  reasoningTokens: Number(r.reasoningTokens),
+  costUsd: Number(r.costUsd),
+});
+
+/**
+ * One user's requests, tokens and cost in [from, to): for quotas (tokens or spend this month) and the usage page.
+ * Served by usage_events_user_created_at_idx; partition pruning skips months outside the window.
+ */
+export async function userUsageTotals(db: Db, window: UsageWindow): Promise<UsageTotals> {
+  const [row] = await db.select(totals).from(usageEvents).where(where(window));
+  return row ? toTotals(row) : { requests: 0, inputTokens: 0, outputTokens: 0, reasoningTokens: 0, costUsd: 0 };
+}
+
+export type UsageBucket = UsageTotals & {
+  /** `YYYY-MM-DD` (UTC) when grouped by day, the model alias when grouped by model. */
+  key: string;
+};
+
+/** The same totals grouped by UTC day (oldest first) or by model alias (most requests first). */
+export async function userUsageBreakdown(
+  db: Db,
+  window: UsageWindow & { by: 'day' | 'model' },
+): Promise<UsageBucket[]> {
+  const key =
+    window.by === 'day'
+      ? sql<string>`to_char(${usageEvents.createdAt} at time zone 'UTC', 'YYYY-MM-DD')`
+      : sql<string>`${usageEvents.alias}`;
+  const rows = await db
+    .select({ key, ...totals })
+    .from(usageEvents)
+    .where(where(window))
+    .groupBy(key)
+    .orderBy(window.by === 'day' ? key : sql`count(*) desc, ${key}`);
+  return rows.map((r) => ({ key: String(r.key), ...toTotals(r) }));
+}
+
+/** Removes a user's usage rows (account purge). Returns how many were deleted. */
+export async function deleteUserUsage(db: Db, userId: string): Promise<number> {
+  const rows = await executeRows<{ n: number }>(
+    db,
+    sql`with d as (delete from ${usageEvents} where ${usageEvents.userId} = ${userId} returning 1)
+        select count(*)::int as n from d`,
+  );
+  return rows[0]?.n ?? 0;
+}
