@@ -22,10 +22,19 @@ const TOOL_SOURCE: Record<string, string> = {
   nginx: 'Debian package "nginx" (apt-get install -y --no-install-recommends nginx)',
   pgbouncer: 'Debian package "pgbouncer" (apt-get install -y --no-install-recommends pgbouncer)',
   'redis-server': 'Debian package "redis-server" (apt-get install -y --no-install-recommends redis-server)',
+  pg_dump: 'Debian package "postgresql-client-15" (apt-get install -y --no-install-recommends postgresql-client-15)',
+  pg_restore: 'Debian package "postgresql-client-15" (apt-get install -y --no-install-recommends postgresql-client-15)',
+  pg_basebackup:
+    'Debian package "postgresql-client-15" (apt-get install -y --no-install-recommends postgresql-client-15)',
+  psql: 'Debian package "postgresql-client-15" (apt-get install -y --no-install-recommends postgresql-client-15)',
+  initdb: 'Debian package "postgresql-15" (apt-get install -y --no-install-recommends postgresql-15)',
+  pg_ctl: 'Debian package "postgresql-15" (apt-get install -y --no-install-recommends postgresql-15)',
+  runuser: 'Debian package "util-linux"',
+  'redis-cli': 'Debian package "redis-tools" (apt-get install -y --no-install-recommends redis-tools)',
   kubectl: 'kubectl (preinstalled on the CI image; otherwise from the Kubernetes release of your cluster)',
 };
 
-const EXTRA_PATH = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
+const EXTRA_PATH = ['/usr/sbin', '/sbin', '/usr/local/sbin', '/usr/lib/postgresql/15/bin'];
 
 /** Absolute path of a program, or a thrown Error naming the package that provides it. */
 export function requireTool(name: string): string {
