@@ -64,11 +64,11 @@ export async function getConversation(db: Db, actor: Actor, id: string): Promise
 }
 
 /** Newest activity first, pinned first (archived lists are by activity only). Keyset on (pinned, updated_at, id). */
-export async function listConversations(
+export function listConversationsQuery(
   db: Db,
   actor: Actor,
   opts: { archived: boolean; limit: number; after?: ConversationKey },
-): Promise<ConversationRow[]> {
+) {
   const where: (SQL | undefined)[] = [eq(conversations.userId, actor.userId), isNull(conversations.deletedAt)];
   where.push(opts.archived ? isNotNull(conversations.archivedAt) : isNull(conversations.archivedAt));
   const a = opts.after;
@@ -88,6 +88,14 @@ export async function listConversations(
     .where(and(...where))
     .orderBy(...order)
     .limit(opts.limit);
+}
+
+export async function listConversations(
+  db: Db,
+  actor: Actor,
+  opts: { archived: boolean; limit: number; after?: ConversationKey },
+): Promise<ConversationRow[]> {
+  return listConversationsQuery(db, actor, opts);
 }
 
 export async function updateConversation(
@@ -264,8 +272,23 @@ export type MessageView = Omit<MessageRow, 'tsv'>;
 
 /**
  * A branch: from `leafId` up through parent_id, newest first, at most `limit` messages. PostgreSQL evaluates the
- * recursive CTE lazily, so a page costs `limit` primary-key lookups however long the conversation is.
+ * recursive CTE lazily, so a page costs `limit` primary-key lookups however long the conversation is; the constant
+ * user_id in both terms prunes the hash partitions at plan time.
  */
+export function branchSql(actor: Actor, conversationId: string, leafId: string, limit: number): SQL {
+  return sql`with recursive branch as (
+          select ${messageColumns}, 1 as depth from messages
+           where user_id = ${actor.userId}::uuid and id = ${leafId}::uuid and conversation_id = ${conversationId}::uuid
+          union all
+          select m.user_id, m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.generation_id,
+                 m.model, m.provider, m.deployment, m.tokens_in, m.tokens_out, m.cost_usd, m.error, m.created_at,
+                 b.depth + 1
+            from branch b join messages m on m.id = b.parent_id
+           where m.user_id = ${actor.userId}::uuid and b.depth < ${limit}
+        )
+        select * from branch limit ${limit}`;
+}
+
 export async function branchUpwards(
   db: Db,
   actor: Actor,
@@ -273,20 +296,7 @@ export async function branchUpwards(
   leafId: string,
   limit: number,
 ): Promise<MessageView[]> {
-  const rows = await executeRows<RawMessage>(
-    db,
-    sql`with recursive branch as (
-          select ${messageColumns}, 1 as depth from messages
-           where user_id = ${actor.userId}::uuid and id = ${leafId}::uuid and conversation_id = ${conversationId}::uuid
-          union all
-          select m.user_id, m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.generation_id,
-                 m.model, m.provider, m.deployment, m.tokens_in, m.tokens_out, m.cost_usd, m.error, m.created_at,
-                 b.depth + 1
-            from branch b join messages m on m.user_id = b.user_id and m.id = b.parent_id
-           where b.depth < ${limit}
-        )
-        select * from branch limit ${limit}`,
-  );
+  const rows = await executeRows<RawMessage>(db, branchSql(actor, conversationId, leafId, limit));
   return rows.map(fromRaw);
 }
 
@@ -565,6 +575,40 @@ export interface SearchHit {
  * Full-text search over the actor's live conversations: titles and message text. `query` is a tsquery built by
  * the service (prefix terms); snippets come from ts_headline with <mark> around hits.
  */
+export function searchSql(actor: Actor, tsquery: string, limit: number, before?: { rank: number; id: string }): SQL {
+  const opts = 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5';
+  // The tsquery is inlined (not a CTE) so the planner can use it as a GIN index condition. Ranks first, then
+  // snippets for the page only: ts_headline re-parses the text and is the expensive part.
+  const q = sql`to_tsquery('simple', ${tsquery})`;
+  return sql`with hits as (
+          select m.conversation_id, m.id as message_id, ts_rank(m.tsv, ${q})::float8 as rank, m.created_at,
+                 m.id as sort_id, m.content, null::text as title
+            from messages m
+            join conversations c on c.user_id = m.user_id and c.id = m.conversation_id and c.deleted_at is null
+           where m.user_id = ${actor.userId}::uuid and m.tsv @@ ${q}
+          union all
+          select c.id, null, (ts_rank(c.title_tsv, ${q}) * 2)::float8, c.created_at, c.id, null, c.title
+            from conversations c
+           where c.user_id = ${actor.userId}::uuid and c.deleted_at is null and c.title_tsv @@ ${q}
+        ),
+        page as (
+          select * from hits
+           ${before ? sql`where (rank, sort_id) < (${before.rank}::float8, ${before.id}::uuid)` : sql``}
+           order by rank desc, sort_id desc
+           limit ${limit}
+        )
+        select p.conversation_id, c.title, p.message_id, p.rank, p.created_at,
+               case when p.message_id is null then ts_headline('simple', coalesce(p.title, ''), ${q}, ${opts})
+                    else ts_headline('simple',
+                      (select string_agg(x, ' ') from jsonb_array_elements_text(
+                         jsonb_path_query_array(p.content, '$[*] ? (@.type == "text").text'::jsonpath)) as x),
+                      ${q}, ${opts})
+               end as snippet
+          from page p
+          join conversations c on c.user_id = ${actor.userId}::uuid and c.id = p.conversation_id
+         order by p.rank desc, p.sort_id desc`;
+}
+
 export async function search(
   db: Db,
   actor: Actor,
@@ -579,30 +623,7 @@ export async function search(
     snippet: string;
     rank: number;
     created_at: string | Date;
-  }>(
-    db,
-    sql`with q as (select to_tsquery('simple', ${tsquery}) as q),
-        hits as (
-          select m.conversation_id, c.title, m.id as message_id,
-                 ts_headline('simple', jsonb_path_query_array(m.content, '$[*] ? (@.type == "text").text'::jsonpath),
-                             q.q, 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5')::text
-                   as snippet,
-                 ts_rank(m.tsv, q.q) as rank, m.created_at, m.id as sort_id
-            from messages m cross join q
-            join conversations c on c.user_id = m.user_id and c.id = m.conversation_id and c.deleted_at is null
-           where m.user_id = ${actor.userId}::uuid and m.tsv @@ q.q
-          union all
-          select c.id, c.title, null,
-                 ts_headline('simple', coalesce(c.title, ''), q.q, 'StartSel=<mark>, StopSel=</mark>'),
-                 ts_rank(c.title_tsv, q.q) * 2, c.created_at, c.id
-            from conversations c cross join q
-           where c.user_id = ${actor.userId}::uuid and c.deleted_at is null and c.title_tsv @@ q.q
-        )
-        select conversation_id, title, message_id, snippet, rank::float8 as rank, created_at from hits
-         ${before ? sql`where (rank::float8, sort_id) < (${before.rank}::float8, ${before.id}::uuid)` : sql``}
-         order by rank::float8 desc, sort_id desc
-         limit ${limit}`,
-  );
+  }>(db, searchSql(actor, tsquery, limit, before));
   return rows.map((r) => ({
     conversationId: r.conversation_id,
     conversationTitle: r.title,
