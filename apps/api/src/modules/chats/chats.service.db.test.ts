@@ -205,6 +205,60 @@ describe('generation', () => {
     }
   });
 
+  it('two tabs follow one live generation and get the same events; shutdown persists a running reply as interrupted', async () => {
+    const slow = await buildTestApp({ 'providers.demoChunkDelayMs': 25, 'server.shutdownGraceMs': 100 });
+    const user = actorOf((await createTestUser(slow.app)).id);
+    const c = await slow.app.chats.createConversation(user);
+    const g = await slow.app.chats.sendMessage(user, c.id, { content: 'two tabs' });
+    const tabs = await Promise.all([
+      collect(slow.app.chats.follow(user, g.generationId, 0, new AbortController().signal)),
+      collect(slow.app.chats.follow(user, g.generationId, 0, new AbortController().signal)),
+    ]);
+    expect(tabs[0]).toEqual(tabs[1]);
+    expect(data(tabs[0].at(-1)), tabs[0].at(-1)?.data).toMatchObject({ status: 'complete' });
+
+    const running = await slow.app.chats.sendMessage(user, c.id, { content: 'cut short by a restart' });
+    await new Promise((r) => setTimeout(r, 150));
+    const db = slow.app.db.db;
+    await slow.app.close(); // the generation outlives the grace period: stopped and stored as interrupted
+    const msg = await repo.getMessage(db, user, running.assistantMessageId);
+    expect(msg?.status).toBe('interrupted');
+    const text = msg?.content[0]?.type === 'text' ? msg.content[0].text : '';
+    expect(text.length).toBeGreaterThan(0);
+    expect(demoReply('cut short by a restart').startsWith(text)).toBe(true);
+    // (slow's database is disposed by the TestApp; close() above already released the app)
+    await slow.close().catch(() => {});
+  });
+
+  it('with chats.titleModel set, that model titles the conversation from the first exchange', async () => {
+    const titled = await buildTestApp({
+      'chats.titleModel': 'demo',
+      'chats.maxTitleChars': 40,
+      'providers.demoChunkDelayMs': 1,
+    });
+    try {
+      const user = actorOf((await createTestUser(titled.app)).id);
+      const c = await titled.app.chats.createConversation(user);
+      const g = await titled.app.chats.sendMessage(user, c.id, { content: 'name this chat' });
+      await collect(titled.app.chats.follow(user, g.generationId, 0, new AbortController().signal));
+      const { waitFor } = await import('../../test/net.ts');
+      const title = await waitFor(
+        async () => {
+          const conv = await titled.app.chats.getConversation(user, c.id);
+          return conv.title?.startsWith('[demo]') ? conv.title : undefined;
+        },
+        15_000,
+        'the generated title',
+      );
+      expect(title.length).toBeLessThanOrEqual(40);
+      // A title the user set is never replaced.
+      await titled.app.chats.updateConversation(user, c.id, { title: 'Mine' });
+      expect((await titled.app.chats.getConversation(user, c.id)).title).toBe('Mine');
+    } finally {
+      await titled.close();
+    }
+  });
+
   it('the reaper marks a generation whose worker died interrupted, keeping its checkpointed text', async () => {
     const db = t.app.db.db;
     const c = await t.app.chats.createConversation(alice);
