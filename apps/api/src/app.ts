@@ -7,6 +7,8 @@ import type { AppConfig } from './config/index.ts';
 import authHook from './http/auth.ts';
 import { parseTrustProxy } from './http/client-ip.ts';
 import errors from './http/errors.ts';
+import overload from './http/overload.ts';
+import { actorRateLimit, ipRateLimit } from './http/rate-limit.ts';
 import { genRequestId } from './http/request-id.ts';
 import sse from './http/sse.ts';
 import { createValidatorCompiler } from './http/validation.ts';
@@ -60,8 +62,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(errors);
   // Before any route: its onRoute hook sees every route, so one without config.auth stops the boot.
   await app.register(authHook, { config });
+  // Shedding and the per-IP rate come before authentication: a refused request costs no credential work.
+  await app.register(overload, { config });
+  await app.register(ipRateLimit, { config });
   await app.register(sentry, { config });
   await app.register(requestLogContext);
+  await app.register(actorRateLimit);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

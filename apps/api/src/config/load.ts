@@ -141,6 +141,12 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   config.dataDir = resolve(cwd, config.dataDir);
   return deepFreeze(config);
 }
+  // Limits (issue 6): every plan named under limits.plans must exist.
+  for (const name of Object.keys(config.limits.plans)) {
+    if (!Object.hasOwn(config.plans, name)) {
+      problems.push(`limits.plans.${name}: unknown plan "${name}" (plans: ${Object.keys(config.plans).join(', ')})`);
+    }
+  }
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {

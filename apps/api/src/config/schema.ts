@@ -1,4 +1,4 @@
-import { type Static, Type } from 'typebox';
+import { type Static, type TSchema, Type } from 'typebox';
 
 /**
  * The published configuration contract. Defaults < genz.yaml < environment. docs/configuration.md is generated
@@ -46,6 +46,46 @@ const Server = Type.Object(
       description: 'Whole-request timeout for uploads; 0 disables (streams are long-lived; idle is bounded elsewhere).',
     }),
     connectionTimeoutMs: Type.Integer({ minimum: 0, default: 0, description: 'Socket idle timeout; 0 disables.' }),
+    overload: Type.Object(
+      {
+        maxEventLoopDelayMs: Type.Integer({
+          minimum: 0,
+          default: 1000,
+          description: 'Shed new requests (503) while the event-loop delay exceeds this; 0 disables.',
+          ...env('OVERLOAD_MAX_EVENT_LOOP_DELAY_MS'),
+        }),
+        maxHeapUsedBytes: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description: 'Shed while the V8 heap in use exceeds this; 0 disables.',
+          ...env('OVERLOAD_MAX_HEAP_USED_BYTES'),
+        }),
+        maxRssBytes: Type.Integer({
+          minimum: 0,
+          default: 0,
+          description: 'Shed while the resident set exceeds this; 0 disables.',
+        }),
+        maxInFlight: Type.Integer({
+          minimum: 0,
+          default: 2000,
+          description:
+            'Shed when this many requests are waiting for their response headers (open streams do not count); 0 disables.',
+          ...env('OVERLOAD_MAX_IN_FLIGHT'),
+        }),
+        sampleIntervalMs: Type.Integer({
+          minimum: 5,
+          default: 100,
+          description: 'How often event-loop delay and memory are sampled.',
+        }),
+        retryAfterSec: Type.Integer({ minimum: 1, default: 2, description: 'Retry-After of a shed 503.' }),
+      },
+      {
+        default: {},
+        additionalProperties: false,
+        description:
+          'Load shedding: fast 503 + Retry-After past these thresholds; /livez, /readyz and /metrics are exempt.',
+      },
+    ),
     shutdownDrainDelayMs: Type.Integer({
       minimum: 0,
       default: 5000,
@@ -538,6 +578,81 @@ const AuthLimits = Type.Object(
 
 const Limits = Type.Object(
   {
+const FailMode = (description: string) => Type.Enum(['local', 'open', 'closed'], { default: 'local', description });
+
+/** A token rate: `rate` tokens per `periodMs` sustained, `burst` at once (a reservation above burst never fits). */
+const TokenRate = Type.Object(
+  {
+    rate: Type.Integer({ minimum: 1, description: 'Tokens per period, sustained.' }),
+    periodMs: Type.Integer({ minimum: 1, default: 60_000, description: 'The period.' }),
+    burst: Type.Integer({ minimum: 1, description: 'Tokens admitted at once (≥ the largest reservation).' }),
+  },
+  { additionalProperties: false },
+);
+const RequestRate = Type.Object(
+  {
+    rate: Type.Integer({ minimum: 1, description: 'Requests per period, sustained.' }),
+    periodMs: Type.Integer({ minimum: 1, default: 60_000, description: 'The period.' }),
+    burst: Type.Integer({ minimum: 1, description: 'Requests admitted back to back.' }),
+  },
+  { additionalProperties: false },
+);
+
+const LIMIT_DOCS = {
+  requests: 'Requests per user (all routes and keys together).',
+  apiKeyRequests: 'Requests per API key.',
+  tokens: 'Tokens per minute per user (reserved before the call).',
+  apiKeyTokens: 'Tokens per minute per API key.',
+  tokensPerDay: 'Tokens per UTC day per user.',
+  tokensPerMonth: 'Tokens per UTC calendar month per user.',
+  apiKeyTokensPerDay: 'Tokens per UTC day per API key.',
+  apiKeyTokensPerMonth: 'Tokens per UTC calendar month per API key.',
+  costPerMonthUsd: 'Cost budget per UTC calendar month per user (USD, at the price table).',
+  concurrentGenerations: 'Replies generating at once per user.',
+} as const;
+const Count = () => Type.Integer({ minimum: 1 });
+const Usd = () => Type.Number({ exclusiveMinimum: 0 });
+const orNull = <T extends TSchema>(t: T, key: keyof typeof LIMIT_DOCS, def?: unknown) =>
+  Type.Union([t, Type.Null()], { description: LIMIT_DOCS[key], ...(def === undefined ? {} : { default: def }) });
+
+/** One plan's limits with a default for every key (null: no limit). */
+function PlanLimits(description: string, d: Partial<Record<keyof typeof LIMIT_DOCS, unknown>> = {}) {
+  return Type.Object(
+    {
+      requests: orNull(RequestRate, 'requests', d.requests),
+      apiKeyRequests: orNull(RequestRate, 'apiKeyRequests', d.apiKeyRequests),
+      tokens: orNull(TokenRate, 'tokens', d.tokens),
+      apiKeyTokens: orNull(TokenRate, 'apiKeyTokens', d.apiKeyTokens),
+      tokensPerDay: orNull(Count(), 'tokensPerDay', d.tokensPerDay),
+      tokensPerMonth: orNull(Count(), 'tokensPerMonth', d.tokensPerMonth),
+      apiKeyTokensPerDay: orNull(Count(), 'apiKeyTokensPerDay', d.apiKeyTokensPerDay),
+      apiKeyTokensPerMonth: orNull(Count(), 'apiKeyTokensPerMonth', d.apiKeyTokensPerMonth),
+      costPerMonthUsd: orNull(Usd(), 'costPerMonthUsd', d.costPerMonthUsd),
+      concurrentGenerations: orNull(Count(), 'concurrentGenerations', d.concurrentGenerations),
+    },
+    { default: {}, additionalProperties: false, description },
+  );
+}
+
+/** Some of a plan's limits (a plan over `defaults`, or an admin's per-user override): keys given replace. */
+function PartialPlanLimits(description: string) {
+  return Type.Object(
+    {
+      requests: Type.Optional(orNull(RequestRate, 'requests')),
+      apiKeyRequests: Type.Optional(orNull(RequestRate, 'apiKeyRequests')),
+      tokens: Type.Optional(orNull(TokenRate, 'tokens')),
+      apiKeyTokens: Type.Optional(orNull(TokenRate, 'apiKeyTokens')),
+      tokensPerDay: Type.Optional(orNull(Count(), 'tokensPerDay')),
+      tokensPerMonth: Type.Optional(orNull(Count(), 'tokensPerMonth')),
+      apiKeyTokensPerDay: Type.Optional(orNull(Count(), 'apiKeyTokensPerDay')),
+      apiKeyTokensPerMonth: Type.Optional(orNull(Count(), 'apiKeyTokensPerMonth')),
+      costPerMonthUsd: Type.Optional(orNull(Usd(), 'costPerMonthUsd')),
+      concurrentGenerations: Type.Optional(orNull(Count(), 'concurrentGenerations')),
+    },
+    { default: {}, additionalProperties: false, description },
+  );
+}
+
     auth: AuthLimits,
     memoryMaxKeys: Type.Integer({
       minimum: 1000,
@@ -564,6 +679,83 @@ const Chats = Type.Object(
     maxSystemPromptChars: int(20_000, 0, 'Longest system prompt in conversation settings or a preset.'),
     maxConcurrentGenerationsPerUser: int(
       3,
+    // ---- Plans, quotas, reservations and fallback (issue 6; docs/limits.md, ADR 060) ----
+    replicas: Type.Integer({
+      minimum: 1,
+      default: 1,
+      description:
+        'API replicas sharing one Redis. While Redis is unreachable each replica enforces limit ÷ replicas locally, ' +
+        'so the sum stays near the global limit. Set it to the Deployment replica count (or HPA minimum).',
+      ...env('LIMITS_REPLICAS'),
+    }),
+    fallback: Type.Object(
+      {
+        requests: FailMode('Request rates (per IP, user, API key) and auth throttles.'),
+        tokens: FailMode('Token rates (tokens per minute).'),
+        quotas: FailMode('Tokens per day and month, and the monthly cost budget.'),
+        concurrency: FailMode('Simultaneous generations per user.'),
+      },
+      {
+        default: {},
+        additionalProperties: false,
+        description:
+          'What each kind of limit does while Redis is unreachable: `local` enforces the local share (limit ÷ ' +
+          'replicas) in memory, `open` admits without counting, `closed` refuses with 503.',
+      },
+    ),
+    ipRequests: Type.Union([RatePolicy(1200, 60_000, 400, 'Requests per client IP.'), Type.Null()], {
+      default: {},
+      description: 'Requests per client IP on every /api and /v1 route (health and metrics exempt); null: none.',
+    }),
+    maxTokensCeiling: Type.Integer({
+      minimum: 1,
+      default: 1_000_000,
+      description:
+        'A max_tokens (or max_completion_tokens, max_output_tokens) above this, or above the model context window, ' +
+        'gets 400 naming the parameter.',
+    }),
+    reservationMaxCompletionTokens: Type.Integer({
+      minimum: 1,
+      default: 32_768,
+      description:
+        'The completion part of a token reservation is min(max_tokens, this); the real usage is reconciled afterwards.',
+    }),
+    defaultCompletionTokens: Type.Integer({
+      minimum: 1,
+      default: 1024,
+      description: 'Completion tokens reserved when a request sets no max_tokens.',
+    }),
+    overrideCacheTtlMs: Type.Integer({
+      minimum: 0,
+      default: 10_000,
+      description:
+        "How long a replica caches a user's admin-set limit overrides (the replica that saved them sees them at once).",
+    }),
+    defaults: PlanLimits(
+      'Limits of every plan not listed in `limits.plans`, and the base each listed plan overrides.',
+      {
+        requests: { rate: 300, periodMs: 60_000, burst: 100 },
+        apiKeyRequests: { rate: 300, periodMs: 60_000, burst: 100 },
+        tokens: { rate: 40_000, periodMs: 60_000, burst: 40_000 },
+        apiKeyTokens: null,
+        tokensPerDay: 500_000,
+        tokensPerMonth: 5_000_000,
+        apiKeyTokensPerDay: null,
+        apiKeyTokensPerMonth: null,
+        costPerMonthUsd: 10,
+        concurrentGenerations: 3,
+      },
+    ),
+    plans: Type.Record(
+      Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' }),
+      PartialPlanLimits('Overrides of `defaults`.'),
+      {
+        default: {},
+        description:
+          'Per-plan limits over `defaults` (only the keys given change; null removes a limit). A name that is not in ' +
+          '`plans` stops the boot.',
+      },
+    ),
       1,
       'Replies a user may have generating at once, across replicas; one more gets 429 with Retry-After.',
     ),
@@ -672,3 +864,9 @@ export const ConfigSchema = Type.Object(
 );
 
 export type AppConfig = Static<typeof ConfigSchema>;
+
+/** An admin's per-user override of plan limits (PUT /api/admin/users/:id/limits): keys given replace the plan's. */
+export const LimitOverridesSchema = PartialPlanLimits(
+  'Per-user overrides; a key given replaces the plan value, null removes it.',
+);
+export const PlanLimitsSchema = PlanLimits('Effective limits of a user (null: no limit).');

@@ -100,6 +100,17 @@ export const routeTable: RouteTable = {
   'GET /api/admin/users/:id': { request: (f) => ({ method: 'GET', url: `/api/admin/users/${f.owner.id}` }) },
   'PATCH /api/admin/users/:id': { request: (f) => json('PATCH', `/api/admin/users/${f.owner.id}`, { plan: 'pro' }) },
   'DELETE /api/admin/users/:id': { request: (f) => json('DELETE', `/api/admin/users/${f.owner.id}`) },
+  // limits (modules/rate-limit)
+  'GET /api/me/usage': { request: () => ({ method: 'GET', url: '/api/me/usage' }) },
+  'GET /api/admin/users/:id/limits': {
+    request: (f) => ({ method: 'GET', url: `/api/admin/users/${f.owner.id}/limits` }),
+  },
+  'PUT /api/admin/users/:id/limits': {
+    request: (f) => json('PUT', `/api/admin/users/${f.owner.id}/limits`, { tokensPerDay: 1000 }),
+  },
+  'DELETE /api/admin/users/:id/limits': {
+    request: (f) => json('DELETE', `/api/admin/users/${f.owner.id}/limits`),
+  },
   'GET /api/admin/invitations': { request: () => ({ method: 'GET', url: '/api/admin/invitations' }) },
   'POST /api/admin/invitations': { request: () => json('POST', '/api/admin/invitations', { email: fresh() }) },
   'DELETE /api/admin/invitations/:id': {

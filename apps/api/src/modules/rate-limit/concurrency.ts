@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RedisClient } from '../../infra/redis.ts';
+import type { RedisBreaker } from './breaker.ts';
+import type { FailMode } from './charges.ts';
 
 /**
  * A concurrency cap ("at most N at once per key") with leases: every holder must renew its lease before it expires,
@@ -14,6 +16,8 @@ export interface ConcurrencyLimiter {
   /** Extends a held lease (a no-op when it expired). */
   renew(key: string, leaseId: string, leaseMs: number): Promise<void>;
   release(key: string, leaseId: string): Promise<void>;
+  /** Live leases of `key` (for usage reports). */
+  count(key: string): Promise<number>;
 }
 
 const ACQUIRE_LUA = `
@@ -35,6 +39,12 @@ export function createConcurrencyLimiter(opts: {
   redis: RedisClient | null;
   now?: () => number;
   onRedisError?: (err: unknown) => void;
+  /** Shared with the other limit stores: while open, no Redis call is tried (ADR 060). */
+  breaker?: RedisBreaker;
+  /** During an outage each replica allows ceil(max ÷ replicas). Default 1. */
+  replicas?: number;
+  /** During an outage: `local` (default) counts the local share, `open` admits, `closed` refuses. */
+  failMode?: FailMode;
 }): ConcurrencyLimiter {
   const now = opts.now ?? Date.now;
   const memory = new Map<string, Map<string, number>>();
@@ -55,8 +65,13 @@ export function createConcurrencyLimiter(opts: {
     return leases;
   }
 
+  const share = opts.redis ? (opts.replicas ?? 1) : 1;
+  const failMode = opts.redis ? (opts.failMode ?? 'local') : 'local';
   const memoryApi: ConcurrencyLimiter = {
-    async acquire(key, leaseId, max, leaseMs) {
+    async acquire(key, leaseId, fullMax, leaseMs) {
+      if (failMode === 'open') return true;
+      if (failMode === 'closed') return false;
+      const max = Math.max(1, Math.ceil(fullMax / share));
       const leases = live(key);
       if (!leases.has(leaseId) && leases.size >= max) return false;
       leases.set(leaseId, now() + leaseMs);
@@ -71,35 +86,55 @@ export function createConcurrencyLimiter(opts: {
       leases?.delete(leaseId);
       if (leases?.size === 0) memory.delete(key);
     },
+    async count(key) {
+      return memory.has(key) ? live(key).size : 0;
+    },
   };
   if (!redis) return memoryApi;
 
   const acquireCmd = (redis as unknown as { concurrencyAcquire: AcquireCommand }).concurrencyAcquire.bind(redis);
+  const breaker = opts.breaker;
+  /** Runs a Redis call unless the breaker is open; false when it was skipped or failed. */
+  async function attempt(fn: () => Promise<void>): Promise<boolean> {
+    const ticket = breaker?.ticket() ?? 'closed';
+    if (ticket === 'open') return false;
+    try {
+      await fn();
+      breaker?.success();
+      return true;
+    } catch (err) {
+      breaker?.failure((err as Error).message);
+      opts.onRedisError?.(err);
+      return false;
+    }
+  }
   return {
     async acquire(key, leaseId, max, leaseMs) {
-      try {
-        return (await acquireCmd(redisKey(key), String(now()), leaseId, String(max), String(leaseMs))) === 1;
-      } catch (err) {
-        opts.onRedisError?.(err);
-        return memoryApi.acquire(key, leaseId, max, leaseMs);
-      }
+      let admitted = false;
+      const ok = await attempt(async () => {
+        admitted = (await acquireCmd(redisKey(key), String(now()), leaseId, String(max), String(leaseMs))) === 1;
+      });
+      return ok ? admitted : memoryApi.acquire(key, leaseId, max, leaseMs);
     },
     async renew(key, leaseId, leaseMs) {
-      try {
+      await attempt(async () => {
         await redis.zadd(redisKey(key), 'XX', now() + leaseMs, leaseId);
         await redis.pexpire(redisKey(key), leaseMs * 2);
-      } catch (err) {
-        opts.onRedisError?.(err);
-      }
+      });
       await memoryApi.renew(key, leaseId, leaseMs);
     },
     async release(key, leaseId) {
       await memoryApi.release(key, leaseId);
-      try {
+      await attempt(async () => {
         await redis.zrem(redisKey(key), leaseId);
-      } catch (err) {
-        opts.onRedisError?.(err);
-      }
+      });
+    },
+    async count(key) {
+      let n = 0;
+      const ok = await attempt(async () => {
+        n = await redis.zcount(redisKey(key), String(now()), '+inf');
+      });
+      return ok ? n : memoryApi.count(key);
     },
   };
 }

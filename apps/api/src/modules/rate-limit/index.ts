@@ -3,10 +3,22 @@ import fp from 'fastify-plugin';
 import { Counter, Gauge } from 'prom-client';
 import type { AppConfig } from '../../config/index.ts';
 import { DomainError } from '../../http/errors.ts';
+import { createRedisBreaker } from './breaker.ts';
+import { createChargeEngine } from './charges.ts';
+import { createConcurrencyLimiter } from './concurrency.ts';
 import type { RateDecision, RatePolicy } from './gcra.ts';
+import limitsRoutes from './limits.routes.ts';
+import { createLimitsService, type LimitsService } from './limits.service.ts';
 import { createRateLimiter, type RateLimiter } from './rate-limiter.ts';
 
 export type { RateDecision, RatePolicy } from './gcra.ts';
+export {
+  generationsKey,
+  type LimitsService,
+  limitHeaders,
+  type Reservation,
+  type ReservationInput,
+} from './limits.service.ts';
 export { createRateLimiter, type RateLimiter } from './rate-limiter.ts';
 
 export interface RateLimitApi extends RateLimiter {
@@ -20,6 +32,8 @@ export interface RateLimitApi extends RateLimiter {
 declare module 'fastify' {
   interface FastifyInstance {
     rateLimit: RateLimitApi;
+    /** Per-plan limits: request rates, token reservations, quotas, cost budget, generation cap, usage. */
+    limits: LimitsService;
   }
 }
 
@@ -59,7 +73,7 @@ export default fp(
   async (app: FastifyInstance, opts: { config: AppConfig }) => {
     const decisions = new Counter({
       name: 'genz_ratelimit_decisions_total',
-      help: 'Rate-limit decisions by policy and outcome (allowed | limited)',
+      help: 'Rate-limit decisions by policy and outcome (allowed | limited | failed_closed)',
       labelNames: ['policy', 'outcome'] as const,
       registers: [app.metrics.registry],
     });
@@ -68,17 +82,46 @@ export default fp(
       help: '1 while limits are counted in process memory because Redis is failing or absent',
       registers: [app.metrics.registry],
     });
-    const limiter = createRateLimiter({
-      redis: app.redis,
-      memoryMaxKeys: opts.config.limits.memoryMaxKeys,
-      breakerMs: opts.config.limits.redisBreakerMs,
-      onFallbackChange(fallback, reason) {
+    const limits = opts.config.limits;
+    // One breaker for every limit store: one Redis outage, one fallback state, one recovery (ADR 060).
+    const breaker = createRedisBreaker({
+      openMs: limits.redisBreakerMs,
+      onChange(fallback, reason) {
         fallbackGauge.set(fallback ? 1 : 0);
-        if (fallback) app.log.warn({ reason }, 'rate limiter: Redis failed; counting in memory');
-        else app.log.info('rate limiter: back on Redis');
+        if (fallback) app.log.warn({ reason }, 'limits: Redis failed; counting the local share in memory');
+        else app.log.info('limits: back on Redis (global counting)');
       },
     });
+    const limiter = createRateLimiter({
+      redis: app.redis,
+      memoryMaxKeys: limits.memoryMaxKeys,
+      breakerMs: limits.redisBreakerMs,
+      breaker,
+      replicas: limits.replicas,
+      failMode: limits.fallback.requests,
+    });
     fallbackGauge.set(limiter.usingFallback() ? 1 : 0);
+    const engine = createChargeEngine({
+      redis: app.redis,
+      breaker,
+      memoryMaxKeys: limits.memoryMaxKeys,
+      replicas: limits.replicas,
+      failModes: limits.fallback,
+    });
+    const concurrency = createConcurrencyLimiter({
+      redis: app.redis,
+      breaker,
+      replicas: limits.replicas,
+      failMode: limits.fallback.concurrency,
+    });
+    const service = createLimitsService({
+      config: opts.config,
+      db: app.db.db,
+      engine,
+      concurrency,
+      onDecision: (policyName, outcome) => decisions.inc({ policy: policyName, outcome }),
+    });
+    app.decorate('limits', service);
 
     const api: RateLimitApi = {
       ...limiter,
@@ -89,12 +132,18 @@ export default fp(
       },
       async enforce(key, p, options = {}) {
         const d = await api.limit(key, p, options.cost);
+        if (d.failedClosed) {
+          throw new DomainError('unavailable', 'Limits cannot be checked right now; try again shortly.', {
+            headers: { 'retry-after': String(Math.max(1, Math.ceil(opts.config.limits.redisBreakerMs / 1000))) },
+          });
+        }
         if (!d.allowed) throw rateLimitedError(d);
         options.reply?.headers(rateLimitHeaders(d));
         return d;
       },
     };
     app.decorate('rateLimit', api);
+    await app.register(limitsRoutes, { limits: service });
   },
-  { name: 'rate-limit', dependencies: ['redis', 'metrics'] },
+  { name: 'rate-limit', dependencies: ['redis', 'metrics', 'db'] },
 );

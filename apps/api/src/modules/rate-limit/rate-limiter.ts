@@ -1,13 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from '../../infra/redis.ts';
+import { createRedisBreaker, type RedisBreaker } from './breaker.ts';
+import type { FailMode } from './charges.ts';
 import { GCRA_LUA, gcraStep, type RateDecision, type RatePolicy } from './gcra.ts';
 
-export type LimiterStore = 'redis' | 'memory';
+export type LimiterStore = 'redis' | 'memory' | 'none';
 
 export interface RateLimiter {
   /** One admission decision for `key` under `policy` (cost defaults to 1). Never throws, never waits past the budget. */
-  limit(key: string, policy: RatePolicy, cost?: number): Promise<RateDecision & { store: LimiterStore }>;
+  limit(
+    key: string,
+    policy: RatePolicy,
+    cost?: number,
+  ): Promise<RateDecision & { store: LimiterStore; failedClosed?: boolean }>;
   /** True while decisions are made in memory because Redis failed (or is not configured). */
   usingFallback(): boolean;
   /** Forget a key (e.g. a successful log-in clears that account's failure budget). */
@@ -22,6 +28,12 @@ export interface RateLimiterOptions {
   breakerMs: number;
   now?: () => number;
   onFallbackChange?: (fallback: boolean, reason?: string) => void;
+  /** Share one breaker with the other limit stores (the module does); otherwise one is made from breakerMs. */
+  breaker?: RedisBreaker;
+  /** Replicas sharing Redis: during an outage each enforces rate ÷ replicas (ADR 060). Default 1. */
+  replicas?: number;
+  /** During an outage: `local` (default) counts the local share, `open` admits, `closed` refuses. */
+  failMode?: FailMode;
 }
 
 type GcraCommand = (key: string, t: string, tau: string, cost: string) => Promise<[number, string, string, string]>;
@@ -35,10 +47,17 @@ type GcraCommand = (key: string, t: string, tau: string, cost: string) => Promis
 export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const now = opts.now ?? Date.now;
   const memory = new Map<string, number>();
-  let redisDownUntil = 0;
-  let fallback = opts.redis === null;
-
   const redis = opts.redis;
+  const share = redis ? (opts.replicas ?? 1) : 1;
+  const failMode: FailMode = redis ? (opts.failMode ?? 'local') : 'local';
+  const breaker =
+    opts.breaker ??
+    createRedisBreaker({
+      openMs: opts.breakerMs,
+      now,
+      ...(opts.onFallbackChange ? { onChange: opts.onFallbackChange } : {}),
+    });
+
   if (redis && !('gcra' in redis)) {
     (redis as Redis).defineCommand('gcra', { numberOfKeys: 1, lua: GCRA_LUA });
   }
@@ -47,21 +66,19 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
     // Hashed: keys may hold an email address, and Redis keys should not; also bounds their length.
     `rl:${policy.name}:${createHash('sha256').update(key).digest('base64url').slice(0, 27)}`;
 
-  function setFallback(next: boolean, reason?: string) {
-    if (next === fallback) return;
-    fallback = next;
-    opts.onFallbackChange?.(next, reason);
-  }
-
   function limitInMemory(k: string, policy: RatePolicy, cost: number): RateDecision {
     const at = now();
-    const { decision, newTat } = gcraStep(memory.get(k), at, policy, cost);
+    const local =
+      share === 1
+        ? policy
+        : { ...policy, rate: policy.rate / share, burst: Math.max(1, Math.ceil(policy.burst / share)) };
+    const { decision, newTat } = gcraStep(memory.get(k), at, local, cost);
     if (newTat !== undefined) {
       memory.delete(k); // re-insert: Map order doubles as least-recently-written order for eviction
       memory.set(k, newTat);
       if (memory.size > opts.memoryMaxKeys) evict(at);
     }
-    return decision;
+    return { ...decision, limit: policy.burst };
   }
 
   function evict(at: number) {
@@ -76,7 +93,8 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   return {
     async limit(key, policy, cost = 1) {
       const k = storageKey(key, policy);
-      if (redis && now() >= redisDownUntil) {
+      const ticket = redis ? breaker.ticket() : 'open';
+      if (redis && ticket !== 'open') {
         try {
           const t = policy.periodMs / policy.rate;
           const gcra = (redis as unknown as { gcra: GcraCommand }).gcra.bind(redis);
@@ -86,7 +104,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
             String(t * policy.burst),
             String(cost),
           );
-          setFallback(false);
+          breaker.success();
           const retry = Number(retryAfterMs);
           return {
             allowed: allowed === 1,
@@ -97,17 +115,37 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
             store: 'redis',
           };
         } catch (err) {
-          redisDownUntil = now() + opts.breakerMs;
-          setFallback(true, (err as Error).message);
+          breaker.failure((err as Error).message);
         }
+      }
+      if (failMode === 'open') {
+        return {
+          allowed: true,
+          limit: policy.burst,
+          remaining: policy.burst,
+          resetMs: 0,
+          retryAfterMs: 0,
+          store: 'none',
+        };
+      }
+      if (failMode === 'closed') {
+        return {
+          allowed: false,
+          limit: policy.burst,
+          remaining: 0,
+          resetMs: 0,
+          retryAfterMs: opts.breakerMs,
+          store: 'none',
+          failedClosed: true,
+        };
       }
       return { ...limitInMemory(k, policy, cost), store: 'memory' };
     },
-    usingFallback: () => fallback,
+    usingFallback: () => redis === null || breaker.isOpen(),
     async reset(key, policy) {
       const k = storageKey(key, policy);
       memory.delete(k);
-      if (redis && now() >= redisDownUntil) await redis.del(k).catch(() => {});
+      if (redis && !breaker.isOpen()) await redis.del(k).catch(() => {});
     },
   };
 }

@@ -1,0 +1,478 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../infra/redis.ts';
+import type { RedisBreaker } from './breaker.ts';
+import { gcraStep } from './gcra.ts';
+
+/**
+ * Atomic multi-limit charges (ADR 060): one request is checked against several limits at once (a user's and a key's
+ * request rate; or a reservation's tokens per minute, per day, per month and its cost) and is admitted only if every
+ * one has room, in which case every one is charged. In Redis that is one Lua script on keys sharing one hash tag
+ * (the user), so it is atomic and global and works on a cluster; in memory it is the same arithmetic.
+ *
+ * Two kinds of limit:
+ * - `rate`: GCRA (ADR 020): `rate` per `periodMs` sustained, `burst` at once, no window edges.
+ * - `quota`: a calendar window (UTC day or month): `used + cost ≤ limit`, reset when the window ends. Budgets
+ *   people read on a bill ("5 M tokens this month") are calendar quotas, not sliding rates.
+ *
+ * Charges can be adjusted afterwards (a token reservation reconciled with the real usage).
+ */
+export type LimitClass = 'requests' | 'tokens' | 'quotas';
+export type ChargeUnit = 'requests' | 'tokens' | 'cost';
+
+export interface RateSpec {
+  kind: 'rate';
+  rate: number;
+  periodMs: number;
+  burst: number;
+}
+
+export interface QuotaSpec {
+  kind: 'quota';
+  limit: number;
+  /** Calendar window, e.g. `d20250614` or `m202506`; part of the key. */
+  windowId: string;
+  /** Epoch ms the window ends (reset, Retry-After and key expiry). */
+  windowEnd: number;
+}
+
+export interface Charge {
+  /** Metrics label and key part: a small fixed set (`user_rpm`, `key_tpm`, `user_cost_month` ...). */
+  policy: string;
+  cls: LimitClass;
+  unit: ChargeUnit;
+  /** Who is limited (user id, key id, IP); hashed into the key. */
+  subject: string;
+  /** Hash-slot tag: charges made together must share it (the user id). */
+  tag: string;
+  spec: RateSpec | QuotaSpec;
+  cost: number;
+}
+
+export interface ItemResult {
+  allowed: boolean;
+  /** RateLimit-Limit: the burst of a rate, the limit of a quota. */
+  limit: number;
+  remaining: number;
+  /** Until a rate is back to a full burst / a quota window ends. */
+  resetMs: number;
+  /** 0 when allowed; otherwise when this charge would fit (Infinity: never, cost above the burst). */
+  retryAfterMs: number;
+  /** Quotas: units used in the window after this charge (or before it, if refused). */
+  used: number;
+}
+
+export type ChargeStore = 'redis' | 'memory' | 'none';
+
+export interface ChargeResult {
+  allowed: boolean;
+  /** Where the decision was made (`none`: every limit was skipped, fail-open). */
+  store: ChargeStore;
+  items: ItemResult[];
+  /** Index of the first refusing charge, -1 when admitted. */
+  refused: number;
+  /** Refused because a `closed` limit class could not reach Redis (503, not 429). */
+  failedClosed: boolean;
+}
+
+export type FailMode = 'local' | 'open' | 'closed';
+
+export interface ChargeEngine {
+  charge(charges: Charge[]): Promise<ChargeResult>;
+  /** Adds `deltas[i]` (may be negative) to charges made earlier in `store`; best effort, never throws. */
+  adjust(charges: Charge[], deltas: number[], store: ChargeStore): Promise<void>;
+  /** Current state without charging (cost 0), e.g. for GET /api/me/usage. */
+  peek(charges: Charge[]): Promise<{ items: ItemResult[]; store: ChargeStore }>;
+  usingFallback(): boolean;
+}
+
+export interface ChargeEngineOptions {
+  redis: RedisClient | null;
+  breaker: RedisBreaker;
+  memoryMaxKeys: number;
+  /** Replicas sharing Redis: in fallback each enforces limit ÷ replicas. */
+  replicas: number;
+  failModes: Record<LimitClass, FailMode>;
+  now?: () => number;
+}
+
+const QUOTA_SLACK_MS = 3_600_000;
+
+const CHARGE_LUA = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local out = {}
+local apply = {}
+local ok = 1
+for i = 1, #KEYS do
+  local o = (i - 1) * 4
+  local kind = ARGV[o + 1]
+  local a = tonumber(ARGV[o + 2])
+  local b = tonumber(ARGV[o + 3])
+  local cost = tonumber(ARGV[o + 4])
+  local cur = tonumber(redis.call('GET', KEYS[i]))
+  if kind == 'r' then
+    local tat = cur
+    if tat == nil or tat < now then tat = now end
+    local new_tat = tat + a * cost
+    local allow_at = new_tat - b
+    if allow_at > now then
+      ok = 0
+      out[i] = {0, '0', tostring(tat - now), tostring(allow_at - now), '0'}
+    else
+      apply[i] = new_tat
+      out[i] = {1, tostring(math.floor((now - allow_at) / a)), tostring(new_tat - now), '0', '0'}
+    end
+  else
+    local used = cur or 0
+    if used + cost > a then
+      ok = 0
+      out[i] = {0, tostring(math.max(0, a - used)), '0', '0', tostring(used)}
+    else
+      apply[i] = used + cost
+      out[i] = {1, tostring(a - used - cost), '0', '0', tostring(used + cost)}
+    end
+  end
+end
+if ok == 1 then
+  for i = 1, #KEYS do
+    local o = (i - 1) * 4
+    if ARGV[o + 1] == 'r' then
+      local ttl = math.ceil(apply[i] - now)
+      if ttl < 1 then ttl = 1 end
+      redis.call('SET', KEYS[i], tostring(apply[i]), 'PX', ttl)
+    elseif tonumber(ARGV[o + 4]) > 0 then
+      redis.call('SET', KEYS[i], tostring(apply[i]), 'PX', tonumber(ARGV[o + 3]))
+    end
+  end
+end
+return {ok, out}
+`;
+
+const ADJUST_LUA = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+for i = 1, #KEYS do
+  local o = (i - 1) * 4
+  local kind = ARGV[o + 1]
+  local a = tonumber(ARGV[o + 2])
+  local b = tonumber(ARGV[o + 3])
+  local delta = tonumber(ARGV[o + 4])
+  local cur = tonumber(redis.call('GET', KEYS[i]))
+  if kind == 'r' then
+    if delta > 0 then
+      local tat = cur
+      if tat == nil or tat < now then tat = now end
+      local nt = tat + a * delta
+      redis.call('SET', KEYS[i], tostring(nt), 'PX', math.max(1, math.ceil(nt - now)))
+    elseif cur ~= nil then
+      local nt = cur + a * delta
+      if nt <= now then redis.call('DEL', KEYS[i])
+      else redis.call('SET', KEYS[i], tostring(nt), 'PX', math.max(1, math.ceil(nt - now))) end
+    end
+  else
+    local v = (cur or 0) + delta
+    if v < 0 then v = 0 end
+    if cur ~= nil or delta > 0 then redis.call('SET', KEYS[i], tostring(v), 'PX', b) end
+  end
+end
+return 1
+`;
+
+const PEEK_LUA = `
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local out = {tostring(now)}
+for i = 1, #KEYS do
+  out[i + 1] = redis.call('GET', KEYS[i]) or ''
+end
+return out
+`;
+
+type LuaCommand<R> = (...args: string[]) => Promise<R>;
+interface LimitCommands {
+  limitsCharge: LuaCommand<[number, [number, string, string, string, string][]]>;
+  limitsAdjust: LuaCommand<number>;
+  limitsPeek: LuaCommand<string[]>;
+}
+
+const digest = (s: string, n: number) => createHash('sha256').update(s).digest('base64url').slice(0, n);
+
+/** The Redis (and memory) key of a charge: `lim:{tag}:policy:subject[:window]`, ids hashed. */
+export function chargeKey(c: Charge): string {
+  const window = c.spec.kind === 'quota' ? `:${c.spec.windowId}` : '';
+  return `lim:{${digest(c.tag, 16)}}:${c.policy}:${digest(c.subject, 22)}${window}`;
+}
+
+/** Calendar windows in UTC. */
+export function dayWindow(at: number): { windowId: string; windowEnd: number } {
+  const d = new Date(at);
+  const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+  return {
+    windowId: `d${new Date(start).toISOString().slice(0, 10).replaceAll('-', '')}`,
+    windowEnd: start + 86_400_000,
+  };
+}
+
+export function monthWindow(at: number): { windowId: string; windowEnd: number } {
+  const d = new Date(at);
+  const end = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  return { windowId: `m${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}`, windowEnd: end };
+}
+
+function specArgs(spec: RateSpec | QuotaSpec, at: number): [string, string, string] {
+  if (spec.kind === 'rate') {
+    const t = spec.periodMs / spec.rate;
+    return ['r', String(t), String(t * spec.burst)];
+  }
+  return ['q', String(spec.limit), String(Math.max(1, spec.windowEnd - at + QUOTA_SLACK_MS))];
+}
+
+export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
+  const now = opts.now ?? Date.now;
+  const redis = opts.redis;
+  const breaker = opts.breaker;
+  /** Memory state: a GCRA TAT or a quota's used count, with its expiry. */
+  const memory = new Map<string, { v: number; exp: number }>();
+  /** The last quota use Redis reported per key: the fallback starts from it instead of from zero. */
+  const known = new Map<string, number>();
+
+  if (redis && !('limitsCharge' in redis)) {
+    const r = redis as Redis;
+    r.defineCommand('limitsCharge', { lua: CHARGE_LUA });
+    r.defineCommand('limitsAdjust', { lua: ADJUST_LUA });
+    r.defineCommand('limitsPeek', { lua: PEEK_LUA });
+  }
+  const commands = redis as unknown as LimitCommands | null;
+
+  function remember(map: Map<string, number>, key: string, value: number) {
+    map.delete(key);
+    map.set(key, value);
+    if (map.size > opts.memoryMaxKeys)
+      for (const k of map.keys()) if (map.size > opts.memoryMaxKeys * 0.9) map.delete(k);
+  }
+
+  function store(key: string, v: number, exp: number) {
+    memory.delete(key);
+    memory.set(key, { v, exp });
+    if (memory.size > opts.memoryMaxKeys) {
+      const at = now();
+      for (const [k, e] of memory) if (e.exp <= at) memory.delete(k);
+      // Forgetting a key can only admit more, never block someone wrongly.
+      for (const k of memory.keys()) {
+        if (memory.size <= opts.memoryMaxKeys * 0.9) break;
+        memory.delete(k);
+      }
+    }
+  }
+
+  /** The spec a replica enforces alone: all of it without Redis, its share during a Redis outage. */
+  function localSpec(c: Charge, key: string): RateSpec | QuotaSpec {
+    const share = redis ? opts.replicas : 1;
+    if (share === 1) return c.spec;
+    if (c.spec.kind === 'rate') {
+      return { ...c.spec, rate: c.spec.rate / share, burst: Math.max(1, Math.ceil(c.spec.burst / share)) };
+    }
+    const base = known.get(key) ?? 0;
+    return { ...c.spec, limit: base + Math.max(0, c.spec.limit - base) / share };
+  }
+
+  function memoryRead(key: string, at: number): number | undefined {
+    const e = memory.get(key);
+    if (!e) return undefined;
+    if (e.exp <= at) {
+      memory.delete(key);
+      return undefined;
+    }
+    return e.v;
+  }
+
+  function chargeMemory(charges: Charge[], at: number, zeroCost = false): ItemResult[] & { ok?: boolean } {
+    const results: ItemResult[] = [];
+    const writes: [string, number, number][] = [];
+    let ok = true;
+    for (const c of charges) {
+      const key = chargeKey(c);
+      const spec = localSpec(c, key);
+      const cost = zeroCost ? 0 : c.cost;
+      if (spec.kind === 'rate') {
+        const { decision, newTat } = gcraStep(memoryRead(key, at), at, { name: c.policy, ...spec }, cost);
+        results.push({ ...decision, limit: c.spec.kind === 'rate' ? c.spec.burst : spec.burst, used: 0 });
+        if (newTat === undefined) ok = false;
+        else writes.push([key, newTat, newTat]);
+      } else {
+        const stored = memoryRead(key, at);
+        const used = stored ?? (redis ? (known.get(key) ?? 0) : 0);
+        const fits = used + cost <= spec.limit;
+        const resetMs = Math.max(0, spec.windowEnd - at);
+        results.push({
+          allowed: fits,
+          limit: c.spec.kind === 'quota' ? c.spec.limit : spec.limit,
+          remaining: Math.max(0, Math.floor(spec.limit - used - (fits ? cost : 0))),
+          resetMs,
+          retryAfterMs: fits ? 0 : resetMs,
+          used: fits ? used + cost : used,
+        });
+        if (!fits) ok = false;
+        else if (cost > 0) writes.push([key, used + cost, spec.windowEnd + QUOTA_SLACK_MS]);
+      }
+    }
+    if (ok && !zeroCost) for (const [k, v, exp] of writes) store(k, v, exp);
+    return Object.assign(results, { ok });
+  }
+
+  async function chargeRedis(charges: Charge[], at: number): Promise<{ ok: boolean; items: ItemResult[] }> {
+    if (!commands) throw new Error('no redis');
+    const keys = charges.map(chargeKey);
+    const args: string[] = [];
+    for (const c of charges) args.push(...specArgs(c.spec, at), String(c.cost));
+    const [ok, out] = await commands.limitsCharge(String(keys.length), ...keys, ...args);
+    const items = charges.map((c, i): ItemResult => {
+      const row = out[i] ?? [0, '0', '0', '0', '0'];
+      const allowed = row[0] === 1;
+      if (c.spec.kind === 'rate') {
+        return {
+          allowed,
+          limit: c.spec.burst,
+          remaining: Number(row[1]),
+          resetMs: Number(row[2]),
+          retryAfterMs: allowed ? 0 : c.cost > c.spec.burst ? Number.POSITIVE_INFINITY : Number(row[3]),
+          used: 0,
+        };
+      }
+      const used = Number(row[4]);
+      remember(known, keys[i] ?? '', used);
+      const resetMs = Math.max(0, c.spec.windowEnd - at);
+      return {
+        allowed,
+        limit: c.spec.limit,
+        remaining: Math.max(0, Math.floor(Number(row[1]))),
+        resetMs,
+        retryAfterMs: allowed ? 0 : c.cost > c.spec.limit ? Number.POSITIVE_INFINITY : resetMs,
+        used,
+      };
+    });
+    return { ok: ok === 1, items };
+  }
+
+  /** Runs `fn` on Redis when the breaker lets it, reporting the outcome; undefined means "use the fallback". */
+  async function viaRedis<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    if (!redis) return undefined;
+    const ticket = breaker.ticket();
+    if (ticket === 'open') return undefined;
+    try {
+      const value = await fn();
+      breaker.success();
+      return value;
+    } catch (err) {
+      breaker.failure((err as Error).message);
+      return undefined;
+    }
+  }
+
+  const skipped = (): ItemResult => ({
+    allowed: true,
+    limit: 0,
+    remaining: 0,
+    resetMs: 0,
+    retryAfterMs: 0,
+    used: 0,
+  });
+
+  return {
+    async charge(charges) {
+      if (charges.length === 0) return { allowed: true, store: 'none', items: [], refused: -1, failedClosed: false };
+      const at = now();
+      const remote = await viaRedis(() => chargeRedis(charges, at));
+      if (remote) {
+        const refused = remote.items.findIndex((r) => !r.allowed);
+        return { allowed: remote.ok, store: 'redis', items: remote.items, refused, failedClosed: false };
+      }
+      // Fallback (or no Redis at all): each class follows its fail mode.
+      const modes = charges.map((c) => (redis ? opts.failModes[c.cls] : 'local'));
+      const closed = modes.indexOf('closed');
+      if (closed >= 0) {
+        const items = charges.map(skipped);
+        return { allowed: false, store: 'memory', items, refused: closed, failedClosed: true };
+      }
+      const local = charges.filter((_, i) => modes[i] === 'local');
+      const localResults = chargeMemory(local, at);
+      let j = 0;
+      const items = charges.map((_, i) => (modes[i] === 'local' ? (localResults[j++] ?? skipped()) : skipped()));
+      const refused = items.findIndex((r) => !r.allowed);
+      return {
+        allowed: refused < 0,
+        store: local.length > 0 ? 'memory' : 'none',
+        items,
+        refused,
+        failedClosed: false,
+      };
+    },
+
+    async adjust(charges, deltas, where) {
+      const pairs = charges.map((c, i) => ({ c, d: deltas[i] ?? 0 })).filter((p) => p.d !== 0);
+      if (pairs.length === 0 || where === 'none') return;
+      const at = now();
+      if (where === 'redis') {
+        if (!commands) return;
+        const keys = pairs.map((p) => chargeKey(p.c));
+        const args: string[] = [];
+        for (const p of pairs) args.push(...specArgs(p.c.spec, at), String(p.d));
+        // A failed reconcile leaves the reservation charged: the error is on the user's side of safe.
+        await viaRedis(() => commands.limitsAdjust(String(keys.length), ...keys, ...args));
+        return;
+      }
+      for (const { c, d } of pairs) {
+        const key = chargeKey(c);
+        const spec = localSpec(c, key);
+        const cur = memoryRead(key, at);
+        if (spec.kind === 'rate') {
+          const t = spec.periodMs / spec.rate;
+          const base = d > 0 ? Math.max(cur ?? at, at) : cur;
+          if (base === undefined) continue;
+          const next = base + t * d;
+          if (next <= at) memory.delete(key);
+          else store(key, next, next);
+        } else {
+          if (cur === undefined && d < 0) continue;
+          store(key, Math.max(0, (cur ?? 0) + d), spec.windowEnd + QUOTA_SLACK_MS);
+        }
+      }
+    },
+
+    async peek(charges) {
+      if (charges.length === 0) return { items: [], store: 'none' };
+      const at = now();
+      const remote = commands
+        ? await viaRedis(async () => {
+            const keys = charges.map(chargeKey);
+            return commands.limitsPeek(String(keys.length), ...keys);
+          })
+        : undefined;
+      if (!remote) return { items: chargeMemory(charges, at, true), store: 'memory' };
+      const redisNow = Number(remote[0]);
+      const items = charges.map((c, i): ItemResult => {
+        const raw = remote[i + 1];
+        const v = raw === undefined || raw === '' ? undefined : Number(raw);
+        if (c.spec.kind === 'rate') {
+          const t = c.spec.periodMs / c.spec.rate;
+          const tat = v === undefined || v < redisNow ? redisNow : v;
+          const remaining = Math.max(0, Math.min(c.spec.burst, Math.floor((redisNow - (tat - t * c.spec.burst)) / t)));
+          return { allowed: true, limit: c.spec.burst, remaining, resetMs: tat - redisNow, retryAfterMs: 0, used: 0 };
+        }
+        const used = v ?? 0;
+        return {
+          allowed: used < c.spec.limit,
+          limit: c.spec.limit,
+          remaining: Math.max(0, Math.floor(c.spec.limit - used)),
+          resetMs: Math.max(0, c.spec.windowEnd - at),
+          retryAfterMs: 0,
+          used,
+        };
+      });
+      return { items, store: 'redis' };
+    },
+
+    usingFallback: () => redis === null || breaker.isOpen(),
+  };
+}

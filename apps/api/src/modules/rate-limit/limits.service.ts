@@ -1,0 +1,444 @@
+import type { Db } from '@genz/db';
+import { writeAuditEvent } from '@genz/db';
+import { settings, users } from '@genz/db/schema';
+import { eq } from 'drizzle-orm';
+import type { AppConfig } from '../../config/index.ts';
+import type { Actor } from '../../http/actor.ts';
+import { DomainError } from '../../http/errors.ts';
+import {
+  type Charge,
+  type ChargeEngine,
+  type ChargeResult,
+  type ChargeStore,
+  dayWindow,
+  type ItemResult,
+  monthWindow,
+} from './charges.ts';
+import type { ConcurrencyLimiter } from './concurrency.ts';
+
+type Limits = AppConfig['limits'];
+export type PlanLimits = Limits['defaults'];
+/** Admin overrides of one user: each key given replaces the plan's (null: no limit). */
+export type LimitOverrides = Partial<PlanLimits>;
+
+/** The concurrency-cap key of a user's generations; chats (modules/chats) and /v1 share it, so they share the cap. */
+export const generationsKey = (userId: string) => `chat-gen:${userId}`;
+
+const MICRO = 1_000_000;
+const settingKey = (userId: string) => `limits.user.${userId}`;
+
+export interface ReservationInput {
+  /** Estimated prompt tokens. */
+  promptTokens: number;
+  /** The request's completion limit, if it set one, and the parameter name to blame for a bad one. */
+  maxTokens: number | undefined;
+  maxTokensParam: string;
+  /** Largest context window among the alias' deployments (a max_tokens above it is refused). */
+  contextWindow: number;
+  /** Highest USD price per token among the alias' deployments (the reservation assumes the dearest). */
+  pricePerInputToken: number;
+  pricePerOutputToken: number;
+}
+
+export interface ActualUsage {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** A token (and cost) reservation: charged before the call, reconciled once with what the call really used. */
+export interface Reservation {
+  readonly tokens: number;
+  readonly costUsd: number;
+  readonly store: ChargeStore;
+  /** Reconciles with the real usage (undefined: unknown, the reservation stays charged). Idempotent. */
+  settle(actual: ActualUsage | undefined): Promise<void>;
+  /** Refunds everything (the call never reached a model). Idempotent. */
+  release(): Promise<void>;
+}
+
+export interface UsageItem {
+  policy: string;
+  scope: 'user' | 'api_key';
+  unit: 'requests' | 'tokens' | 'usd';
+  kind: 'rate' | 'quota';
+  limit: number;
+  used: number;
+  remaining: number;
+  resetAt: string;
+}
+
+export type DecisionOutcome = 'allowed' | 'limited' | 'failed_closed';
+
+export interface LimitsServiceDeps {
+  config: AppConfig;
+  db: Db;
+  engine: ChargeEngine;
+  concurrency: ConcurrencyLimiter;
+  now?: () => number;
+  onDecision?: (policy: string, outcome: DecisionOutcome) => void;
+}
+
+/** RateLimit-* and Retry-After of one decision (whole seconds; Retry-After rounded up, so never early). */
+export function limitHeaders(item: ItemResult, refused: boolean, fallbackRetryMs = 1000): Record<string, string> {
+  const headers: Record<string, string> = {
+    'ratelimit-limit': String(Math.floor(item.limit)),
+    'ratelimit-remaining': String(Math.max(0, Math.floor(item.remaining))),
+    'ratelimit-reset': String(Math.ceil(item.resetMs / 1000)),
+  };
+  if (refused) {
+    const ms = Number.isFinite(item.retryAfterMs) ? item.retryAfterMs || fallbackRetryMs : 3_600_000;
+    headers['retry-after'] = String(Math.max(1, Math.ceil(ms / 1000)));
+  }
+  return headers;
+}
+
+/** The item an admitted response advertises in RateLimit-*: the one with the least room left. */
+export function tightest(items: ItemResult[]): ItemResult | undefined {
+  let best: ItemResult | undefined;
+  for (const i of items) {
+    if (i.limit <= 0) continue;
+    if (!best || i.remaining / i.limit < best.remaining / best.limit) best = i;
+  }
+  return best;
+}
+
+/**
+ * Every per-plan limit (ARCHITECTURE.md §12: one owner): resolves a user's limits (plan over defaults, then admin
+ * overrides), checks request rates, reserves and reconciles tokens and cost, caps simultaneous generations, and
+ * reports usage. Knows nothing of HTTP beyond the DomainErrors (429/503 with their headers) it throws.
+ */
+export function createLimitsService(deps: LimitsServiceDeps) {
+  const { config, db, engine, concurrency } = deps;
+  const limits = config.limits;
+  const now = deps.now ?? Date.now;
+  const overrideCache = new Map<string, { value: LimitOverrides | null; exp: number }>();
+
+  async function overridesOf(userId: string): Promise<LimitOverrides | null> {
+    const cached = overrideCache.get(userId);
+    if (cached && cached.exp > now()) return cached.value;
+    const [row] = await db
+      .select({ value: settings.value })
+      .from(settings)
+      .where(eq(settings.key, settingKey(userId)))
+      .limit(1);
+    const value = (row?.value as LimitOverrides | undefined) ?? null;
+    overrideCache.delete(userId);
+    overrideCache.set(userId, { value, exp: now() + limits.overrideCacheTtlMs });
+    if (overrideCache.size > limits.memoryMaxKeys) {
+      for (const k of overrideCache.keys())
+        if (overrideCache.size > limits.memoryMaxKeys * 0.9) overrideCache.delete(k);
+    }
+    return value;
+  }
+
+  function planLimits(plan: string): PlanLimits {
+    return { ...limits.defaults, ...(limits.plans[plan] ?? {}) } as PlanLimits;
+  }
+
+  async function effective(userId: string, plan: string): Promise<PlanLimits> {
+    const o = await overridesOf(userId);
+    return o ? ({ ...planLimits(plan), ...o } as PlanLimits) : planLimits(plan);
+  }
+
+  function decide(result: ChargeResult, charges: Charge[]) {
+    if (!deps.onDecision) return;
+    if (result.allowed) for (const c of charges) deps.onDecision(c.policy, 'allowed');
+    else {
+      const c = charges[result.refused];
+      if (c) deps.onDecision(c.policy, result.failedClosed ? 'failed_closed' : 'limited');
+    }
+  }
+
+  /** Throws the 429 (or 503 for a fail-closed outage) a refused charge deserves. */
+  function refusal(result: ChargeResult, charges: Charge[]): DomainError {
+    const item = result.items[result.refused];
+    const charge = charges[result.refused];
+    if (result.failedClosed || !item || !charge) {
+      return new DomainError('unavailable', 'Limits cannot be checked right now; try again shortly.', {
+        headers: { 'retry-after': String(Math.max(1, Math.ceil(limits.redisBreakerMs / 1000))) },
+      });
+    }
+    const headers = limitHeaders(item, true);
+    if (charge.spec.kind === 'quota') {
+      const what = charge.unit === 'cost' ? 'cost budget' : 'token quota';
+      const period = charge.policy.endsWith('_day') ? 'day' : 'month';
+      return new DomainError(
+        'quota_exceeded',
+        `The ${charge.policy.startsWith('key_') ? "API key's" : 'your'} ${what} for this ${period} is used up; it resets in ${headers['retry-after']} s.`,
+        { headers },
+      );
+    }
+    if (!Number.isFinite(item.retryAfterMs)) {
+      return new DomainError(
+        'rate_limited',
+        `This request needs more ${charge.unit} at once than the ${charge.policy} limit allows (${item.limit}); lower max_tokens or shorten the prompt.`,
+        { headers },
+      );
+    }
+    return new DomainError('rate_limited', `Too many ${charge.unit}: the ${charge.policy} limit is reached.`, {
+      headers,
+    });
+  }
+
+  function requestCharges(actor: Actor, l: PlanLimits): Charge[] {
+    const charges: Charge[] = [];
+    const tag = actor.userId;
+    if (l.requests) {
+      charges.push({
+        policy: 'user_rpm',
+        cls: 'requests',
+        unit: 'requests',
+        subject: actor.userId,
+        tag,
+        spec: { kind: 'rate', ...l.requests },
+        cost: 1,
+      });
+    }
+    if (actor.apiKeyId && l.apiKeyRequests) {
+      charges.push({
+        policy: 'key_rpm',
+        cls: 'requests',
+        unit: 'requests',
+        subject: actor.apiKeyId,
+        tag,
+        spec: { kind: 'rate', ...l.apiKeyRequests },
+        cost: 1,
+      });
+    }
+    return charges;
+  }
+
+  function tokenCharges(actor: Actor, l: PlanLimits, tokens: number, costMicro: number, at: number): Charge[] {
+    const tag = actor.userId;
+    const charges: Charge[] = [];
+    const day = dayWindow(at);
+    const month = monthWindow(at);
+    const add = (
+      policy: string,
+      subject: string,
+      cls: Charge['cls'],
+      unit: Charge['unit'],
+      spec: Charge['spec'],
+      cost: number,
+    ) => {
+      charges.push({ policy, cls, unit, subject, tag, spec, cost });
+    };
+    const keyId = actor.apiKeyId;
+    if (l.tokens) add('user_tpm', actor.userId, 'tokens', 'tokens', { kind: 'rate', ...l.tokens }, tokens);
+    if (keyId && l.apiKeyTokens) add('key_tpm', keyId, 'tokens', 'tokens', { kind: 'rate', ...l.apiKeyTokens }, tokens);
+    if (l.tokensPerDay)
+      add(
+        'user_tokens_day',
+        actor.userId,
+        'quotas',
+        'tokens',
+        { kind: 'quota', limit: l.tokensPerDay, ...day },
+        tokens,
+      );
+    if (l.tokensPerMonth) {
+      const spec = { kind: 'quota' as const, limit: l.tokensPerMonth, ...month };
+      add('user_tokens_month', actor.userId, 'quotas', 'tokens', spec, tokens);
+    }
+    if (keyId && l.apiKeyTokensPerDay) {
+      add('key_tokens_day', keyId, 'quotas', 'tokens', { kind: 'quota', limit: l.apiKeyTokensPerDay, ...day }, tokens);
+    }
+    if (keyId && l.apiKeyTokensPerMonth) {
+      const spec = { kind: 'quota' as const, limit: l.apiKeyTokensPerMonth, ...month };
+      add('key_tokens_month', keyId, 'quotas', 'tokens', spec, tokens);
+    }
+    if (l.costPerMonthUsd && costMicro > 0) {
+      const spec = { kind: 'quota' as const, limit: Math.round(l.costPerMonthUsd * MICRO), ...month };
+      add('user_cost_month', actor.userId, 'quotas', 'cost', spec, costMicro);
+    }
+    return charges;
+  }
+
+  return {
+    effective,
+    planLimits,
+
+    /**
+     * Request rates of an authenticated request (per user, per API key) in one atomic charge. Returns the
+     * RateLimit-* headers for the response; throws 429 (or 503 when a fail-closed limit cannot be checked).
+     */
+    async checkRequest(actor: Actor): Promise<Record<string, string>> {
+      const charges = requestCharges(actor, await effective(actor.userId, actor.plan));
+      const result = await engine.charge(charges);
+      decide(result, charges);
+      if (!result.allowed) throw refusal(result, charges);
+      const item = tightest(result.items);
+      return item ? limitHeaders(item, false) : {};
+    },
+
+    /**
+     * Reserves the prompt estimate plus the (capped) completion budget against every token limit and the cost
+     * budget, all or nothing. A burst of concurrent calls can overshoot a limit by at most what the calls in
+     * flight actually use beyond their reservations. /v1 calls it; chats can call it the same way.
+     */
+    async reserve(actor: Actor, input: ReservationInput): Promise<Reservation> {
+      const ceiling = Math.min(limits.maxTokensCeiling, input.contextWindow);
+      if (input.maxTokens !== undefined && (!Number.isInteger(input.maxTokens) || input.maxTokens < 1)) {
+        throw new DomainError('validation_failed', `${input.maxTokensParam} must be a positive integer`, {
+          param: input.maxTokensParam,
+        });
+      }
+      if (input.maxTokens !== undefined && input.maxTokens > ceiling) {
+        throw new DomainError(
+          'validation_failed',
+          `${input.maxTokensParam} must be at most ${ceiling} for this model (got ${input.maxTokens})`,
+          { param: input.maxTokensParam },
+        );
+      }
+      const completion = Math.min(
+        input.maxTokens ?? limits.defaultCompletionTokens,
+        limits.reservationMaxCompletionTokens,
+      );
+      const prompt = Math.max(0, Math.ceil(input.promptTokens));
+      const tokens = prompt + completion;
+      const costUsd = prompt * input.pricePerInputToken + completion * input.pricePerOutputToken;
+      const costMicro = Math.ceil(costUsd * MICRO);
+      const charges = tokenCharges(actor, await effective(actor.userId, actor.plan), tokens, costMicro, now());
+      const result = await engine.charge(charges);
+      decide(result, charges);
+      if (!result.allowed) throw refusal(result, charges);
+      let settled = false;
+      const reconcile = async (actualTokens: number, actualMicro: number) => {
+        if (settled) return;
+        settled = true;
+        const deltas = charges.map((c) => (c.unit === 'cost' ? actualMicro - costMicro : actualTokens - tokens));
+        await engine.adjust(charges, deltas, result.store);
+      };
+      return {
+        tokens,
+        costUsd,
+        store: result.store,
+        async settle(actual) {
+          if (!actual) {
+            settled = true;
+            return;
+          }
+          await reconcile(actual.inputTokens + actual.outputTokens, Math.ceil(actual.costUsd * MICRO));
+        },
+        release: () => reconcile(0, 0),
+      };
+    },
+
+    /** Simultaneous generations: the cap of the user's plan (or override), or null when unlimited. */
+    async generationsCap(actor: Pick<Actor, 'userId' | 'plan'>): Promise<number | null> {
+      return (await effective(actor.userId, actor.plan)).concurrentGenerations;
+    },
+
+    /** Takes a generation slot or throws 429 with Retry-After. Returns the release function. */
+    async acquireGeneration(actor: Actor, leaseId: string, leaseMs: number): Promise<() => Promise<void>> {
+      const cap = await this.generationsCap(actor);
+      if (cap === null) return async () => {};
+      const key = generationsKey(actor.userId);
+      if (!(await concurrency.acquire(key, leaseId, cap, leaseMs))) {
+        deps.onDecision?.('user_generations', 'limited');
+        throw new DomainError(
+          'rate_limited',
+          `At most ${cap} replies may be generating at once; wait for one to finish.`,
+          {
+            headers: {
+              'retry-after': '1',
+              'ratelimit-limit': String(cap),
+              'ratelimit-remaining': '0',
+              'ratelimit-reset': '1',
+            },
+          },
+        );
+      }
+      deps.onDecision?.('user_generations', 'allowed');
+      const renew = setInterval(
+        () => void concurrency.renew(key, leaseId, leaseMs).catch(() => {}),
+        Math.max(100, Math.floor(leaseMs / 3)),
+      );
+      renew.unref();
+      let released = false;
+      return async () => {
+        if (released) return;
+        released = true;
+        clearInterval(renew);
+        await concurrency.release(key, leaseId).catch(() => {});
+      };
+    },
+
+    /** GET /api/me/usage: every limit of the user (and of the calling API key) with its current use. */
+    async usage(actor: Actor): Promise<{ plan: string; overridden: boolean; store: ChargeStore; items: UsageItem[] }> {
+      const l = await effective(actor.userId, actor.plan);
+      const at = now();
+      const charges = [...requestCharges(actor, l), ...tokenCharges(actor, l, 0, 1, at)];
+      const { items, store } = await engine.peek(charges);
+      const out: UsageItem[] = charges.map((c, i) => {
+        const item = items[i] ?? { limit: 0, remaining: 0, used: 0, resetMs: 0 };
+        const scale = c.unit === 'cost' ? MICRO : 1;
+        const used = c.spec.kind === 'quota' ? item.used : item.limit - item.remaining;
+        return {
+          policy: c.policy,
+          scope: c.policy.startsWith('key_') ? 'api_key' : 'user',
+          unit: c.unit === 'cost' ? 'usd' : c.unit,
+          kind: c.spec.kind,
+          limit: item.limit / scale,
+          used: Math.max(0, used) / scale,
+          remaining: item.remaining / scale,
+          resetAt: new Date(at + item.resetMs).toISOString(),
+        };
+      });
+      const generations = l.concurrentGenerations;
+      if (generations !== null) {
+        out.push({
+          policy: 'user_generations',
+          scope: 'user',
+          unit: 'requests',
+          kind: 'rate',
+          limit: generations,
+          used: 0,
+          remaining: generations,
+          resetAt: new Date(at).toISOString(),
+        });
+      }
+      return { plan: actor.plan, overridden: (await overridesOf(actor.userId)) !== null, store, items: out };
+    },
+
+    // ---------- admin ----------
+
+    async getOverrides(userId: string) {
+      const [user] = await db.select({ plan: users.plan }).from(users).where(eq(users.id, userId)).limit(1);
+      if (!user) throw new DomainError('not_found', 'User not found');
+      overrideCache.delete(userId);
+      const overrides = await overridesOf(userId);
+      return { userId, plan: user.plan, overrides: overrides ?? {}, effective: await effective(userId, user.plan) };
+    },
+
+    async setOverrides(admin: Actor, userId: string, overrides: LimitOverrides | null, ip: string | null) {
+      await db.transaction(async (tx) => {
+        const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).limit(1);
+        if (!user) throw new DomainError('not_found', 'User not found');
+        if (overrides === null || Object.keys(overrides).length === 0) {
+          await tx.delete(settings).where(eq(settings.key, settingKey(userId)));
+        } else {
+          await tx
+            .insert(settings)
+            .values({ key: settingKey(userId), value: overrides, updatedBy: admin.userId })
+            .onConflictDoUpdate({
+              target: settings.key,
+              set: { value: overrides, updatedBy: admin.userId, updatedAt: new Date() },
+            });
+        }
+        await writeAuditEvent(tx as unknown as Db, {
+          event: 'user.limits_changed',
+          actorUserId: admin.userId,
+          targetType: 'user',
+          targetId: userId,
+          ip,
+          data: { overrides: overrides ?? {} },
+        });
+      });
+      overrideCache.delete(userId);
+      return this.getOverrides(userId);
+    },
+  };
+}
+
+export type LimitsService = ReturnType<typeof createLimitsService>;
