@@ -323,6 +323,28 @@ export async function childrenOf(
     .orderBy(asc(messages.id));
 }
 
+/** Every branch at once: a conversation's messages in creation order, keyset on id (the client builds the tree). */
+export async function conversationMessagesPage(
+  db: Db,
+  actor: Actor,
+  conversationId: string,
+  limit: number,
+  afterId?: string,
+): Promise<MessageRow[]> {
+  return db
+    .select()
+    .from(messages)
+    .where(
+      and(
+        eq(messages.userId, actor.userId),
+        eq(messages.conversationId, conversationId),
+        afterId ? gt(messages.id, afterId) : undefined,
+      ),
+    )
+    .orderBy(asc(messages.id))
+    .limit(limit);
+}
+
 /** Every message of a conversation, oldest first (export, share snapshots). */
 export async function allMessages(db: Db, actor: Actor, conversationId: string, limit: number): Promise<MessageRow[]> {
   return db

@@ -89,7 +89,7 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
   // ---------------- messages and generations ----------------
 
   app.get('/api/conversations/:id/messages', { config: chat, schema: s.listMessages }, async (request) => {
-    const q = request.query as { leafId?: string; cursor?: string; limit?: number };
+    const q = request.query as { leafId?: string; cursor?: string; limit?: number; view?: 'branch' | 'tree' };
     return svc.listMessages(actorOf(request), (request.params as { id: string }).id, q);
   });
 

@@ -100,7 +100,17 @@ export const listMessages = {
   tags,
   params: IdParams,
   querystring: Type.Object(
-    { leafId: Type.Optional(Id), cursor: Type.Optional(Cursor), limit: Type.Optional(Limit) },
+    {
+      leafId: Type.Optional(Id),
+      cursor: Type.Optional(Cursor),
+      limit: Type.Optional(Limit),
+      view: Type.Optional(
+        Type.Union([Type.Literal('branch'), Type.Literal('tree')], {
+          description:
+            '`branch` (default): the path to `leafId` (or the active leaf), newest page first. `tree`: every message, oldest first.',
+        }),
+      ),
+    },
     strict,
   ),
 };

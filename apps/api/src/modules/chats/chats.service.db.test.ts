@@ -178,6 +178,15 @@ describe('generation', () => {
     // The history sent to the model is the branch: the regenerated reply answered "two", not "two, edited".
     const regenMsg = await repo.getMessage(t.app.db.db, alice, regen.assistantMessageId);
     expect(JSON.stringify(regenMsg?.content)).toContain('You said: \\"two\\"');
+    // The whole tree, oldest first, in pages.
+    const tree = await svc.listMessages(alice, c.id, { view: 'tree', limit: 5 });
+    const rest = await svc.listMessages(alice, c.id, { view: 'tree', limit: 5, cursor: tree.nextCursor ?? '' });
+    expect([...tree.items, ...rest.items].map((m) => m.id)).toEqual(
+      [first, second]
+        .flatMap((g) => [g.userMessageId, g.assistantMessageId])
+        .concat([regen.assistantMessageId, edit.userMessageId, edit.assistantMessageId]),
+    );
+    expect(rest.nextCursor).toBeNull();
     await expect(svc.listMessages(bob, c.id, {})).rejects.toMatchObject({ code: 'not_found' });
     await expect(svc.regenerate(bob, regen.assistantMessageId)).rejects.toMatchObject({ code: 'not_found' });
   });
@@ -385,7 +394,7 @@ describe('search, shares, export, import', () => {
     const hits = await svc.search(alice, 'photosynth chloro');
     const hit = hits.items.find((h) => h.messageId === g.userMessageId);
     expect(hit?.snippet).toContain('<mark>photosynthesis</mark>');
-    expect(hit?.link).toBe(`/c/${c.id}?message=${g.userMessageId}`);
+    expect(hit?.link).toBe(`/chat/${c.id}?m=${g.userMessageId}`);
     expect((await svc.search(alice, 'volc')).items.some((h) => h.conversationId === c.id && !h.messageId)).toBe(true);
     expect((await svc.search(bob, 'photosynth')).items).toEqual([]);
     await expect(svc.search(alice, '!!!')).rejects.toMatchObject({ status: 400 });

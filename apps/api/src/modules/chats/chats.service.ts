@@ -507,9 +507,26 @@ export function createChatsService(ctx: ChatsContext) {
     async listMessages(
       actor: Actor,
       conversationId: string,
-      opts: { leafId?: string; cursor?: string; limit?: number },
+      opts: { leafId?: string; cursor?: string; limit?: number; view?: 'branch' | 'tree' },
     ) {
       const conversation = await conversationOr404(actor, conversationId);
+      if (opts.view === 'tree') {
+        const limit = Math.min(opts.limit ?? config.messagesPageDefault, config.messagesPageMax);
+        let afterId: string | undefined;
+        if (opts.cursor !== undefined) {
+          const key = decodeCursor(opts.cursor, 1);
+          if (!key || !isUuid(key[0])) throw invalidCursor();
+          afterId = key[0];
+        }
+        const rows = await repo.conversationMessagesPage(db, actor, conversationId, limit + 1, afterId);
+        const page = rows.slice(0, limit);
+        const siblings = await siblingsFor(actor, conversationId, page);
+        const last = page.at(-1);
+        return {
+          items: page.map((m) => messageView(m, siblings)),
+          nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null,
+        };
+      }
       const limit = Math.min(opts.limit ?? config.messagesPageDefault, config.messagesPageMax);
       let start: string | null | undefined;
       if (opts.cursor !== undefined) {
@@ -709,11 +726,11 @@ export function createChatsService(ctx: ChatsContext) {
       return {
         items: page.map((h) => ({
           conversationId: h.conversationId,
-          conversationTitle: h.conversationTitle,
+          title: h.conversationTitle,
           messageId: h.messageId,
           snippet: h.snippet,
           createdAt: h.createdAt.toISOString(),
-          link: `/c/${h.conversationId}${h.messageId ? `?message=${h.messageId}` : ''}`,
+          link: `/chat/${h.conversationId}${h.messageId ? `?m=${h.messageId}` : ''}`,
         })),
         nextCursor:
           hits.length > limit && last ? encodeCursor([last.rank, last.messageId ?? last.conversationId]) : null,
@@ -860,7 +877,7 @@ export type ChatsService = ReturnType<typeof createChatsService>;
 export const shareView = (s: repo.ShareRow) => ({
   id: s.id,
   conversationId: s.conversationId,
-  url: `/s/${s.token}`,
+  url: `/api/shared/${s.token}`,
   token: s.token,
   createdAt: s.createdAt.toISOString(),
   expiresAt: s.expiresAt?.toISOString() ?? null,
