@@ -156,9 +156,10 @@ export async function tableFingerprint(q: Queryable, t: TableInfo): Promise<Tabl
          from ${t.qualified} x join pg_class c on c.oid = x.tableoid group by c.relname`,
     );
     fp.partitions = Object.fromEntries(
-      [...t.partitions.map((p): [string, number] => [p.name, 0]), ...parts.map((p): [string, number] => [p.part, Number(p.n)])].sort(
-        ([a], [b]) => (a < b ? -1 : a > b ? 1 : 0),
-      ),
+      [
+        ...t.partitions.map((p): [string, number] => [p.name, 0]),
+        ...parts.map((p): [string, number] => [p.part, Number(p.n)]),
+      ].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     );
   }
   return fp;

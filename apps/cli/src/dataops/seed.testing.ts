@@ -41,7 +41,15 @@ export async function seedDatabase(q: Queryable, scale = 1): Promise<SeedCounts>
     await q.query(
       `insert into sessions (id, user_id, family_id, token_hash, expires_at, user_agent, ip)
        values ($1, $2, $3, $4, $5, $6, $7)`,
-      [uuidv7(), userId, uuidv7(), `tok-${u}-${userId}`, new Date(now + 86_400_000).toISOString(), 'Mozilla/5.0 "quoted"', '192.0.2.1'],
+      [
+        uuidv7(),
+        userId,
+        uuidv7(),
+        `tok-${u}-${userId}`,
+        new Date(now + 86_400_000).toISOString(),
+        'Mozilla/5.0 "quoted"',
+        '192.0.2.1',
+      ],
     );
     await q.query(
       `insert into api_keys (id, user_id, name, prefix, hash, scopes) values ($1, $2, $3, $4, $5, $6::text[])`,
@@ -52,7 +60,14 @@ export async function seedDatabase(q: Queryable, scale = 1): Promise<SeedCounts>
       await q.query(
         `insert into conversations (user_id, id, title, pinned, settings, created_at, updated_at)
          values ($1, $2, $3, $4, $5::jsonb, $6, $6)`,
-        [userId, convId, c === 0 ? null : `Ünïcödé 'title' ${u}/${c} 🚀`, c === 1, JSON.stringify({ temperature: 0.7 }), new Date(now - c * 60_000).toISOString()],
+        [
+          userId,
+          convId,
+          c === 0 ? null : `Ünïcödé 'title' ${u}/${c} 🚀`,
+          c === 1,
+          JSON.stringify({ temperature: 0.7 }),
+          new Date(now - c * 60_000).toISOString(),
+        ],
       );
       let parent: string | null = null;
       for (let m = 0; m < perConversationMessages; m++) {
@@ -83,18 +98,30 @@ export async function seedDatabase(q: Queryable, scale = 1): Promise<SeedCounts>
       await q.query(
         `insert into audit_events (id, created_at, actor_user_id, event, target_type, target_id, ip, data)
          values ($1, $2, $3, $4, 'user', $5, $6, $7::jsonb)`,
-        [uuidv7(), at.toISOString(), userId, a % 2 === 0 ? 'auth.login' : 'user.role_changed', userId, '2001:db8::1', JSON.stringify({ n: a, tags: ['x', 'y'] })],
+        [
+          uuidv7(),
+          at.toISOString(),
+          userId,
+          a % 2 === 0 ? 'auth.login' : 'user.role_changed',
+          userId,
+          '2001:db8::1',
+          JSON.stringify({ n: a, tags: ['x', 'y'] }),
+        ],
       );
       audits++;
     }
   }
-  await q.query(`insert into settings (key, value) values ('site', $1::jsonb)`, [JSON.stringify({ name: 'GenZ "test"', list: [1, 2, 3] })]);
+  await q.query(`insert into settings (key, value) values ('site', $1::jsonb)`, [
+    JSON.stringify({ name: 'GenZ "test"', list: [1, 2, 3] }),
+  ]);
   return { users, conversations: users * perUserConversations, messages, auditEvents: audits };
 }
 
 /** Creates monthly audit_events partitions for the seed's months (so rows land in several partitions, not DEFAULT). */
 export async function seedAuditPartitions(q: Queryable): Promise<void> {
   for (const month of ['2025-10-01', '2025-11-01', '2025-12-01']) {
-    await q.query(`select * from genz_ensure_monthly_partitions('audit_events', 0, null, $1::timestamptz)`, [`${month}T00:00:00Z`]);
+    await q.query(`select * from genz_ensure_monthly_partitions('audit_events', 0, null, $1::timestamptz)`, [
+      `${month}T00:00:00Z`,
+    ]);
   }
 }
