@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
 import { createTestApiKey, createTestUser, type TestUser } from '../../test/users.ts';
 import { demoReply } from '../providers/adapters/demo.ts';
+import * as repo from './chats.repository.ts';
 import { parseSse } from './chats.testing.ts';
 
 let t: TestApp;
@@ -138,5 +139,59 @@ describe('chat routes', () => {
     const key = await createTestApiKey(t.app, alice, ['read']);
     const denied = await t.app.inject({ url: '/api/conversations', headers: key.headers });
     expect(denied.statusCode).toBe(403);
+  });
+});
+
+describe('stream bounds', () => {
+  it('idle streams get heartbeat comments; past chats.maxSseConnections a new stream is 503; imports are size-bounded', async () => {
+    const b = await buildTestApp({
+      'chats.sseHeartbeatMs': 1000,
+      'chats.maxSseConnections': 1,
+      'chats.staleAfterMs': 1800,
+      'chats.reaperIntervalMs': 200,
+      'chats.followerCheckMs': 200,
+      'chats.importMaxBytes': 2048,
+      'server.shutdownGraceMs': 500,
+    });
+    try {
+      const user = await createTestUser(b.app);
+      const actor = { userId: user.id, role: 'user' as const, plan: 'free', scopes: [], via: 'session' as const };
+      const conv = await b.app.chats.createConversation(actor);
+      // A generation whose worker lives elsewhere and then stops beating: followers wait, then get `interrupted`.
+      const [msg] = await repo.insertMessages(b.app.db.db, actor, [
+        { conversationId: conv.id, parentId: null, role: 'assistant', content: [], status: 'streaming' },
+      ]);
+      const gen = await repo.insertGeneration(b.app.db.db, actor, {
+        id: crypto.randomUUID(),
+        conversationId: conv.id,
+        userMessageId: null,
+        assistantMessageId: msg?.id ?? '',
+        owner: 'another-replica',
+        at: new Date(),
+      });
+      const first = b.app.inject({ url: `/api/generations/${gen.id}/events`, headers: user.headers });
+      await new Promise((r) => setTimeout(r, 300));
+      const second = await b.app.inject({ url: `/api/generations/${gen.id}/events`, headers: user.headers });
+      expect(second.statusCode).toBe(503);
+      expect((second.json() as { code: string }).code).toBe('overloaded');
+      expect(second.headers['retry-after']).toBeDefined();
+      const res = await first;
+      expect(res.body).toContain(': ping\n\n');
+      const events = parseSse(res.body);
+      expect(events.at(-1)?.event).toBe('done');
+      expect(JSON.parse(events.at(-1)?.data ?? '{}')).toMatchObject({ status: 'interrupted' });
+
+      const big = await b.app.inject({
+        method: 'POST',
+        url: '/api/import/chatgpt',
+        payload: JSON.stringify([{ title: 'x'.repeat(3000), mapping: {} }]),
+        headers: { ...user.headers, 'content-type': 'application/json' },
+      });
+      expect(big.statusCode).toBe(413);
+      expect((big.json() as { code: string }).code).toBe('payload_too_large');
+      expect((await b.app.chats.listConversations(actor)).items).toHaveLength(1);
+    } finally {
+      await b.close();
+    }
   });
 });
