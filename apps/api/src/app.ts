@@ -22,7 +22,7 @@ import auth from './modules/auth/index.ts';
 import chats from './modules/chats/index.ts';
 import health from './modules/health/index.ts';
 import providerHealth from './modules/provider-health/index.ts';
-import providers from './modules/providers/index.ts';
+import providers, { type ConfigSource } from './modules/providers/index.ts';
 import rateLimit from './modules/rate-limit/index.ts';
 import openai from './openai/index.ts';
 
@@ -32,6 +32,8 @@ export interface BuildAppOptions {
   db?: DbHandle;
   /** A pino-compatible logger instance (tests capture output to prove secrets never reach it). */
   logger?: FastifyBaseLogger;
+  /** genz.yaml's path and how to load the configuration again: enables hot reload of providers (server.ts). */
+  configSource?: ConfigSource;
 }
 
 /**
@@ -96,7 +98,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
   await app.register(health);
   await app.register(auth, { config });
-  await app.register(providers, { config });
+  await app.register(providers, { config, configSource: options.configSource });
   await app.register(providerHealth, { config });
   await app.register(openai);
   await app.register(chats, { config });

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, loadConfig } from './config/index.ts';
+import { ConfigError, configFilePath, loadConfig } from './config/index.ts';
 import { startTracing } from './infra/tracing.ts';
 
 /**
@@ -22,7 +22,8 @@ try {
 // after it (ESM). Without OTEL_EXPORTER_OTLP_ENDPOINT this loads nothing.
 const tracing = await startTracing(config);
 const { buildApp } = await import('./app.ts');
-const app = await buildApp({ config });
+// genz.yaml is watched: providers, aliases and plans apply without a restart (docs/providers.md).
+const app = await buildApp({ config, configSource: { file: configFilePath(), load: () => loadConfig() } });
 await app.listen({ host: config.server.host, port: config.server.port });
 app.server.headersTimeout = config.server.headersTimeoutMs;
 

@@ -1,2 +1,2 @@
-export { ConfigError, envBindings, type LoadConfigOptions, loadConfig } from './load.ts';
+export { ConfigError, configFilePath, envBindings, type LoadConfigOptions, loadConfig } from './load.ts';
 export { type AppConfig, ConfigSchema } from './schema.ts';

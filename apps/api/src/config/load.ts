@@ -68,6 +68,17 @@ export interface LoadConfigOptions {
   overrides?: Record<string, unknown>;
 }
 
+function configFileName(env: Record<string, string | undefined>, cwd: string): string | undefined {
+  return env.GENZ_CONFIG ?? (existsSync(resolve(cwd, 'genz.yaml')) ? 'genz.yaml' : undefined);
+}
+
+/** Absolute path of the genz.yaml loadConfig reads with these options (GENZ_CONFIG, else ./genz.yaml), if any. */
+export function configFilePath(options: LoadConfigOptions = {}): string | undefined {
+  const cwd = options.cwd ?? process.cwd();
+  const file = configFileName(options.env ?? process.env, cwd);
+  return file === undefined ? undefined : resolve(cwd, file);
+}
+
 /** Defaults < genz.yaml < environment < overrides. Throws ConfigError naming every bad key. */
 export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   const env = options.env ?? process.env;
@@ -75,7 +86,7 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   const problems: string[] = [];
   let layered: Record<string, unknown> = {};
 
-  const file = env.GENZ_CONFIG ?? (existsSync(resolve(cwd, 'genz.yaml')) ? 'genz.yaml' : undefined);
+  const file = configFileName(env, cwd);
   if (file) {
     const path = resolve(cwd, file);
     try {

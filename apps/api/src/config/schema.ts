@@ -431,6 +431,21 @@ const Providers = Type.Object(
     }),
     routing: Routing,
     usage: Usage,
+    reload: Type.Object(
+      {
+        watchFile: Type.Boolean({
+          default: true,
+          description: 'Apply a changed genz.yaml (providers, aliases, plans) without a restart.',
+        }),
+        debounceMs: ms(250, 'Quiet time after a change to genz.yaml before it is read.', 10),
+        pollMs: ms(
+          1000,
+          'How often a replica checks for admin configuration changes (the Redis version key; without Redis, the database).',
+          100,
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
   },
   { default: {}, additionalProperties: false },
 );
@@ -839,6 +854,15 @@ export const ConfigSchema = Type.Object(
       ...env('DATA_DIR'),
     }),
     configFile: Type.Optional(Type.String({ description: 'Path to genz.yaml.', ...env('GENZ_CONFIG') })),
+    encryptionKey: Type.Optional(
+      Type.String({
+        minLength: 32,
+        description:
+          'Secret (≥ 32 characters, e.g. `openssl rand -base64 32`) that encrypts provider keys stored by admins ' +
+          '(AES-256-GCM). The same on every replica; without it admins cannot store keys.',
+        ...env('ENCRYPTION_KEY'),
+      }),
+    ),
     configReadonly: Type.Boolean({
       default: false,
       description: 'Refuse admin edits of configuration (e.g. when Kubernetes manages genz.yaml).',

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createTestDb, testRedisPrefix, testRedisUrl } from '@genz/db/testing';
+import { createTestDb, type TestDb, testRedisPrefix, testRedisUrl } from '@genz/db/testing';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../app.ts';
@@ -16,6 +16,8 @@ export interface TestApp {
   config: AppConfig;
   /** Every log line the app wrote, as raw JSON text (to prove secrets never reach it). */
   logs: string[];
+  /** The app's database (hand it to a second replica with `buildTestApp(..., { db })`). */
+  db: TestDb;
   close(): Promise<void>;
 }
 
@@ -26,22 +28,34 @@ export interface TestApp {
  */
 export async function buildTestApp(
   overrides: Record<string, unknown> = {},
-  options: { redis?: boolean; keyPrefix?: string; routes?: (app: FastifyInstance) => void } = {},
+  options: {
+    redis?: boolean;
+    keyPrefix?: string;
+    routes?: (app: FastifyInstance) => void;
+    /** Load the configuration from this genz.yaml (overrides still apply) and watch it, as server.ts does. */
+    configFile?: string;
+    /** Share another app's database (a second replica); it is not disposed by this app's close(). */
+    db?: TestDb;
+  } = {},
 ): Promise<TestApp> {
   const useRedis = options.redis ?? testBackend === 'server';
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      env: 'test',
-      'log.level': 'info',
-      'server.port': 0,
-      // Fixed test keys: otherwise embedded mode would generate auth-secrets into the repository's ./data.
-      'auth.secrets': TEST_AUTH_SECRETS,
-      ...(useRedis ? { 'redis.url': testRedisUrl, 'redis.keyPrefix': options.keyPrefix ?? testRedisPrefix() } : {}),
-      ...overrides,
-    },
+  const keyPrefix = options.keyPrefix ?? testRedisPrefix();
+  // A fresh object per load: loadConfig freezes what it is given, and a hot reload loads again.
+  const overridesOf = () => ({
+    env: 'test',
+    'log.level': 'info',
+    'server.port': 0,
+    // Fixed test keys: otherwise embedded mode would generate auth-secrets into the repository's ./data.
+    'auth.secrets': TEST_AUTH_SECRETS,
+    ...(useRedis ? { 'redis.url': testRedisUrl, 'redis.keyPrefix': keyPrefix } : {}),
+    ...structuredClone(overrides),
   });
-  const db = await createTestDb();
+  const configEnv = options.configFile ? { GENZ_CONFIG: options.configFile } : {};
+  const configSource = options.configFile
+    ? { file: options.configFile, load: () => loadConfig({ env: configEnv, overrides: overridesOf() }) }
+    : undefined;
+  const config = loadConfig({ env: configEnv, overrides: overridesOf() });
+  const db = options.db ?? (await createTestDb());
   const logs: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, done) {
@@ -49,7 +63,12 @@ export async function buildTestApp(
       done();
     },
   });
-  const app = await buildApp({ config, db, logger: pino(loggerOptions(config), stream) });
+  const app = await buildApp({
+    config,
+    db,
+    logger: pino(loggerOptions(config), stream),
+    ...(configSource ? { configSource } : {}),
+  });
   options.routes?.(app);
   await app.ready();
   await app.dbReadyPromise;
@@ -57,9 +76,10 @@ export async function buildTestApp(
     app,
     config,
     logs,
+    db,
     async close() {
       await app.close();
-      await db.dispose();
+      if (!options.db) await db.dispose();
     },
   };
 }

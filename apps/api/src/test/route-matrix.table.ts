@@ -202,6 +202,18 @@ export const routeTable: RouteTable = {
   'GET /api/export': { request: () => ({ method: 'GET', url: '/api/export' }) },
   'POST /api/import/chatgpt': { request: () => ({ method: 'POST', url: '/api/import/chatgpt', payload: [] }) },
 
+  // ---------- models and provider configuration (modules/providers) ----------
+  'GET /api/models': { request: () => ({ method: 'GET', url: '/api/models' }) },
+  'GET /api/admin/config': { request: () => ({ method: 'GET', url: '/api/admin/config' }) },
+  'PUT /api/admin/config': {
+    request: (f) => ({
+      method: 'PUT',
+      url: '/api/admin/config',
+      headers: { 'if-match': `"${f.app.providersConfig.version}"` },
+      payload: { aliases: { 'matrix-alias': { deployments: ['demo'] } } },
+    }),
+  },
+
   // ---------- OpenAI-compatible (/v1) ----------
   'POST /v1/chat/completions': { request: () => json('POST', '/v1/chat/completions', chat) },
   'POST /v1/responses': { request: () => json('POST', '/v1/responses', { model: 'demo', input: 'hi' }) },

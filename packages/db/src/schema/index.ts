@@ -4,5 +4,7 @@
  */
 export * from './audit.ts';
 export * from './chats.ts';
+export * from './identities.ts';
+export * from './providers.ts';
 export * from './usage.ts';
 export * from './users.ts';

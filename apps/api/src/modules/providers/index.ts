@@ -2,14 +2,18 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
 import type { AppConfig } from '../../config/index.ts';
+import { createRedis, waitReady } from '../../infra/redis.ts';
 import { createAiSdkAdapter } from './adapters/ai-sdk.ts';
 import { createDemoAdapter } from './adapters/demo.ts';
 import { createDispatcher, createOpenAiWireAdapter } from './adapters/openai-wire.ts';
 import { Breakers, memoryBreakerStore, redisBreakerStore } from './breaker.ts';
+import { type ConfigSource, ProviderConfigManager } from './config-manager.ts';
 import { createProviderMetrics } from './providers.metrics.ts';
 import { buildRegistry } from './providers.registry.ts';
+import providersRoutes from './providers.routes.ts';
 import type { Adapter, ProviderKind } from './providers.types.ts';
 import { ProviderRouter } from './router.ts';
+import { createSecretBox } from './secrets.ts';
 import { RetryBudget, Stats } from './stats.ts';
 import { dbUsageSink, type UsageSink, UsageWriter } from './usage.ts';
 
@@ -18,15 +22,22 @@ declare module 'fastify' {
     providers: ProviderRouter;
     /** Usage events: the bounded batched writer and where it writes (usage_events unless a test passes a sink). */
     usage: { writer: UsageWriter; sink: UsageSink };
+    /** The layered provider configuration (genz.yaml + admin layer) and its hot reload. */
+    providersConfig: ProviderConfigManager;
   }
 }
+
+export type { ConfigSource } from './config-manager.ts';
 
 /**
  * The AI router (ARCHITECTURE §5): deployments and aliases from config, one undici pool, adapters per wire format,
  * breakers shared through Redis when configured, and the usage writer. Routes live in src/openai.
  */
 export default fp(
-  async (app: FastifyInstance, opts: { config: AppConfig; usageSink?: UsageSink }) => {
+  async (
+    app: FastifyInstance,
+    opts: { config: AppConfig; usageSink?: UsageSink; configSource?: ConfigSource | undefined },
+  ) => {
     const { providers } = opts.config;
     const { routing } = providers;
     const registry = buildRegistry(providers);
@@ -58,7 +69,8 @@ export default fp(
     const stats = new Stats(routing.ewmaAlpha);
     const metrics = createProviderMetrics(
       app.metrics.registry,
-      () => [...registry.deployments.keys()],
+      // Through the router: after a hot reload the gauges follow the deployments in force.
+      () => router.deployments().map((d) => d.id),
       breakers,
       stats,
     );
@@ -83,8 +95,25 @@ export default fp(
       usage: writer,
       routing,
       log: app.log,
+      plans: opts.config.plans,
     });
     app.decorate('providers', router);
+
+    const manager = new ProviderConfigManager({
+      router,
+      base: opts.config,
+      db: () => app.db.db,
+      dbReady: () => app.dbReady(),
+      redis: app.redis,
+      keyPrefix: opts.config.redis.keyPrefix,
+      box: createSecretBox(opts.config.encryptionKey),
+      source: opts.configSource,
+      readonly: opts.config.configReadonly,
+      log: app.log,
+      ...providers.reload,
+    });
+    app.decorate('providersConfig', manager);
+    await app.register(providersRoutes, { manager });
     app.decorate('usage', { writer, sink });
 
     let syncTimer: NodeJS.Timeout | undefined;
@@ -98,8 +127,20 @@ export default fp(
         syncTimer.unref();
       });
     }
+    app.addHook('onReady', async () => {
+      let subscriber: ReturnType<typeof createRedis> = null;
+      if (app.redis) {
+        subscriber = createRedis(opts.config, false);
+        if (subscriber) {
+          subscriber.on('error', () => {}); // the 'redis' plugin reports connectivity
+          await waitReady(subscriber).catch(() => {});
+        }
+      }
+      await manager.start(subscriber, app.dbReadyPromise);
+    });
     app.addHook('onClose', async () => {
       clearInterval(syncTimer);
+      await manager.stop();
       await writer.flush();
       // Requests have drained by now (Fastify closes the listener first); cut whatever probes are left.
       await dispatcher.destroy();

@@ -28,6 +28,11 @@ export interface RequestContext {
   /** Aborted when the client goes away. */
   signal: AbortSignal;
   endpoint: UsageEvent['endpoint'];
+  /**
+   * Limits hook (modules/rate-limit): called once with the priced usage of the attempt that answered (undefined
+   * when the upstream reported none), so a token reservation is reconciled with what the call really used.
+   */
+  onUsage?: (usage: { inputTokens: number; outputTokens: number; costUsd: number } | undefined) => void;
 }
 
 /** What a request needs from a deployment; candidates that cannot serve it are skipped. */
@@ -97,8 +102,16 @@ export function needsOf(body: ChatRequest): Needs {
  * jittered retries inside a budget and failover, and keeps every failure before the first content token invisible
  * to the client. It knows nothing about HTTP beyond the DomainErrors it throws.
  */
+export type ModelHealth = 'healthy' | 'degraded' | 'down';
+
+/** Model aliases each plan may call: exact names, `prefix*` globs, or `*` for all. */
+export type PlanModels = Readonly<Record<string, { readonly models: readonly string[] }>>;
+
 export class ProviderRouter {
-  private readonly registry: Registry;
+  /** Swapped whole by `swap()` (hot reload); a request reads it once, so in-flight work keeps its deployments. */
+  private registry: Registry;
+  private plans: PlanModels;
+  private configVersion = 0;
   private readonly adapters: Record<ProviderKind, Adapter>;
   private readonly breakers: Breakers;
   private readonly stats: Stats;
@@ -120,8 +133,10 @@ export class ProviderRouter {
     routing: RoutingConfig;
     log: FastifyBaseLogger;
     random?: () => number;
+    plans?: PlanModels;
   }) {
     this.registry = deps.registry;
+    this.plans = deps.plans ?? {};
     this.adapters = deps.adapters;
     this.breakers = deps.breakers;
     this.stats = deps.stats;
@@ -135,6 +150,51 @@ export class ProviderRouter {
 
   aliases(): Alias[] {
     return [...this.registry.aliases.values()];
+  }
+
+  /**
+   * Replaces deployments and aliases at once (hot reload). Requests already routed keep the deployments they hold;
+   * streams in flight are untouched. `version` identifies the configuration (the admin layer's version).
+   */
+  swap(registry: Registry, version: number, plans?: PlanModels): void {
+    this.registry = registry;
+    this.configVersion = version;
+    if (plans) this.plans = plans;
+  }
+
+  /** Version of the configuration in use (0: genz.yaml and env only, never edited). */
+  get version(): number {
+    return this.configVersion;
+  }
+
+  /** healthy: every deployment's breaker closed; down: none closed or half-open; degraded otherwise. */
+  health(alias: Alias): ModelHealth {
+    const states = alias.deployments.map((d) => this.breakers.state(d.id));
+    const closed = states.filter((s) => s === 'closed').length;
+    if (closed === states.length) return 'healthy';
+    return closed > 0 || states.includes('half_open') ? 'degraded' : 'down';
+  }
+
+  /** Whether `plan` may call the alias `model` (config `plans.<plan>.models`; an unknown plan may call nothing). */
+  allowed(plan: string, model: string): boolean {
+    const models = Object.hasOwn(this.plans, plan) ? this.plans[plan]?.models : undefined;
+    if (!models) return false;
+    return models.some((m) => m === '*' || m === model || (m.endsWith('*') && model.startsWith(m.slice(0, -1))));
+  }
+
+  /** Throws 403 naming `model` when the actor's plan does not include it (no actor: internal callers, allowed). */
+  assertAllowed(actor: Actor | null, model: string): void {
+    if (!actor || this.allowed(actor.plan, model)) return;
+    throw new DomainError('forbidden', `The '${actor.plan}' plan does not include the model '${model}'.`, {
+      param: 'model',
+    });
+  }
+
+  /** resolve() plus the plan check, for requests made on behalf of a user. */
+  private resolveFor(model: string, ctx: RequestContext): Alias {
+    const alias = this.resolve(model);
+    this.assertAllowed(ctx.actor, alias.name);
+    return alias;
   }
 
   deployments(): Deployment[] {
@@ -367,6 +427,7 @@ export class ProviderRouter {
       latencyMs: Math.round(latencyMs),
       ttftMs: ttftMs === null ? null : Math.round(ttftMs),
     });
+    ctx.onUsage?.(usage ? { inputTokens: input, outputTokens: output, costUsd: cost } : undefined);
   }
 
   private linkAbort(ctx: RequestContext): { controller: AbortController; unlink: () => void } {
@@ -384,7 +445,7 @@ export class ProviderRouter {
 
   /** Non-streaming chat completion (any failure is retried or failed over; the body is the upstream's JSON). */
   async completeChat(body: ChatRequest, ctx: RequestContext): Promise<CompleteResult> {
-    const alias = this.resolve(body.model);
+    const alias = this.resolveFor(body.model, ctx);
     const plan = this.plan(alias, needsOf(body));
     const run = (d: Deployment, probe: boolean) => this.completeOn(d, alias, body, ctx, probe, 'chat');
     const { value, deployment, upstreamMs } = await this.failover(alias, plan, ctx, run);
@@ -392,7 +453,7 @@ export class ProviderRouter {
   }
 
   async embed(body: Record<string, unknown> & { model: string }, ctx: RequestContext): Promise<CompleteResult> {
-    const alias = this.resolve(body.model);
+    const alias = this.resolveFor(body.model, ctx);
     const plan = this.plan(alias, { tools: false, vision: false, embeddings: true, tokens: 0 });
     const run = (d: Deployment, probe: boolean) => this.completeOn(d, alias, body, ctx, probe, 'embed');
     const { value, deployment, upstreamMs } = await this.failover(alias, plan, ctx, run);
@@ -448,7 +509,7 @@ export class ProviderRouter {
    * with an OpenAI error event and never with `[DONE]`.
    */
   async streamChat(body: ChatRequest, ctx: RequestContext): Promise<StreamResult> {
-    const alias = this.resolve(body.model);
+    const alias = this.resolveFor(body.model, ctx);
     const plan = this.plan(alias, needsOf(body));
     const { value: committed, upstreamMs } = await this.failover(alias, plan, ctx, (d, probe) =>
       this.startStream(d, body, ctx, probe),

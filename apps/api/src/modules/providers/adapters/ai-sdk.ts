@@ -34,25 +34,26 @@ export function classifySdkError(error: unknown): UpstreamError {
 
 /**
  * Anthropic and Gemini speak their own wires: the AI SDK provider packages translate (they are the maintained
- * reference for those formats). Model instances are cached per deployment; requests go through the shared undici
+ * reference for those formats). Model instances are cached per deployment object; requests go through the shared undici
  * pool. Every call streams; a non-stream request aggregates the stream into one chat.completion.
  */
 export function createAiSdkAdapter(dispatcher: Dispatcher): Adapter {
-  const models = new Map<string, LanguageModelV4>();
+  // Keyed by the deployment object: a hot reload builds new ones, so a changed key or base URL gets a new model.
+  const models = new WeakMap<Deployment, LanguageModelV4>();
   const fetch = ((url: string | URL, init?: RequestInit) =>
     undiciFetch(url, { ...(init as object), dispatcher } as Parameters<
       typeof undiciFetch
     >[1])) as unknown as typeof globalThis.fetch;
 
   function modelFor(d: Deployment): LanguageModelV4 {
-    let model = models.get(d.id);
+    let model = models.get(d);
     if (!model) {
       const settings = { baseURL: d.baseUrl, apiKey: d.apiKey ?? '', fetch };
       model =
         d.provider === 'anthropic'
           ? createAnthropic(settings).languageModel(d.model)
           : createGoogleGenerativeAI(settings).languageModel(d.model);
-      models.set(d.id, model);
+      models.set(d, model);
     }
     return model;
   }
