@@ -1,3 +1,4 @@
+export * from './chats.ts';
 export * from './errors.ts';
 export * from './pagination.ts';
 export * from './scopes.ts';

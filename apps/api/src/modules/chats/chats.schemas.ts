@@ -1,3 +1,16 @@
+import {
+  ConversationPage,
+  ConversationSchema,
+  GenerationStopSchema,
+  ImportResultSchema,
+  MessagePage,
+  PresetPage,
+  PresetSchema,
+  SearchPage,
+  SharePage,
+  ShareSchema,
+  ShareSnapshotSchema,
+} from '@genz/contracts';
 import { type Static, Type } from 'typebox';
 
 /**
@@ -87,18 +100,25 @@ const sse =
 
 export const listConversations = {
   tags,
+  response: { 200: ConversationPage },
   querystring: Type.Object(
     { archived: Type.Optional(Type.Boolean()), cursor: Type.Optional(Cursor), limit: Type.Optional(Limit) },
     strict,
   ),
 };
-export const createConversation = { tags, body: CreateConversationBody };
-export const conversationById = { tags, params: IdParams };
-export const updateConversation = { tags, params: IdParams, body: UpdateConversationBody };
+export const createConversation = { tags, body: CreateConversationBody, response: { 201: ConversationSchema } };
+export const conversationById = { tags, params: IdParams, response: { 200: ConversationSchema } };
+export const updateConversation = {
+  tags,
+  params: IdParams,
+  body: UpdateConversationBody,
+  response: { 200: ConversationSchema },
+};
 export const deleteById = { tags, params: IdParams };
 export const listMessages = {
   tags,
   params: IdParams,
+  response: { 200: MessagePage },
   querystring: Type.Object(
     {
       leafId: Type.Optional(Id),
@@ -131,12 +151,17 @@ export const generationEvents = {
   description: `Resumes a generation after the Last-Event-ID header (0 or absent: from the start). ${sse}`,
   params: Type.Object({ gid: Id }, strict),
 };
-export const stopGeneration = { tags, params: Type.Object({ gid: Id }, strict) };
-export const listPresets = { tags };
-export const createPreset = { tags, body: PresetBody };
+export const stopGeneration = {
+  tags,
+  params: Type.Object({ gid: Id }, strict),
+  response: { 200: GenerationStopSchema },
+};
+export const listPresets = { tags, response: { 200: PresetPage } };
+export const createPreset = { tags, body: PresetBody, response: { 201: PresetSchema } };
 export const updatePreset = {
   tags,
   params: IdParams,
+  response: { 200: PresetSchema },
   body: Type.Object(
     { name: Type.Optional(Type.String({ maxLength: 10_000 })), settings: Type.Optional(Settings) },
     { ...strict, minProperties: 1 },
@@ -144,6 +169,7 @@ export const updatePreset = {
 };
 export const search = {
   tags,
+  response: { 200: SearchPage },
   querystring: Type.Object(
     { q: Type.String({ minLength: 1, maxLength: 500 }), cursor: Type.Optional(Cursor), limit: Type.Optional(Limit) },
     strict,
@@ -152,13 +178,15 @@ export const search = {
 export const createShare = {
   tags,
   params: IdParams,
+  response: { 201: ShareSchema },
   body: Type.Optional(
     Type.Object({ expiresInSec: Type.Optional(Type.Integer({ minimum: 60, maximum: 366 * 86_400 })) }, strict),
   ),
 };
-export const listShares = { tags };
+export const listShares = { tags, response: { 200: SharePage } };
 export const readShare = {
   tags,
+  response: { 200: ShareSnapshotSchema },
   params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) }, strict),
 };
 const Format = Type.Object(
@@ -169,5 +197,6 @@ export const exportOne = { tags, params: IdParams, querystring: Format };
 export const exportAll = { tags, querystring: Format };
 export const importChatGpt = {
   tags,
+  response: { 201: ImportResultSchema },
   description: 'Imports a ChatGPT export (`conversations.json`), all or nothing (limit: chats.importMaxBytes).',
 };
