@@ -10,7 +10,6 @@ import { isOpenAiSurface } from './errors.ts';
 export type ShedReason = 'event_loop_delay' | 'heap' | 'rss' | 'in_flight';
 
 const reasonOf: Record<string, ShedReason> = {
-  eventLoopDelay: 'event_loop_delay',
   heapUsedBytes: 'heap',
   rssBytes: 'rss',
 };
@@ -20,7 +19,8 @@ const exempt = (request: FastifyRequest) => request.routeOptions.config?.infra =
 
 /**
  * Load shedding (issue 6, ADR 061), registered first so a shed request costs no auth, no limiter and no body parse.
- * - @fastify/under-pressure samples event-loop delay, heap and RSS against `server.overload.*`.
+ * - Event-loop delay (two consecutive samples above the threshold), and heap and RSS through
+ *   @fastify/under-pressure, against `server.overload.*`.
  * - An in-flight count: requests that have not sent their headers yet (an open stream has, so streams do not count).
  * Past a threshold a request gets 503 `overloaded` with Retry-After at once, formatted here (problem+json on /api,
  * the OpenAI envelope on /v1) rather than through the error handler, so shedding never logs an error per request.
@@ -60,21 +60,38 @@ export default fp(
       };
     }
 
+    // Heap and RSS: @fastify/under-pressure. Event-loop delay is sampled below instead: under-pressure turns an
+    // interval without loop samples into Infinity, so one long block (the boot, one heavy embedded-database query)
+    // would shed the next requests; two consecutive slow samples mean sustained lag, which is what overload is.
     await app.register(underPressure, {
-      maxEventLoopDelay: o.maxEventLoopDelayMs,
       maxHeapUsedBytes: o.maxHeapUsedBytes,
       maxRssBytes: o.maxRssBytes,
       sampleInterval: o.sampleIntervalMs,
       retryAfter: o.retryAfterSec,
       // under-pressure sends whatever the handler returns (its types say void; its code sends a non-null result).
-      pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => {
+      pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string) => {
         if (exempt(request)) return undefined;
-        // under-pressure reports Infinity for an interval with no loop samples at all (e.g. the boot itself, which
-        // blocks the loop for seconds); that is "no data", and a really stuck loop shows a finite delay next sample.
-        if (type === 'eventLoopDelay' && !Number.isFinite(value)) return undefined;
-        return shedBody(request, reply, reasonOf[type] ?? 'event_loop_delay');
+        return shedBody(request, reply, reasonOf[type] ?? 'heap');
       }) as unknown as (request: FastifyRequest, reply: FastifyReply, type: string) => void,
     });
+
+    if (o.maxEventLoopDelayMs > 0) {
+      let previous = 0;
+      let last = 0;
+      let expected = performance.now() + o.sampleIntervalMs;
+      const sampler = setInterval(() => {
+        const t = performance.now();
+        previous = last;
+        last = Math.max(0, t - expected);
+        expected = t + o.sampleIntervalMs;
+      }, o.sampleIntervalMs);
+      sampler.unref();
+      app.addHook('onClose', async () => clearInterval(sampler));
+      app.addHook('onRequest', async (request, reply) => {
+        if (Math.min(previous, last) <= o.maxEventLoopDelayMs || exempt(request)) return;
+        return reply.send(shedBody(request, reply, 'event_loop_delay'));
+      });
+    }
 
     if (o.maxInFlight > 0) {
       let inFlight = 0;

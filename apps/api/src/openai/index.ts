@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { DomainError } from '../http/errors.ts';
 import type { ChatRequest } from '../modules/providers/providers.types.ts';
-import type { RequestContext } from '../modules/providers/router.ts';
+import { estimateTokens, type RequestContext } from '../modules/providers/router.ts';
+import { guardGeneration } from '../modules/rate-limit/generation-guard.ts';
 import { fromCompletion, type ResponsesRequest, toChatRequest, toResponseEvents } from './responses.ts';
 import { ChatCompletionBody, EmbeddingsBody, ResponsesBody } from './schemas.ts';
 
@@ -57,6 +58,29 @@ function contextOf(request: FastifyRequest, reply: FastifyReply, endpoint: Reque
   };
 }
 
+/**
+ * Limits (modules/rate-limit): a generation slot and a token/cost reservation are taken before the call; the
+ * router reports the real usage through `ctx.onUsage`, and a call that fails before any model answered is refunded.
+ */
+async function limited<T>(
+  guard: Awaited<ReturnType<typeof guardGeneration>>,
+  ctx: RequestContext,
+  call: () => Promise<T>,
+): Promise<T> {
+  ctx.onUsage = guard.onUsage;
+  try {
+    return await call();
+  } catch (err) {
+    await guard.release();
+    throw err;
+  }
+}
+
+const maxTokensOf = (body: ChatRequest) =>
+  body.max_completion_tokens !== undefined
+    ? { maxTokens: body.max_completion_tokens ?? undefined, maxTokensParam: 'max_completion_tokens' }
+    : { maxTokens: body.max_tokens ?? undefined, maxTokensParam: 'max_tokens' };
+
 function sendSse(
   reply: FastifyReply,
   request: FastifyRequest,
@@ -97,11 +121,17 @@ export default fp(
           (i) => `tools.${i}.function.parameters`,
         );
         const ctx = contextOf(request, reply, 'chat.completions');
+        const guard = await guardGeneration(app, request, reply, {
+          model: body.model,
+          promptTokens: estimateTokens(body),
+          ...maxTokensOf(body),
+          generation: true,
+        });
         if (body.stream) {
-          const result = await app.providers.streamChat(body, ctx);
+          const result = await limited(guard, ctx, () => app.providers.streamChat(body, ctx));
           return sendSse(reply, request, result.deployment.id, result.overheadUs, result.sse);
         }
-        const result = await app.providers.completeChat(body, ctx);
+        const result = await limited(guard, ctx, () => app.providers.completeChat(body, ctx));
         return reply
           .header('x-genz-deployment', result.deployment.id)
           .header('x-genz-overhead-us', String(result.overheadUs))
@@ -121,8 +151,15 @@ export default fp(
         checkToolSchemas(raw.tools, (i) => `tools.${i}.parameters`);
         const body = toChatRequest(raw);
         const ctx = contextOf(request, reply, 'responses');
+        const guard = await guardGeneration(app, request, reply, {
+          model: body.model,
+          promptTokens: estimateTokens(body),
+          maxTokens: body.max_tokens ?? undefined,
+          maxTokensParam: 'max_output_tokens',
+          generation: true,
+        });
         if (raw.stream) {
-          const result = await app.providers.streamChat({ ...body, stream: true }, ctx);
+          const result = await limited(guard, ctx, () => app.providers.streamChat({ ...body, stream: true }, ctx));
           return sendSse(
             reply,
             request,
@@ -131,7 +168,7 @@ export default fp(
             toResponseEvents(result.frames, raw.model),
           );
         }
-        const result = await app.providers.completeChat(body, ctx);
+        const result = await limited(guard, ctx, () => app.providers.completeChat(body, ctx));
         return reply
           .header('x-genz-deployment', result.deployment.id)
           .header('x-genz-overhead-us', String(result.overheadUs))
@@ -147,7 +184,16 @@ export default fp(
       },
       async (request, reply) => {
         const body = request.body as Record<string, unknown> & { model: string };
-        const result = await app.providers.embed(body, contextOf(request, reply, 'embeddings'));
+        const ctx = contextOf(request, reply, 'embeddings');
+        const input = JSON.stringify(body.input ?? '');
+        const guard = await guardGeneration(app, request, reply, {
+          model: body.model,
+          promptTokens: Math.ceil(input.length / 4),
+          maxTokens: undefined,
+          maxTokensParam: 'max_tokens',
+          promptOnly: true,
+        });
+        const result = await limited(guard, ctx, () => app.providers.embed(body, ctx));
         return reply
           .header('x-genz-deployment', result.deployment.id)
           .header('x-genz-overhead-us', String(result.overheadUs))

@@ -38,6 +38,8 @@ export interface ReservationInput {
   /** Highest USD price per token among the alias' deployments (the reservation assumes the dearest). */
   pricePerInputToken: number;
   pricePerOutputToken: number;
+  /** Completion tokens to reserve instead of the max_tokens rule (0 for embeddings). */
+  completionTokens?: number;
 }
 
 export interface ActualUsage {
@@ -257,6 +259,8 @@ export function createLimitsService(deps: LimitsServiceDeps) {
   return {
     effective,
     planLimits,
+    /** A generation slot lives this long unless renewed (a dead process frees it by itself), as chats does. */
+    generationLeaseMs: config.chats.staleAfterMs,
 
     /**
      * Request rates of an authenticated request (per user, per API key) in one atomic charge. Returns the
@@ -290,10 +294,9 @@ export function createLimitsService(deps: LimitsServiceDeps) {
           { param: input.maxTokensParam },
         );
       }
-      const completion = Math.min(
-        input.maxTokens ?? limits.defaultCompletionTokens,
-        limits.reservationMaxCompletionTokens,
-      );
+      const completion =
+        input.completionTokens ??
+        Math.min(input.maxTokens ?? limits.defaultCompletionTokens, limits.reservationMaxCompletionTokens);
       const prompt = Math.max(0, Math.ceil(input.promptTokens));
       const tokens = prompt + completion;
       const costUsd = prompt * input.pricePerInputToken + completion * input.pricePerOutputToken;
