@@ -41,6 +41,7 @@ const { values: args, positionals } = parseArgs({
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
     redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
+    param: { type: 'string', multiple: true, default: [] },
     'no-append': { type: 'boolean', default: false },
   },
 });
@@ -65,6 +66,12 @@ const durationS = positiveInt('duration', args.duration, 600);
 const connections = positiveInt('connections', args.connections, 1000);
 const warmupS = positiveInt('warmup', args.warmup, 60);
 const rounds = positiveInt('rounds', args.rounds, 20);
+const params = new Map<string, string>();
+for (const p of args.param) {
+  const at = p.indexOf('=');
+  if (at < 1) throw new Error(`--param must be key=value, got ${p}`);
+  params.set(p.slice(0, at), p.slice(at + 1));
+}
 const { scenario } = (await import(`./scenarios/${scenarioName}.ts`)) as { scenario: Scenario };
 if (scenario.targets.filter((t) => t.baseline).length !== 1) throw new Error('a scenario needs exactly one baseline');
 
@@ -177,15 +184,39 @@ interface Shot {
   latencies: LatencyRecorder;
 }
 
-function fire(url: string, target: Target, headers: Record<string, string>, seconds: number, record: boolean) {
+type Vary = () => { headers?: Record<string, string>; body?: string };
+
+function fire(
+  url: string,
+  target: Target,
+  headers: Record<string, string>,
+  seconds: number,
+  record: boolean,
+  vary?: Vary,
+) {
   return new Promise<Shot>((res, rej) => {
     const latencies = new LatencyRecorder();
+    const varied: autocannon.Request[] | undefined = vary
+      ? [
+          {
+            setupRequest: (req: autocannon.Request) => {
+              const v = vary();
+              return {
+                ...req,
+                headers: { ...headers, ...(v.headers ?? {}) },
+                ...(v.body !== undefined ? { body: v.body } : {}),
+              };
+            },
+          },
+        ]
+      : undefined;
     const instance = autocannon(
       {
         url: url + target.path,
         method: target.method ?? 'GET',
         headers,
         ...(target.body !== undefined ? { body: target.body } : {}),
+        ...(varied ? { requests: varied } : {}),
         connections,
         duration: seconds,
         timeout: 10,
@@ -241,6 +272,12 @@ function toResult(target: Target, shot: Shot, before: ProcSample, w: Window): Ta
   };
 }
 
+const indent = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => (l ? `  ${l}` : l))
+    .join('\n');
+
 // ---- the run -------------------------------------------------------------------------------------------------------
 
 const adminUrl = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -266,7 +303,15 @@ process.once('SIGINT', onSignal);
 process.once('SIGTERM', onSignal);
 
 let report: RunReport | undefined;
+const authSecrets = `bench:${randomBytes(32).toString('base64url')}`;
+const scenarioNotes: string[] = [];
 try {
+  const configEnv: Record<string, string> = {};
+  if (scenario.apiConfigYaml !== undefined) {
+    const file = join(dataDir, 'genz.yaml');
+    await writeFile(file, scenario.apiConfigYaml);
+    configEnv.GENZ_CONFIG = file;
+  }
   console.error(`bench ${scenario.name}: database ${dbName}; starting servers`);
   const api = await startChild(
     'api',
@@ -279,7 +324,8 @@ try {
       DATA_DIR: dataDir,
       SHUTDOWN_DRAIN_DELAY_MS: '0',
       // Required with DATABASE_URL (replicas share signing keys); a throwaway key per run.
-      AUTH_SECRETS: `bench:${randomBytes(32).toString('base64url')}`,
+      AUTH_SECRETS: authSecrets,
+      ...configEnv,
       ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `{bench${stamp}}:` } : {}),
       ...scenario.apiEnv,
     },
@@ -294,6 +340,9 @@ try {
     urls: { api: api.url, baseline: baseline.url },
     databaseUrl,
     vars: new Map(),
+    params,
+    authSecrets,
+    note: (text) => scenarioNotes.push(text),
     async request(server, method, path, body, headers = {}) {
       const res = await fetch(byName[server].url + path, {
         method,
@@ -318,14 +367,15 @@ try {
       if (interrupted) throw new Error('interrupted');
       const child = byName[target.server];
       const headers = typeof target.headers === 'function' ? target.headers(ctx) : (target.headers ?? {});
+      const vary = target.vary?.(ctx);
       console.error(`  round ${round}/${rounds} ${target.name}: ${warmupS} s warm-up, ${durationS} s measured`);
-      await fire(child.url, target, headers, warmupS, false);
+      await fire(child.url, target, headers, warmupS, false, vary);
       await sleep(500);
       const sampler = startSampler(child.pid);
       const machineFrom = readMachineCpu();
       const selfCpu = process.cpuUsage();
       const started = performance.now();
-      const shot = await fire(child.url, target, headers, durationS, true);
+      const shot = await fire(child.url, target, headers, durationS, true, vary);
       const seconds = (performance.now() - started) / 1000;
       const self = process.cpuUsage(selfCpu);
       const machineTo = readMachineCpu();
@@ -377,6 +427,10 @@ try {
           ]
         : []),
       `API server: ${redisUrl ? 'with Redis' : 'without Redis'}, PostgreSQL database created for this run and dropped after.`,
+      ...(scenario.apiConfigYaml !== undefined
+        ? [`API genz.yaml:\n\n  \`\`\`yaml\n${indent(scenario.apiConfigYaml.trimEnd())}\n  \`\`\``]
+        : []),
+      ...scenarioNotes,
     ],
   };
 } finally {

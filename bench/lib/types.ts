@@ -9,6 +9,12 @@ export interface BenchContext {
   databaseUrl: string;
   /** Values setup produces for targets (e.g. a bearer token). */
   vars: Map<string, string>;
+  /** `--param key=value` options of this run (e.g. `users=1000000`). */
+  params: ReadonlyMap<string, string>;
+  /** The API server's AUTH_SECRETS (`kid:secret`), so setup can sign access tokens like the server does. */
+  authSecrets: string;
+  /** Adds a line (markdown; may span lines) to the run's notes in docs/benchmarks.md. */
+  note(text: string): void;
   /** A request to a running server, for setup (sign up, log in, seed through the API). */
   request(
     server: ServerName,
@@ -31,6 +37,11 @@ export interface Target {
   /** Static headers, or headers computed after setup (e.g. `authorization` from ctx.vars). */
   headers?: Record<string, string> | ((ctx: BenchContext) => Record<string, string>);
   body?: string;
+  /**
+   * Per-request variation: called once after setup; the function it returns is called for every request and its
+   * headers/body replace the static ones (e.g. a different user's token each time).
+   */
+  vary?: (ctx: BenchContext) => () => { headers?: Record<string, string>; body?: string };
   /** The ratio column is relative to the target marked as the baseline (exactly one per scenario). */
   baseline?: boolean;
 }
@@ -44,4 +55,6 @@ export interface Scenario {
   setup?(ctx: BenchContext): Promise<void>;
   /** Extra environment for the API server (e.g. feature settings a scenario needs). */
   apiEnv?: Record<string, string>;
+  /** genz.yaml for the API server: the runner writes it to the run's data dir and sets GENZ_CONFIG. */
+  apiConfigYaml?: string;
 }

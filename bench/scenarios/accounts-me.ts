@@ -1,0 +1,105 @@
+import { uuidv7 } from '@genz/db';
+import pg from 'pg';
+import type { BenchContext, Scenario } from '../lib/types.ts';
+import { signAccessTokens } from '../seed/tokens.ts';
+import { seedUsers } from '../seed/users.ts';
+
+/**
+ * Issue 3 §7 "Data at scale": `GET /api/me` against a users table of `--param users=N` rows (default 1,000,000), the
+ * user cache off (`auth.userCacheTtlMs: 0`), each request carrying the access token of a different random user.
+ *   npm run bench -w @genz/bench -- accounts-me --param users=1000000 [--param tokens=2000]
+ */
+
+/** The statement the auth hook and GET /api/me issue (drizzle's text for repo.findUserById). */
+export const FIND_USER_BY_ID_SQL =
+  'select "id", "email", "password_hash", "role", "plan", "status", "email_verified_at", "created_at", "last_active_at" ' +
+  'from "users" where "users"."id" = $1 limit $2';
+
+function intParam(ctx: BenchContext, name: string, fallback: number): number {
+  const raw = ctx.params.get(name);
+  const n = raw === undefined ? fallback : Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--param ${name} must be a positive integer, got ${raw}`);
+  return n;
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+export const scenario: Scenario = {
+  name: 'accounts-me',
+  description:
+    'Issue 3 §7: `GET /api/me` with the bearer token of a different random seeded user on every request (a pool of ' +
+    'pre-signed access tokens, rotated by autocannon), against a users table seeded server-side by bench/seed ' +
+    '(see the notes for its size). The user cache is off (`auth.userCacheTtlMs: 0`), so each request verifies the JWT, ' +
+    'checks revocation (Redis EXISTS), charges the per-user request limit, and reads the user row by primary key ' +
+    'twice (auth hook + handler). Per-IP request limiting is off (all load comes from one address).',
+  apiConfigYaml: `auth:
+  userCacheTtlMs: 0
+limits:
+  ipRequests: null
+`,
+  async setup(ctx) {
+    const count = intParam(ctx, 'users', 1_000_000);
+    const tokenCount = intParam(ctx, 'tokens', 2000);
+    const started = performance.now();
+    const inserted = await seedUsers({
+      databaseUrl: ctx.databaseUrl,
+      count,
+      onProgress: (done, total) => process.stderr.write(`\r  seeding ${fmt(done)} / ${fmt(total)} users `),
+    });
+    const seedS = (performance.now() - started) / 1000;
+    process.stderr.write('\n');
+    const client = new pg.Client({ connectionString: ctx.databaseUrl });
+    await client.connect();
+    try {
+      const size = await client.query<{ users: string; table: string; indexes: string }>(
+        `select count(*)::text as users, pg_size_pretty(pg_table_size('users')) as table,
+                pg_size_pretty(pg_indexes_size('users')) as indexes from users`,
+      );
+      const picked = await client.query<{ id: string }>(
+        `select id from users where status = 'active' order by random() limit $1`,
+        [tokenCount],
+      );
+      const ids = picked.rows.map((r) => r.id);
+      const probe = ids[0];
+      if (!probe) throw new Error('no active users seeded');
+      const plan = await client.query<{ 'QUERY PLAN': string }>(
+        `explain (analyze, buffers, costs) ${FIND_USER_BY_ID_SQL.replace('$1', `'${probe}'`).replace('$2', '1')}`,
+      );
+      const s = size.rows[0];
+      ctx.note(
+        `Seeded ${fmt(inserted)} users in ${seedS.toFixed(1)} s (bench/seed/users.ts, server-side INSERT … SELECT in ` +
+          `batches of 50,000); users table now ${fmt(Number(s?.users))} rows, heap ${s?.table}, indexes ${s?.indexes}. ` +
+          `${fmt(ids.length)} pre-signed access tokens for distinct random active users (no session rows: the auth ` +
+          'hook checks the JWT and the revocation list, never the sessions table).',
+      );
+      ctx.note(
+        `\`EXPLAIN (ANALYZE, BUFFERS)\` of the lookup (repo.findUserById), run in setup on this database:\n\n  \`\`\`\n  ${FIND_USER_BY_ID_SQL}\n\n${plan.rows
+          .map((r) => `  ${r['QUERY PLAN']}`)
+          .join('\n')}\n  \`\`\``,
+      );
+      const tokens = await signAccessTokens({
+        authSecrets: ctx.authSecrets,
+        users: ids.map((userId) => ({ userId, sessionId: uuidv7() })),
+      });
+      const check = await ctx.request('api', 'GET', '/api/me', undefined, { authorization: `Bearer ${tokens[0]}` });
+      if (check.status !== 200) throw new Error(`GET /api/me with a minted token: ${check.status} ${check.body}`);
+      ctx.vars.set('tokens', JSON.stringify(tokens));
+    } finally {
+      await client.end();
+    }
+  },
+  targets: [
+    { name: 'baseline: fastify hello-world GET /', server: 'baseline', path: '/', baseline: true },
+    {
+      name: 'GET /api/me (random user per request, cache off)',
+      server: 'api',
+      path: '/api/me',
+      vary(ctx) {
+        const tokens = JSON.parse(ctx.vars.get('tokens') ?? '[]') as string[];
+        return () => ({
+          headers: { authorization: `Bearer ${tokens[Math.floor(Math.random() * tokens.length)]}` },
+        });
+      },
+    },
+  ],
+};
