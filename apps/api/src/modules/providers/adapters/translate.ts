@@ -20,6 +20,8 @@ import type {
 } from '../providers.types.ts';
 import { UpstreamError } from '../upstream-error.ts';
 
+const reasoningEfforts = new Set(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']);
+
 /** OpenAI chat-completions request -> AI SDK LanguageModelV4 call options. */
 export function toCallOptions(body: ChatRequest, signal: AbortSignal): LanguageModelV4CallOptions {
   const toolNames = new Map<string, string>();
@@ -36,6 +38,12 @@ export function toCallOptions(body: ChatRequest, signal: AbortSignal): LanguageM
   if (body.seed !== undefined) options.seed = body.seed;
   if (body.presence_penalty !== undefined) options.presencePenalty = body.presence_penalty;
   if (body.frequency_penalty !== undefined) options.frequencyPenalty = body.frequency_penalty;
+  // OpenAI's reasoning_effort -> the SDK's portable `reasoning`, which each provider turns into its own request
+  // field (Anthropic `thinking` with a budget, Gemini `thinkingConfig` with includeThoughts).
+  const effort = body.reasoning_effort;
+  if (typeof effort === 'string' && reasoningEfforts.has(effort)) {
+    options.reasoning = effort as NonNullable<LanguageModelV4CallOptions['reasoning']>;
+  }
   if (body.stop !== undefined) options.stopSequences = Array.isArray(body.stop) ? body.stop : [body.stop];
   if (body.tools?.length) {
     options.tools = body.tools.map(

@@ -8,6 +8,8 @@ import type { AddressInfo, Socket } from 'node:net';
  * - OpenAI and Ollama: POST /v1/chat/completions (SSE or JSON), POST /v1/embeddings, GET /v1/models;
  * - Anthropic: POST /v1/messages (messages SSE);
  * - Gemini: POST /v1beta/models/{model}:streamGenerateContent?alt=sse.
+ * A request that asks for reasoning (`reasoning_effort`, Anthropic `thinking`, Gemini `thinkingConfig`) gets the
+ * `*-reasoning` fixture: OpenAI-wire `reasoning_content` deltas, Anthropic thinking blocks, Gemini thought parts.
  * Faults are scriptable per request (queued with `fail()`, or for every request with `failAll()`).
  * Used by the router tests, and reusable by bench/ and the chats module.
  */
@@ -186,6 +188,12 @@ export async function startFakeUpstream(
     }
 
     const tools = Array.isArray(body.tools) && body.tools.length > 0;
+    // Reasoning asked for, in each vendor's own request field: the reasoning fixtures answer.
+    const generationConfig = body.generationConfig as { thinkingConfig?: unknown } | undefined;
+    const reasoning =
+      body.reasoning_effort !== undefined ||
+      body.thinking !== undefined ||
+      generationConfig?.thinkingConfig !== undefined;
     const streaming =
       wire === 'anthropic' ? body.stream === true : wire === 'gemini' ? path.includes(':stream') : body.stream === true;
     if (!streaming) {
@@ -204,11 +212,13 @@ export async function startFakeUpstream(
       }
       res.writeHead(200, { 'content-type': 'application/json' });
       if (fault?.kind === 'malformed') res.end('{"id":"chatcmpl-x","choices":[{"message":');
-      else res.end(fixture(tools ? 'openai-tools.json' : 'openai-text.json'));
+      else res.end(fixture(tools ? 'openai-tools.json' : reasoning ? 'openai-reasoning.json' : 'openai-text.json'));
       return;
     }
 
-    const name = `${wire}-${tools && wire !== 'ollama' ? 'tools' : 'text'}.chunks.txt`;
+    const name = `${wire}-${
+      reasoning && wire !== 'ollama' ? 'reasoning' : tools && wire !== 'ollama' ? 'tools' : 'text'
+    }.chunks.txt`;
     let events = fixtureEvents(name);
     if (fault?.kind === 'body-error') events = [inBodyError[wire]];
     if (fault?.kind === 'malformed') {

@@ -1,0 +1,112 @@
+import { schema } from '@genz/db';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from '../../test/app.ts';
+import { type FakeUpstream, fakeDeployment, startFakeUpstream, testApiKey, type Vendor } from './testing/index.ts';
+
+const THINKING = 'The user greets me. I should greet back.';
+
+/** Reasoning as each vendor writes it (reasoning_content, thinking blocks, thought parts) and what it reports. */
+const vendors: {
+  vendor: Vendor;
+  provider: 'openai' | 'anthropic' | 'gemini';
+  upstreamAsked: (body: Record<string, unknown>) => unknown;
+  reasoningTokens: number;
+  outputTokens: number;
+}[] = [
+  {
+    vendor: 'openai',
+    provider: 'openai',
+    upstreamAsked: (b) => b.reasoning_effort,
+    reasoningTokens: 24,
+    outputTokens: 30,
+  },
+  // Anthropic counts thinking inside output_tokens and reports no separate figure.
+  {
+    vendor: 'anthropic',
+    provider: 'anthropic',
+    upstreamAsked: (b) => b.thinking,
+    reasoningTokens: 0,
+    outputTokens: 30,
+  },
+  {
+    vendor: 'gemini',
+    provider: 'gemini',
+    upstreamAsked: (b) => (b.generationConfig as { thinkingConfig?: unknown } | undefined)?.thinkingConfig,
+    reasoningTokens: 24,
+    outputTokens: 30,
+  },
+];
+
+describe.each(vendors)('reasoning from a fake $vendor upstream', ({ vendor, provider, upstreamAsked, ...want }) => {
+  let fake: FakeUpstream;
+  let t: TestApp;
+  beforeAll(async () => {
+    fake = await startFakeUpstream({ vendor });
+    t = await buildTestApp({
+      'providers.deployments': [fakeDeployment('up', provider, fake.baseUrl)],
+      'providers.aliases': { thinker: { deployments: ['up'] } },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+    await fake.close();
+  });
+
+  const ask = async (stream: boolean) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
+      payload: {
+        model: 'thinker',
+        stream,
+        reasoning_effort: 'low',
+        ...(stream ? { stream_options: { include_usage: true } } : {}),
+        messages: [{ role: 'user', content: 'Hi' }],
+      },
+    });
+
+  const usageRow = async (requestId: string) => {
+    await t.app.usage.writer.flush();
+    const [row] = await t.app.db.db
+      .select()
+      .from(schema.usageEvents)
+      .where(eq(schema.usageEvents.requestId, requestId));
+    return row;
+  };
+
+  it('streams the reasoning as reasoning_content before the answer, and counts it in usage', async () => {
+    const res = await ask(true);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(upstreamAsked(fake.requests.at(-1)?.body ?? {})).toBeDefined();
+    const chunks = res.body
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: {'))
+      .map((e) => JSON.parse(e.slice(6)));
+    const reasoning = chunks.map((c) => c.choices[0]?.delta?.reasoning_content ?? '').join('');
+    const content = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+    expect(reasoning).toBe(THINKING);
+    expect(content).toBe('Hello!');
+    const firstReasoning = chunks.findIndex((c) => c.choices[0]?.delta?.reasoning_content);
+    const firstContent = chunks.findIndex((c) => c.choices[0]?.delta?.content);
+    expect(firstReasoning).toBeLessThan(firstContent);
+    const usage = chunks.find((c) => c.usage)?.usage;
+    expect(usage.completion_tokens).toBe(want.outputTokens);
+    expect(usage.completion_tokens_details?.reasoning_tokens ?? 0).toBe(want.reasoningTokens);
+    expect(res.body.trimEnd().endsWith('data: [DONE]')).toBe(true);
+
+    const row = await usageRow(String(res.headers['x-request-id']));
+    expect(row).toMatchObject({ outputTokens: want.outputTokens, reasoningTokens: want.reasoningTokens, status: 'ok' });
+  });
+
+  it('returns the reasoning on the message of a non-stream reply, and counts it in usage', async () => {
+    const res = await ask(false);
+    expect(res.statusCode, res.body).toBe(200);
+    const message = res.json().choices[0].message;
+    expect(message.reasoning_content).toBe(THINKING);
+    expect(message.content).toBe('Hello!');
+    const row = await usageRow(String(res.headers['x-request-id']));
+    expect(row).toMatchObject({ outputTokens: want.outputTokens, reasoningTokens: want.reasoningTokens });
+  });
+});
