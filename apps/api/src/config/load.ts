@@ -141,6 +141,12 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
       `signup.defaultPlan: unknown plan "${config.signup.defaultPlan}" (plans: ${Object.keys(config.plans).join(', ')})`,
     );
   }
+  // Limits (issue 6): every plan named under limits.plans must exist.
+  for (const name of Object.keys(config.limits.plans)) {
+    if (!Object.hasOwn(config.plans, name)) {
+      problems.push(`limits.plans.${name}: unknown plan "${name}" (plans: ${Object.keys(config.plans).join(', ')})`);
+    }
+  }
   // Provider keys may be referenced by variable name from genz.yaml; only this module reads the environment.
   for (const [i, deployment] of config.providers.deployments.entries()) {
     if (deployment.apiKeyEnv === undefined || deployment.apiKey !== undefined) continue;
@@ -152,12 +158,6 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   config.dataDir = resolve(cwd, config.dataDir);
   return deepFreeze(config);
 }
-  // Limits (issue 6): every plan named under limits.plans must exist.
-  for (const name of Object.keys(config.limits.plans)) {
-    if (!Object.hasOwn(config.plans, name)) {
-      problems.push(`limits.plans.${name}: unknown plan "${name}" (plans: ${Object.keys(config.plans).join(', ')})`);
-    }
-  }
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {

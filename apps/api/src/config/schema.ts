@@ -578,21 +578,6 @@ const RatePolicy = (rate: number, periodMs: number, burst: number, description: 
     { default: {}, additionalProperties: false, description },
   );
 
-const AuthLimits = Type.Object(
-  {
-    loginPerIp: RatePolicy(30, 60_000, 10, 'Log-in attempts per client IP.'),
-    loginPerAccount: RatePolicy(10, 15 * 60_000, 5, 'Log-in attempts per email address (known or not).'),
-    signupPerIp: RatePolicy(10, 3_600_000, 5, 'Sign-ups per client IP.'),
-    passwordResetPerIp: RatePolicy(10, 3_600_000, 5, 'Password reset requests per client IP.'),
-    passwordResetPerAccount: RatePolicy(3, 3_600_000, 2, 'Password reset requests per email address.'),
-    verifyPerIp: RatePolicy(30, 3_600_000, 10, 'Token submissions (verify, reset confirm, setup) per client IP.'),
-    refreshPerIp: RatePolicy(120, 60_000, 30, 'Token refreshes per client IP.'),
-  },
-  { default: {}, additionalProperties: false },
-);
-
-const Limits = Type.Object(
-  {
 const FailMode = (description: string) => Type.Enum(['local', 'open', 'closed'], { default: 'local', description });
 
 /** A token rate: `rate` tokens per `periodMs` sustained, `burst` at once (a reservation above burst never fits). */
@@ -668,6 +653,21 @@ function PartialPlanLimits(description: string) {
   );
 }
 
+const AuthLimits = Type.Object(
+  {
+    loginPerIp: RatePolicy(30, 60_000, 10, 'Log-in attempts per client IP.'),
+    loginPerAccount: RatePolicy(10, 15 * 60_000, 5, 'Log-in attempts per email address (known or not).'),
+    signupPerIp: RatePolicy(10, 3_600_000, 5, 'Sign-ups per client IP.'),
+    passwordResetPerIp: RatePolicy(10, 3_600_000, 5, 'Password reset requests per client IP.'),
+    passwordResetPerAccount: RatePolicy(3, 3_600_000, 2, 'Password reset requests per email address.'),
+    verifyPerIp: RatePolicy(30, 3_600_000, 10, 'Token submissions (verify, reset confirm, setup) per client IP.'),
+    refreshPerIp: RatePolicy(120, 60_000, 30, 'Token refreshes per client IP.'),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Limits = Type.Object(
+  {
     auth: AuthLimits,
     memoryMaxKeys: Type.Integer({
       minimum: 1000,
@@ -679,21 +679,6 @@ function PartialPlanLimits(description: string) {
       default: 2000,
       description: 'After a Redis failure the limiter counts in memory for this long before trying Redis again.',
     }),
-  },
-  { default: {}, additionalProperties: false },
-);
-
-// ---------- Chats (modules/chats; docs/chats.md) ----------
-
-const int = (def: number, minimum: number, description: string) => Type.Integer({ minimum, default: def, description });
-
-const Chats = Type.Object(
-  {
-    maxMessageChars: int(100_000, 1, 'Longest message text a user may send (characters); longer gets 413.'),
-    maxTitleChars: int(200, 1, 'Longest conversation title.'),
-    maxSystemPromptChars: int(20_000, 0, 'Longest system prompt in conversation settings or a preset.'),
-    maxConcurrentGenerationsPerUser: int(
-      3,
     // ---- Plans, quotas, reservations and fallback (issue 6; docs/limits.md, ADR 060) ----
     replicas: Type.Integer({
       minimum: 1,
@@ -771,6 +756,21 @@ const Chats = Type.Object(
           '`plans` stops the boot.',
       },
     ),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+// ---------- Chats (modules/chats; docs/chats.md) ----------
+
+const int = (def: number, minimum: number, description: string) => Type.Integer({ minimum, default: def, description });
+
+const Chats = Type.Object(
+  {
+    maxMessageChars: int(100_000, 1, 'Longest message text a user may send (characters); longer gets 413.'),
+    maxTitleChars: int(200, 1, 'Longest conversation title.'),
+    maxSystemPromptChars: int(20_000, 0, 'Longest system prompt in conversation settings or a preset.'),
+    maxConcurrentGenerationsPerUser: int(
+      3,
       1,
       'Replies a user may have generating at once, across replicas; one more gets 429 with Retry-After.',
     ),
