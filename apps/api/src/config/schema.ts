@@ -845,6 +845,66 @@ const Chats = Type.Object(
   { default: {}, additionalProperties: false },
 );
 
+// ---------- Second factor and external identity (modules/auth mfa*, external*; docs/accounts.md) ----------
+
+const Mfa = Type.Object(
+  {
+    requireForAdmins: Type.Boolean({
+      default: false,
+      description:
+        'Admins must use a second factor: an admin without one is made to enroll (TOTP) at log-in before any session.',
+      ...env('MFA_REQUIRE_FOR_ADMINS'),
+    }),
+    requiredRoles: Type.Array(Type.Enum(['user', 'admin']), {
+      default: [],
+      description: 'Roles that must use a second factor (like requireForAdmins, per role).',
+      ...env('MFA_REQUIRED_ROLES'),
+    }),
+    issuer: Type.String({ default: 'GenZ AI', description: 'Issuer name authenticator apps show next to the code.' }),
+    challengeTtlSec: seconds(300, 'How long the log-in challenge (password accepted, code pending) lasts.', 30),
+    recoveryCodes: Type.Integer({ minimum: 5, maximum: 20, default: 10, description: 'Recovery codes per set.' }),
+    codeAttempts: RatePolicy(5, 5 * 60_000, 5, 'Second-factor code attempts per user (log-in, disable, regenerate).'),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+const Supabase = Type.Object(
+  {
+    jwksUrl: Type.Optional(
+      Type.String({
+        description:
+          'JWKS of a Supabase project (`https://<ref>.supabase.co/auth/v1/.well-known/jwks.json`): its access ' +
+          'tokens are accepted as bearer tokens. Set this or jwtSecret; neither = off.',
+        ...env('SUPABASE_JWKS_URL'),
+      }),
+    ),
+    jwtSecret: Type.Optional(
+      Type.String({
+        minLength: 32,
+        description: 'Legacy HS256 JWT secret of a Supabase project (instead of, or besides, jwksUrl).',
+        ...env('SUPABASE_JWT_SECRET'),
+      }),
+    ),
+    issuer: Type.Optional(
+      Type.String({
+        description: 'Required `iss` (`https://<ref>.supabase.co/auth/v1`). Strongly advised with a JWKS URL.',
+        ...env('SUPABASE_JWT_ISSUER'),
+      }),
+    ),
+    audience: Type.String({
+      default: 'authenticated',
+      description: 'Required `aud`.',
+      ...env('SUPABASE_JWT_AUDIENCE'),
+    }),
+    createUsers: Type.Boolean({
+      default: true,
+      description:
+        'Make a local user on first sight of a new `sub` (subject to the sign-up mode); false: only linked users.',
+    }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     env: Type.Enum(['development', 'production', 'test'], { default: 'development', ...env('NODE_ENV') }),
@@ -883,6 +943,8 @@ export const ConfigSchema = Type.Object(
     plans: Plans,
     limits: Limits,
     chats: Chats,
+    mfa: Mfa,
+    supabase: Supabase,
   },
   { additionalProperties: false },
 );

@@ -1,4 +1,5 @@
 import type { Actor } from '../http/actor.ts';
+import { totpCode } from '../modules/auth/mfa-totp.ts';
 import type { MatrixFixture, RouteTable } from './route-matrix.ts';
 import { createTestApiKey } from './users.ts';
 
@@ -69,6 +70,27 @@ export const routeTable: RouteTable = {
       json('POST', '/api/auth/setup', { token: 'x'.repeat(43), email: fresh(), password: 'matrix password 3' }),
   },
 
+  // second factor (modules/auth/mfa.routes.ts)
+  'POST /api/auth/mfa/verify': {
+    request: async (f) => {
+      const { challenge } = await f.app.mfa.challenge(f.owner.id, 'mfa_required');
+      return json('POST', '/api/auth/mfa/verify', { challenge, code: '000000' });
+    },
+  },
+  'POST /api/auth/mfa/enroll': {
+    request: async (f) => {
+      const { challenge } = await f.app.mfa.challenge(f.owner.id, 'mfa_enrollment_required');
+      return json('POST', '/api/auth/mfa/enroll', { challenge });
+    },
+  },
+  'POST /api/auth/mfa/enroll/confirm': {
+    request: async (f) => {
+      const { challenge } = await f.app.mfa.challenge(f.owner.id, 'mfa_enrollment_required');
+      const { secret } = await f.app.mfa.startEnrollment(f.owner.id);
+      return json('POST', '/api/auth/mfa/enroll/confirm', { challenge, code: totpCode(secret) });
+    },
+  },
+
   // ---------- me ----------
   'GET /api/me': { request: () => ({ method: 'GET', url: '/api/me' }) },
   'POST /api/me/password': {
@@ -76,6 +98,18 @@ export const routeTable: RouteTable = {
       json('POST', '/api/me/password', { currentPassword: f.owner.password, newPassword: 'matrix password 4' }),
   },
   'POST /api/me/verify-email': { request: () => json('POST', '/api/me/verify-email') },
+  'GET /api/me/mfa': { request: () => ({ method: 'GET', url: '/api/me/mfa' }) },
+  'POST /api/me/mfa/totp': { request: () => json('POST', '/api/me/mfa/totp') },
+  'POST /api/me/mfa/totp/confirm': {
+    request: async (f) => {
+      const { secret } = await f.app.mfa.startEnrollment(f.owner.id);
+      return json('POST', '/api/me/mfa/totp/confirm', { code: totpCode(secret) });
+    },
+  },
+  'POST /api/me/mfa/totp/disable': {
+    request: (f) => json('POST', '/api/me/mfa/totp/disable', { password: f.owner.password, code: '000000' }),
+  },
+  'POST /api/me/mfa/recovery-codes': { request: () => json('POST', '/api/me/mfa/recovery-codes', { code: '000000' }) },
   'GET /api/me/sessions': { request: () => ({ method: 'GET', url: '/api/me/sessions' }) },
   'DELETE /api/me/sessions': { request: () => json('DELETE', '/api/me/sessions') },
   'DELETE /api/me/sessions/:id': {

@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { decodeCursor, encodeCursor, Page } from '@genz/contracts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import type { AppConfig } from '../../config/index.ts';
 import type { Actor } from '../../http/actor.ts';
 import { ACCESS_COOKIE, assertSameOrigin, REFRESH_COOKIE } from '../../http/auth.ts';
@@ -52,6 +53,28 @@ export function decodeIdCursor(cursor: string | undefined): string | undefined {
   return key[0];
 }
 
+/** Answers a started session: tokens in the body (`bearer`) or as HttpOnly cookies (`cookie`, browsers). */
+export function sessionDeliverer(config: AppConfig) {
+  const secure = cookieSecure(config.server.publicUrl);
+  return function deliver(reply: FastifyReply, issued: IssuedSession, delivery: 'cookie' | 'bearer') {
+    const body = {
+      sessionId: issued.sessionId,
+      tokenType: 'Bearer' as const,
+      accessTokenExpiresAt: new Date(issued.accessTokenExpiresAt).toISOString(),
+      refreshTokenExpiresAt: new Date(issued.refreshTokenExpiresAt).toISOString(),
+    };
+    if (delivery === 'bearer') return { ...body, accessToken: issued.accessToken, refreshToken: issued.refreshToken };
+    const base = { httpOnly: true, secure, sameSite: 'lax' as const };
+    reply.setCookie(ACCESS_COOKIE, issued.accessToken, { ...base, path: '/', maxAge: config.auth.accessTokenTtlSec });
+    reply.setCookie(REFRESH_COOKIE, issued.refreshToken, {
+      ...base,
+      path: '/api/auth',
+      maxAge: config.auth.refreshTokenTtlSec,
+    });
+    return body;
+  };
+}
+
 export default async function authRoutes(app: FastifyInstance, opts: { config: AppConfig; accounts: AccountsService }) {
   const { config, accounts } = opts;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -69,23 +92,7 @@ export default async function authRoutes(app: FastifyInstance, opts: { config: A
   };
   const limit = (key: string, p: ReturnType<typeof policy>) => app.rateLimit.enforce(`${p.name}:${key}`, p);
 
-  function deliver(reply: FastifyReply, issued: IssuedSession, delivery: 'cookie' | 'bearer') {
-    const body = {
-      sessionId: issued.sessionId,
-      tokenType: 'Bearer' as const,
-      accessTokenExpiresAt: new Date(issued.accessTokenExpiresAt).toISOString(),
-      refreshTokenExpiresAt: new Date(issued.refreshTokenExpiresAt).toISOString(),
-    };
-    if (delivery === 'bearer') return { ...body, accessToken: issued.accessToken, refreshToken: issued.refreshToken };
-    const base = { httpOnly: true, secure, sameSite: 'lax' as const };
-    reply.setCookie(ACCESS_COOKIE, issued.accessToken, { ...base, path: '/', maxAge: config.auth.accessTokenTtlSec });
-    reply.setCookie(REFRESH_COOKIE, issued.refreshToken, {
-      ...base,
-      path: '/api/auth',
-      maxAge: config.auth.refreshTokenTtlSec,
-    });
-    return body;
-  }
+  const deliver = sessionDeliverer(config);
 
   function clearCookies(reply: FastifyReply) {
     const base = { httpOnly: true, secure, sameSite: 'lax' as const };
@@ -122,13 +129,24 @@ export default async function authRoutes(app: FastifyInstance, opts: { config: A
 
   r.post(
     '/api/auth/login',
-    { config: publicRoute, schema: { tags, body: s.LoginBody, response: { 200: s.SessionTokens } } },
+    {
+      config: publicRoute,
+      schema: { tags, body: s.LoginBody, response: { 200: Type.Union([s.SessionTokens, s.LoginPending]) } },
+    },
     async (request, reply) => {
       const email = normalizeEmail(request.body.email);
       await limit(request.ip, limits.loginIp);
       await limit(email, limits.loginAccount);
       const issued = await accounts.login(request.body, meta(request));
       await app.rateLimit.reset(`${limits.loginAccount.name}:${email}`, limits.loginAccount);
+      if ('pending' in issued) {
+        // Password accepted; a second factor (or its enrolment) comes next: POST /api/auth/mfa/verify or /enroll.
+        return {
+          status: issued.pending,
+          challenge: issued.challenge,
+          challengeExpiresAt: new Date(issued.expiresAt).toISOString(),
+        };
+      }
       return deliver(reply, issued, request.body.delivery ?? 'cookie');
     },
   );

@@ -43,6 +43,13 @@ export const SessionTokens = Type.Object({
   refreshToken: Type.Optional(Type.String()),
 });
 
+/** Log-in with the password right and a second step to go (mfa.routes.ts). */
+export const LoginPending = Type.Object({
+  status: Type.Union([Type.Literal('mfa_required'), Type.Literal('mfa_enrollment_required')]),
+  challenge: Type.String(),
+  challengeExpiresAt: Type.String(),
+});
+
 export const User = Type.Object({
   id: Type.String(),
   email: Type.String(),

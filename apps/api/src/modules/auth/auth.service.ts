@@ -8,6 +8,7 @@ import { DomainError, notFound } from '../../http/errors.ts';
 import * as repo from './auth.repository.ts';
 import { emailDomain, normalizeEmail } from './email.ts';
 import type { Mailer } from './mailer.ts';
+import type { LoginPending } from './mfa.service.ts';
 import { assertPasswordPolicy, type PasswordHasher } from './password.ts';
 import type { RevocationList } from './revocation.ts';
 import type { AccessTokens } from './signing-keys.ts';
@@ -62,6 +63,8 @@ export interface AccountsContext {
   log: FastifyBaseLogger;
   /** Modules owning per-user data without a foreign key register a purge here (run in the delete transaction). */
   userDeleteHooks: UserDeleteHook[];
+  /** Second step after the password (mfa.service.ts): null lets the session start, else log-in answers it. */
+  loginGate?: (user: UserRow) => Promise<LoginPending | null>;
 }
 
 const SIGNUP_SETTING = 'signup';
@@ -422,7 +425,7 @@ export function createAccountsService(ctx: AccountsContext) {
       return { verified: true as const };
     },
 
-    async login(input: { email: string; password: string }, meta: RequestMeta): Promise<IssuedSession> {
+    async login(input: { email: string; password: string }, meta: RequestMeta): Promise<IssuedSession | LoginPending> {
       const email = normalizeEmail(input.email);
       const user = await repo.findUserByEmail(db, email);
       const ok = await hasher.verify(user?.passwordHash ?? null, input.password);
@@ -446,6 +449,8 @@ export function createAccountsService(ctx: AccountsContext) {
       if (user.passwordHash && hasher.needsRehash(user.passwordHash)) {
         await repo.updateUser(db, user.id, { passwordHash: await hasher.hash(input.password) });
       }
+      const pending = await ctx.loginGate?.(user);
+      if (pending) return pending;
       return db.transaction(async (tx) => {
         const issued = await startSession(tx, user.id, meta);
         await writeAuditEvent(tx, {

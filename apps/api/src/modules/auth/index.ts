@@ -8,6 +8,8 @@ import adminRoutes from './admin.routes.ts';
 import authRoutes from './auth.routes.ts';
 import { type AccountsService, createAccountsService, roleScopes, type UserDeleteHook } from './auth.service.ts';
 import { createMailer, type Mailer } from './mailer.ts';
+import mfaRoutes from './mfa.routes.ts';
+import { createMfaService, type MfaService } from './mfa.service.ts';
 import { createPasswordHasher } from './password.ts';
 import { createRevocationList } from './revocation.ts';
 import { AccessTokenError, createAccessTokens, loadSigningKeys } from './signing-keys.ts';
@@ -20,6 +22,8 @@ declare module 'fastify' {
     /** Account verbs (users, sessions, keys) for other modules and test helpers. */
     accounts: AccountsService;
     mailer: Mailer;
+    /** Second factor (TOTP, recovery codes, the log-in challenge). */
+    mfa: MfaService;
     /** Register a purge of a module's per-user data; it runs inside the user-deletion transaction. */
     onUserDelete(hook: UserDeleteHook): void;
   }
@@ -75,6 +79,13 @@ export default fp(
       log: app.log,
     });
     const userDeleteHooks: UserDeleteHook[] = [];
+    const hasher = createPasswordHasher({
+      memoryCost: config.auth.argon2MemoryKiB,
+      timeCost: config.auth.argon2TimeCost,
+      parallelism: config.auth.argon2Parallelism,
+    });
+    const mfa = createMfaService({ db: app.db, config, keys, hasher, rateLimit: app.rateLimit });
+    if (!mfa.encrypted) app.log.info('ENCRYPTION_KEY is not set: TOTP seeds are stored unencrypted');
     const accounts = createAccountsService({
       db: app.db,
       config,
@@ -82,13 +93,10 @@ export default fp(
       mailer,
       revocation,
       tokens,
-      hasher: createPasswordHasher({
-        memoryCost: config.auth.argon2MemoryKiB,
-        timeCost: config.auth.argon2TimeCost,
-        parallelism: config.auth.argon2Parallelism,
-      }),
+      hasher,
       log: app.log,
       userDeleteHooks,
+      loginGate: (user) => mfa.gate(user),
     });
 
     const inactive = () => new DomainError('unauthenticated', 'This account cannot sign in.');
@@ -149,12 +157,14 @@ export default fp(
     app.setAuthenticator(authenticator);
     app.decorate('accounts', accounts);
     app.decorate('mailer', mailer);
+    app.decorate('mfa', mfa);
     app.decorate('onUserDelete', (hook: UserDeleteHook) => {
       userDeleteHooks.push(hook);
     });
 
     await app.register(authRoutes, { config, accounts });
     await app.register(adminRoutes, { accounts, mailer });
+    await app.register(mfaRoutes, { config, accounts, mfa });
 
     app.addHook('onReady', async () => {
       // Not awaited: boot never waits for the database (infra/db.ts); the link appears once it is reachable.
