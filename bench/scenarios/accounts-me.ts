@@ -11,6 +11,11 @@ import { seedUsers } from '../seed/users.ts';
  */
 
 /** The statement the auth hook and GET /api/me issue (drizzle's text for repo.findUserById). */
+/** And the log-in lookup (repo.findUserByEmail), for the users_email_key plan. */
+export const FIND_USER_BY_EMAIL_SQL =
+  'select "id", "email", "password_hash", "role", "plan", "status", "email_verified_at", "created_at", "last_active_at" ' +
+  'from "users" where lower("users"."email") COLLATE "C" = $1 limit $2';
+
 export const FIND_USER_BY_ID_SQL =
   'select "id", "email", "password_hash", "role", "plan", "status", "email_verified_at", "created_at", "last_active_at" ' +
   'from "users" where "users"."id" = $1 limit $2';
@@ -55,8 +60,8 @@ limits:
         `select count(*)::text as users, pg_size_pretty(pg_table_size('users')) as table,
                 pg_size_pretty(pg_indexes_size('users')) as indexes from users`,
       );
-      const picked = await client.query<{ id: string }>(
-        `select id from users where status = 'active' order by random() limit $1`,
+      const picked = await client.query<{ id: string; email: string }>(
+        `select id, email from users where status = 'active' order by random() limit $1`,
         [tokenCount],
       );
       const ids = picked.rows.map((r) => r.id);
@@ -65,6 +70,21 @@ limits:
       const plan = await client.query<{ 'QUERY PLAN': string }>(
         `explain (analyze, buffers, costs) ${FIND_USER_BY_ID_SQL.replace('$1', `'${probe}'`).replace('$2', '1')}`,
       );
+      const byEmail = await client.query<{ 'QUERY PLAN': string }>(
+        `explain (analyze, buffers, costs) ${FIND_USER_BY_EMAIL_SQL.replace('$1', `'${picked.rows[0]?.email}'`).replace('$2', '1')}`,
+      );
+      // The lookup alone, without HTTP: 5,000 random-id lookups over one connection (prepared, as node-postgres
+      // runs drizzle's parameterised statements), round-trip time per query.
+      const sample = await client.query<{ id: string }>('select id from users order by random() limit 5000');
+      const rtts: number[] = [];
+      for (const { id } of sample.rows) {
+        const t0 = performance.now();
+        await client.query({ name: 'find-user-by-id', text: FIND_USER_BY_ID_SQL, values: [id, 1] });
+        rtts.push(performance.now() - t0);
+      }
+      rtts.sort((a, b) => a - b);
+      const q = (p: number) =>
+        (rtts[Math.min(rtts.length - 1, Math.ceil((p / 100) * rtts.length) - 1)] ?? 0).toFixed(3);
       const s = size.rows[0];
       ctx.note(
         `Seeded ${fmt(inserted)} users in ${seedS.toFixed(1)} s (bench/seed/users.ts, server-side INSERT … SELECT in ` +
@@ -74,6 +94,15 @@ limits:
       );
       ctx.note(
         `\`EXPLAIN (ANALYZE, BUFFERS)\` of the lookup (repo.findUserById), run in setup on this database:\n\n  \`\`\`\n  ${FIND_USER_BY_ID_SQL}\n\n${plan.rows
+          .map((r) => `  ${r['QUERY PLAN']}`)
+          .join('\n')}\n  \`\`\``,
+      );
+      ctx.note(
+        `The id lookup alone (setup, one connection, prepared, ${fmt(rtts.length)} random ids, before any load): ` +
+          `round trip p50 ${q(50)} ms, p95 ${q(95)} ms, p99 ${q(99)} ms.`,
+      );
+      ctx.note(
+        `The log-in lookup (repo.findUserByEmail) on the same table:\n\n  \`\`\`\n  ${FIND_USER_BY_EMAIL_SQL}\n\n${byEmail.rows
           .map((r) => `  ${r['QUERY PLAN']}`)
           .join('\n')}\n  \`\`\``,
       );
