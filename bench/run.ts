@@ -43,6 +43,7 @@ const { values: args, positionals } = parseArgs({
     redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
     param: { type: 'string', multiple: true, default: [] },
     'no-append': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
   },
 });
 
@@ -103,9 +104,10 @@ async function startChild(
   file: string,
   env: Record<string, string>,
   readyPath: string,
+  nodeArgs: string[] = [],
 ): Promise<Child> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [file], {
+  const proc = spawn(process.execPath, [...nodeArgs, file], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -330,6 +332,8 @@ try {
       ...scenario.apiEnv,
     },
     '/readyz',
+    // --cpu-prof: V8 CPU profile of the API process over the whole run (written when it exits after SIGTERM).
+    args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'results', `profile-${stamp}`)}`] : [],
   );
   children.push(api);
   const baseline = await startChild('baseline', 'bench/baselines/fastify-hello.ts', { NODE_ENV: 'production' }, '/');
