@@ -411,6 +411,14 @@ export class GenerationManager {
         yield ev;
         if (isTerminal(ev)) return;
       }
+      if (last === after) {
+        // Nothing buffered: a generation that finished long ago (its log expired) answers from its row at once.
+        const ending = await this.endingOf(actor, gid, last, queue);
+        if (ending) {
+          yield* ending;
+          return;
+        }
+      }
       while (!signal.aborted) {
         queue.sort((a, b) => a.seq - b.seq);
         while (queue.length > 0 && (queue[0]?.seq ?? 0) <= last + 1) {
@@ -438,24 +446,41 @@ export class GenerationManager {
         }
         if (last !== before) continue;
         // Nothing new for a while: has the generation finished (its worker may have died)?
-        const gen = await repo.getGeneration(this.db, actor, gid);
-        if (!gen || gen.status === 'streaming') continue;
-        // Finished: what the buffer still holds past a hole that will never fill, then the terminal event.
-        const rest = new Map<number, StreamEvent>();
-        for (const ev of [...(await this.buffer.range(gid, last)), ...queue]) if (ev.seq > last) rest.set(ev.seq, ev);
-        for (const ev of [...rest.values()].sort((a, b) => a.seq - b.seq)) {
-          last = ev.seq;
-          yield ev;
-          if (isTerminal(ev)) return;
-        }
-        const synthetic = await this.finishedWithoutEvent(actor, gid, last);
-        if (synthetic) yield synthetic;
+        const ending = await this.endingOf(actor, gid, last, queue);
+        if (!ending) continue;
+        yield* ending;
         return;
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
       unsubscribe();
     }
+  }
+
+  /**
+   * When the generation has finished: what the buffer still holds past a hole that will never fill, then the
+   * terminal event (rebuilt from the row if it never reached the buffer). Undefined while it still runs.
+   */
+  private async endingOf(
+    actor: Actor,
+    gid: string,
+    after: number,
+    queue: StreamEvent[],
+  ): Promise<StreamEvent[] | undefined> {
+    const gen = await repo.getGeneration(this.db, actor, gid);
+    if (!gen || gen.status === 'streaming') return undefined;
+    const rest = new Map<number, StreamEvent>();
+    for (const ev of [...(await this.buffer.range(gid, after)), ...queue]) if (ev.seq > after) rest.set(ev.seq, ev);
+    const out: StreamEvent[] = [];
+    let last = after;
+    for (const ev of [...rest.values()].sort((a, b) => a.seq - b.seq)) {
+      out.push(ev);
+      last = ev.seq;
+      if (isTerminal(ev)) return out;
+    }
+    const synthetic = await this.finishedWithoutEvent(actor, gid, last);
+    if (synthetic) out.push(synthetic);
+    return out;
   }
 
   private async finishedWithoutEvent(actor: Actor, gid: string, last: number): Promise<StreamEvent | undefined> {

@@ -382,6 +382,13 @@ export function createChatsService(ctx: ChatsContext) {
     }
   }
 
+  async function generationOr404(actor: Actor, gid: string) {
+    if (!isUuid(gid)) throw generationNotFound();
+    const gen = await repo.getGeneration(db, actor, gid);
+    if (!gen) throw generationNotFound();
+    return gen;
+  }
+
   const requestHash = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('base64url');
 
   async function resolveParent(actor: Actor, conversation: ConversationRow, parentId: string | null | undefined) {
@@ -657,19 +664,14 @@ export function createChatsService(ctx: ChatsContext) {
     // ---------------- generations ----------------
 
     /** Checks the actor owns the generation (404 otherwise) before any byte of its stream is sent. */
-    async generation(actor: Actor, gid: string) {
-      if (!isUuid(gid)) throw generationNotFound();
-      const gen = await repo.getGeneration(db, actor, gid);
-      if (!gen) throw generationNotFound();
-      return gen;
-    },
+    generation: generationOr404,
 
     follow(actor: Actor, gid: string, after: number, signal: AbortSignal): AsyncGenerator<StreamEvent> {
       return ctx.generations.follow(actor, gid, after, signal);
     },
 
     async stopGeneration(actor: Actor, gid: string): Promise<{ generationId: string; status: string }> {
-      const gen = await this.generation(actor, gid);
+      const gen = await generationOr404(actor, gid);
       if (gen.status === 'streaming') await ctx.generations.stop(gid);
       return { generationId: gid, status: gen.status === 'streaming' ? 'stopping' : gen.status };
     },
