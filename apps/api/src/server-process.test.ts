@@ -20,7 +20,8 @@ function status(port: number, path: string): Promise<number> {
 }
 
 /** The process contract of server.ts: config errors name the key; SIGTERM drains and exits 0. */
-describe('server process', () => {
+/** Each test boots real processes on a fresh PGlite dir; a loaded 2-core machine can take several seconds. */
+describe('server process', { timeout: 60_000 }, () => {
   const children: ChildProcess[] = [];
   afterAll(() => {
     for (const c of children) c.kill('SIGKILL');
@@ -47,6 +48,18 @@ describe('server process', () => {
     const p = start({ PORT: 'eighty', DATA_DIR: mkdtempSync(join(tmpdir(), 'genz-srv-')) });
     expect(await p.exited).toBe(1);
     expect(p.output()).toContain('PORT: server.port must be integer');
+  });
+
+  it('refuses an embedded data dir that another running server holds', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'genz-srv-'));
+    const port = await freePort();
+    const first = start({ PORT: String(port), DATA_DIR: dataDir });
+    await waitFor(async () => ((await status(port, '/readyz')) === 200 ? true : undefined), 30_000, 'readiness');
+    const second = start({ PORT: String(await freePort()), DATA_DIR: dataDir });
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toMatch(/is in use by process \d+ \(genz server\)/);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
   });
 
   it('on SIGTERM flips readiness to 503, finishes in-flight requests and exits 0', async () => {

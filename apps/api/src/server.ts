@@ -23,7 +23,14 @@ try {
 const tracing = await startTracing(config);
 const { buildApp } = await import('./app.ts');
 // genz.yaml is watched: providers, aliases and plans apply without a restart (docs/providers.md).
-const app = await buildApp({ config, configSource: { file: configFilePath(), load: () => loadConfig() } });
+const app = await buildApp({ config, configSource: { file: configFilePath(), load: () => loadConfig() } }).catch(
+  (err: Error) => {
+    // Another process (a second server, or a `genz data` command) holds the embedded data dir: say so, no stack.
+    if (err.name !== 'DataDirInUse') throw err;
+    console.error(err.message);
+    process.exit(1);
+  },
+);
 await app.listen({ host: config.server.host, port: config.server.port });
 app.server.headersTimeout = config.server.headersTimeoutMs;
 

@@ -93,7 +93,7 @@ async function runData(
   const dataDir = resolve(values['data-dir'] ?? env.DATA_DIR ?? './data');
   const force = values.force ?? false;
   // Loaded on demand: `genz status` should not pay for PGlite and pg.
-  const { DataDirInUse } = await import('./dataops/lock.ts');
+  const { DataDirInUse } = await import('@genz/db');
   try {
     switch (sub) {
       case 'backup': {

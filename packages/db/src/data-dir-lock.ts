@@ -1,14 +1,18 @@
 /**
- * Exclusive use of an embedded install's data dir by one `genz data` command. A PGlite data dir admits one process,
- * and PGlite itself does not stop a second one from opening it (it would corrupt it), so before touching it:
- * - `DATA_DIR/genz.lock` names the process using it (this command writes it while it runs; a live pid refuses);
- * - `DATA_DIR/pglite/postmaster.pid` exists while PGlite has the database open: a running server — or one that
- *   crashed, which `--force` overrides once the operator has checked that no server runs.
+ * Exclusive use of an embedded install's data dir by one process: the server (createDb takes it whenever it opens
+ * PGlite) or a `genz data` command. A PGlite data dir admits one process, and PGlite itself does not stop a second
+ * one from opening it (it would corrupt it), so before touching it:
+ * - `DATA_DIR/genz.lock` names the process using it (written while it runs; a live pid other than ours refuses);
+ * - `DATA_DIR/pglite/postmaster.pid` exists while PGlite has the database open: a running server, or one that
+ *   crashed. Offline commands refuse unless `force`; the server passes `force`, since PGlite recovers on open and
+ *   the lock file already refuses a live one.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export class DataDirInUse extends Error {}
+export class DataDirInUse extends Error {
+  override name = 'DataDirInUse';
+}
 
 export const LOCK_FILE = 'genz.lock';
 
@@ -27,6 +31,7 @@ export function lockDataDir(dataDir: string, what: string, opts: { force?: boole
   if (existsSync(lockPath)) {
     const [pidText, holder] = readFileSync(lockPath, 'utf8').split('\n');
     const pid = Number(pidText);
+    if (pid === process.pid) return () => {}; // this process holds it already (a command that then opens PGlite)
     if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
       throw new DataDirInUse(
         `${dataDir} is in use by process ${pid} (${holder || 'unknown'}): wait for it to finish or stop it first`,

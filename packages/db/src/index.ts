@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { lockDataDir } from './data-dir-lock.ts';
 import { pgliteHandle } from './pglite.ts';
 import { postgresHandle } from './postgres.ts';
 import * as schema from './schema/index.ts';
@@ -16,6 +17,7 @@ export {
   type NewAuditEvent,
   writeAuditEvent,
 } from './audit-events.ts';
+export { DataDirInUse, LOCK_FILE, lockDataDir } from './data-dir-lock.ts';
 export { migrationsFolder, migrationsHash } from './migrations.ts';
 export { type EnsureMonthlyPartitionsOptions, ensureMonthlyPartitions, type PartitionChanges } from './partitions.ts';
 export type { QueryObserver } from './query-timing.ts';
@@ -43,5 +45,19 @@ export async function createDb(opts: DbOptions): Promise<DbHandle> {
   if (opts.url !== undefined && opts.url !== '') return postgresHandle(opts.url, opts);
   const dir = join(opts.dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
-  return pgliteHandle(await PGlite.create({ dataDir: dir }));
+  const release = lockDataDir(opts.dataDir, 'genz server', { force: true });
+  try {
+    const handle = pgliteHandle(await PGlite.create({ dataDir: dir }));
+    const close = handle.close;
+    return {
+      ...handle,
+      async close() {
+        await close();
+        release();
+      },
+    };
+  } catch (err) {
+    release();
+    throw err;
+  }
 }

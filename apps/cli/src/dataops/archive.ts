@@ -11,9 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { LOCK_FILE, lockDataDir } from '@genz/db';
 import * as tar from 'tar';
 import { databaseFingerprint, type TableFingerprint } from './inspect.ts';
-import { LOCK_FILE, lockDataDir } from './lock.ts';
 
 export const MANIFEST = '.genz-backup.json';
 

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 /**
  * `genz data backup` / `restore` on an embedded install, Node only (PGlite). The data dir is a real one: migrated
  * by the app's createDb(), seeded in every kind of table, with a generated-secrets file beside the database.
@@ -88,11 +90,18 @@ describe('genz data backup / restore', () => {
     }
     expect(existsSync(join(root, 'x.tar.gz'))).toBe(false);
 
-    // A live process's lock (this test's own pid stands in for another genz command).
-    writeFileSync(join(dataDir, 'genz.lock'), `${process.pid}\ngenz data backup\n`);
-    const l = await genz('data', 'backup', '--data-dir', dataDir, '--out', join(root, 'y.tar.gz'));
-    expect(l.code).toBe(3);
-    expect(l.output).toMatch(new RegExp(`in use by process ${process.pid} \\(genz data backup\\)`));
+    // A live process's lock (a sleeping child stands in for another genz command; our own pid would count as
+    // this process holding it already).
+    const holder = spawn('sleep', ['30']);
+    try {
+      writeFileSync(join(dataDir, 'genz.lock'), `${holder.pid}\ngenz data backup\n`);
+      const l = await genz('data', 'backup', '--data-dir', dataDir, '--out', join(root, 'y.tar.gz'));
+      expect(l.code).toBe(3);
+      expect(l.output).toMatch(new RegExp(`in use by process ${holder.pid} \\(genz data backup\\)`));
+    } finally {
+      holder.kill();
+      await once(holder, 'exit');
+    }
     // A dead process's lock is stale and taken over.
     writeFileSync(join(dataDir, 'genz.lock'), '2147483646\ngenz data backup\n');
     const s = await genz('data', 'backup', '--data-dir', dataDir, '--out', join(root, 'y.tar.gz'));

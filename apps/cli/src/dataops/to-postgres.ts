@@ -11,7 +11,7 @@
  *    on the same TimeZone/DateStyle — and generated columns are left for the target to compute. Then sequences.
  * 5. Verifies every table's row count, row checksum and per-partition counts on both sides.
  */
-import { createDb } from '@genz/db';
+import { createDb, lockDataDir } from '@genz/db';
 import { Client } from 'pg';
 import { differences, withPglite } from './archive.ts';
 import {
@@ -23,7 +23,6 @@ import {
   quoteIdent,
   type TableInfo,
 } from './inspect.ts';
-import { lockDataDir } from './lock.ts';
 
 export interface MigrateToPostgresOptions {
   dataDir: string;
