@@ -1,6 +1,7 @@
 // `npm run test:all`: the full suite (ARCHITECTURE.md §11). Needs, besides Node: PostgreSQL 15 on 127.0.0.1:5432
-// (trust auth) and Redis on 127.0.0.1:6379 (override with TEST_DATABASE_URL / TEST_REDIS_URL), and the Debian
-// packages chromium, prometheus (promtool), nginx, pgbouncer, redis-server and kubectl. As root it installs the
+// (trust auth) and Redis on 127.0.0.1:6379 (override with TEST_DATABASE_URL / TEST_REDIS_URL), PostgreSQL's server
+// binaries (initdb, pg_ctl: the backup tests start throwaway clusters), and the Debian packages chromium,
+// prometheus (promtool), nginx, pgbouncer, redis-server, redis-tools, postgresql-client and kubectl. As root it installs the
 // missing apt packages itself; otherwise it names them and stops. It builds the web app for the browser tests.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -15,7 +16,9 @@ const tools = [
   { bin: 'nginx', pkg: 'nginx' },
   { bin: 'pgbouncer', pkg: 'pgbouncer' },
   { bin: 'redis-server', pkg: 'redis-server' },
+  { bin: 'redis-cli', pkg: 'redis-tools' },
   { bin: 'pg_dump', pkg: 'postgresql-client' },
+  { bin: 'pg_basebackup', pkg: 'postgresql-client' },
   { bin: 'kubectl', pkg: 'kubectl' },
 ];
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
