@@ -46,7 +46,7 @@ describe('report', () => {
     expect(table[1]).toMatch(/^\| --- \| ---: \|/);
     expect(table[2]).toContain('`hello \\| world` | 40,000 | 1 (baseline)');
     expect(table[3]).toBe(
-      '| `GET /livez` | 10,000 | 0.25× | 1.00 | 2.00 | 4.00 | 2.00× | 0 / 0 | 180 | 80 / 120 | 100 | 70 | 0 |',
+      '| `GET /livez` | 10,000 | 0.25× | 1.00 | 2.00 | 4.00 | 2.00× | 0 / 0 | 180 | 80 / 120 | 100 | 0.100 | 70 | 0 |',
     );
   });
 

@@ -55,6 +55,11 @@ export interface TargetSummary {
   rssIdleMiB: number;
   rssPeakMiB: number;
   cpuPercent: number;
+  /**
+   * Server CPU time per response (median over rounds of CPU% × 10 / RPS): what one request costs the process. Much
+   * steadier than RPS or latency on a contended machine, where those mostly measure how much CPU was left over.
+   */
+  cpuMsPerRequest: number;
   loadGeneratorCpuPercent: number;
   otherCpuPercent: number;
   /** Median over the rounds of this target / the baseline in the same round (adjacent in time, so drift cancels). */
@@ -104,6 +109,7 @@ export function summarise(rounds: TargetResult[][]): TargetSummary[] {
       rssIdleMiB: t.rssIdleMiB,
       rssPeakMiB: Math.max(...rows.map((r) => r.rssPeakMiB)),
       cpuPercent: of((r) => r.cpuPercent),
+      cpuMsPerRequest: of((r) => (r.rps > 0 ? (r.cpuPercent * 10) / r.rps : Number.NaN)),
       loadGeneratorCpuPercent: of((r) => r.loadGeneratorCpuPercent),
       otherCpuPercent: of((r) => r.machine.otherPercent),
       rpsRatio: t.baseline ? 1 : ratioOf((r) => r.rps),
@@ -119,7 +125,7 @@ const fmt = (n: number, digits: number): string =>
 
 function ratioCell(x: number, isBaseline: boolean): string {
   if (isBaseline) return '1 (baseline)';
-  return Number.isFinite(x) ? `${fmt(x, 2)}×` : 'n/a';
+  return Number.isFinite(x) ? `${fmt(x, x < 0.1 ? 3 : 2)}×` : 'n/a';
 }
 
 function cell(s: string): string {
@@ -140,6 +146,7 @@ export function renderTable(summary: TargetSummary[]): string {
     'bytes/resp',
     'RSS idle / peak MiB',
     'server CPU %',
+    'server CPU ms/req',
     'loadgen CPU %',
     'other CPU %',
   ];
@@ -155,6 +162,7 @@ export function renderTable(summary: TargetSummary[]): string {
     fmt(r.bytesPerResponse, 0),
     `${fmt(r.rssIdleMiB, 0)} / ${fmt(r.rssPeakMiB, 0)}`,
     fmt(r.cpuPercent, 0),
+    fmt(r.cpuMsPerRequest, 3),
     fmt(r.loadGeneratorCpuPercent, 0),
     fmt(r.otherCpuPercent, 0),
   ]);
