@@ -385,6 +385,24 @@ describe('bad input', () => {
   });
 });
 
+describe('plans', () => {
+  it('a model outside the user plan is 403 before anything is written', async () => {
+    const p = await buildTestApp({ plans: { free: { models: ['*'] }, basic: { models: ['nothing-*'] } } });
+    try {
+      const user = await createTestUser(p.app, { plan: 'basic' });
+      const a: Actor = { ...actorOf(user.id), plan: 'basic' };
+      const c = await p.app.chats.createConversation(a);
+      await expect(p.app.chats.sendMessage(a, c.id, { content: 'hi', model: 'demo' })).rejects.toMatchObject({
+        code: 'forbidden',
+        status: 403,
+      });
+      expect(await repo.allMessages(p.app.db.db, a, c.id, 10)).toEqual([]);
+    } finally {
+      await p.close();
+    }
+  });
+});
+
 describe('search, shares, export, import', () => {
   it('finds the user own titles and messages by prefix, with highlighted snippets linking to the message', async () => {
     const svc = t.app.chats;

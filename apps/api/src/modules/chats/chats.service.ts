@@ -187,10 +187,11 @@ export function createChatsService(ctx: ChatsContext) {
     }
   }
 
-  function modelFor(conversation: ConversationRow, requested?: string): string {
+  function modelFor(actor: Actor, conversation: ConversationRow, requested?: string): string {
     const model = requested ?? conversation.settings.model ?? config.defaultModel ?? ctx.providers.aliases()[0]?.name;
     if (!model) throw new DomainError('model_not_found', 'No model is configured.');
-    ctx.providers.resolve(model); // model_not_found (400) before anything is written
+    // model_not_found (400) and a model outside the user's plan (403) before anything is written
+    ctx.providers.assertAllowed(actor, ctx.providers.resolve(model).name);
     return model;
   }
 
@@ -572,7 +573,7 @@ export function createChatsService(ctx: ChatsContext) {
     ): Promise<StartedGeneration> {
       checkContent(input.content);
       const conversation = await conversationOr404(actor, conversationId);
-      const model = modelFor(conversation, input.model);
+      const model = modelFor(actor, conversation, input.model);
       if (idempotencyKey !== undefined) {
         const hash = requestHash({
           conversationId,
@@ -649,6 +650,7 @@ export function createChatsService(ctx: ChatsContext) {
         throw messageNotFound();
       });
       const model = modelFor(
+        actor,
         conversation,
         input.model ?? (message.role === 'assistant' ? (message.model ?? undefined) : undefined),
       );
