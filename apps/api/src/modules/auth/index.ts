@@ -7,6 +7,7 @@ import { DomainError } from '../../http/errors.ts';
 import adminRoutes from './admin.routes.ts';
 import authRoutes from './auth.routes.ts';
 import { type AccountsService, createAccountsService, roleScopes, type UserDeleteHook } from './auth.service.ts';
+import { createExternalIdentities, createSupabaseVerifier, ExternalTokenError, isForeignJwt } from './external.ts';
 import { createMailer, type Mailer } from './mailer.ts';
 import mfaRoutes from './mfa.routes.ts';
 import { createMfaService, type MfaService } from './mfa.service.ts';
@@ -100,8 +101,47 @@ export default fp(
     });
 
     const inactive = () => new DomainError('unauthenticated', 'This account cannot sign in.');
+    const external = createExternalIdentities({
+      db: app.db,
+      config,
+      signupSettings: () => accounts.signupSettings(),
+      evictUser: (id) => accounts.evictUser(id),
+    });
+    const supabase = createSupabaseVerifier(config.supabase);
+    if (supabase) app.log.info({ jwks: Boolean(config.supabase.jwksUrl) }, 'Supabase access tokens are accepted');
+
+    /** A Supabase access token: verified, mapped to its local user (created on first sight), then like a session. */
+    async function fromSupabase(verifier: NonNullable<typeof supabase>, token: string): Promise<Actor> {
+      let profile: Awaited<ReturnType<typeof verifier.verify>>;
+      try {
+        profile = await verifier.verify(token);
+      } catch (err) {
+        if (err instanceof ExternalTokenError && err.reason === 'expired') {
+          throw new DomainError('token_expired', 'The access token has expired; refresh it.');
+        }
+        throw new DomainError('unauthenticated', 'The access token is not valid.');
+      }
+      return guard(async () => {
+        // The (issuer, sub) -> user mapping is cached briefly; a miss links or creates (errors stay DomainErrors).
+        const key = `auth:ext:supabase:${profile.subject}`;
+        let userId = (await app.cache.get<{ id: string }>({ key }))?.id;
+        if (!userId) {
+          userId = (await external.resolve(profile)).id;
+          await app.cache.set({ key, value: { id: userId }, ttl: Math.max(config.auth.userCacheTtlMs, 1000) });
+        }
+        const user = await accounts.authUser(userId);
+        if (user?.status !== 'active') throw inactive();
+        if (mfa.requiredFor(user.role) && profile.aal !== 'aal2') {
+          throw new DomainError('unauthenticated', 'Your role requires a second factor: sign in to Supabase with MFA.');
+        }
+        accounts.touchUser(user.id);
+        return { userId: user.id, role: user.role, plan: user.plan, scopes: roleScopes(user.role), via: 'session' };
+      });
+    }
+
     const authenticator: Authenticator = {
       async fromAccessToken(token) {
+        if (supabase && isForeignJwt(token, config.auth.issuer)) return fromSupabase(supabase, token);
         let claims: Awaited<ReturnType<typeof tokens.verify>>;
         try {
           claims = await tokens.verify(token);
