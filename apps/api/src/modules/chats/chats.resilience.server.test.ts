@@ -155,6 +155,13 @@ beforeAll(async () => {
       'chats:',
       ...Object.entries(timings).map(([k, v]) => `  ${k}: ${v}`),
       '  maxConcurrentGenerationsPerUser: 50',
+      // One user sends thousands of requests here: the per-user and per-IP limits (modules/rate-limit) are off.
+      'limits:',
+      '  ipRequests: null',
+      '  defaults:',
+      ...['requests', 'tokens', 'tokensPerDay', 'tokensPerMonth', 'costPerMonthUsd', 'concurrentGenerations'].map(
+        (k) => `    ${k}: null`,
+      ),
       '',
     ].join('\n'),
   );
