@@ -348,7 +348,8 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
         limit: c.spec.limit,
         remaining: Math.max(0, Math.floor(Number(row[1]))),
         resetMs,
-        retryAfterMs: allowed ? 0 : c.cost > c.spec.limit ? Number.POSITIVE_INFINITY : resetMs,
+        // A quota answers "when it resets" even for a charge larger than the whole quota (as the memory path does).
+        retryAfterMs: allowed ? 0 : resetMs,
         used,
       };
     });

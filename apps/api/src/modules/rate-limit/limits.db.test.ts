@@ -241,11 +241,14 @@ describe('overload', () => {
       const until = performance.now() + ms;
       while (performance.now() < until);
     };
-    // Keep the loop lagging while requests arrive.
+    // Keep the loop lagging while requests arrive (shedding needs two slow samples in a row).
     const lag = setInterval(() => block(80), 5);
     try {
-      await sleep(100);
-      const shed = await t.app.inject({ url: '/api/me', headers: user.headers });
+      let shed = await t.app.inject({ url: '/api/me', headers: user.headers });
+      for (let i = 0; i < 40 && shed.statusCode !== 503; i++) {
+        await sleep(50);
+        shed = await t.app.inject({ url: '/api/me', headers: user.headers });
+      }
       expect(shed.statusCode).toBe(503);
       expect(shed.headers['retry-after']).toBe('2');
       expect(shed.json()).toMatchObject({ code: 'overloaded', reason: 'event_loop_delay' });
