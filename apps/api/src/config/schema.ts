@@ -905,6 +905,56 @@ const Supabase = Type.Object(
   { default: {}, additionalProperties: false },
 );
 
+const Oidc = Type.Object(
+  {
+    issuerUrl: Type.Optional(
+      Type.String({
+        description:
+          'OpenID Connect issuer (its /.well-known/openid-configuration is read). With clientId, enables ' +
+          '"Sign in with…" at GET /api/auth/oidc/start (authorization code + PKCE); redirect URI ' +
+          '`PUBLIC_URL/api/auth/oidc/callback`.',
+        ...env('OIDC_ISSUER_URL'),
+      }),
+    ),
+    clientId: Type.Optional(Type.String({ description: 'OIDC client id.', ...env('OIDC_CLIENT_ID') })),
+    clientSecret: Type.Optional(
+      Type.String({
+        description: 'OIDC client secret (unset: a public client, PKCE only).',
+        ...env('OIDC_CLIENT_SECRET'),
+      }),
+    ),
+    name: Type.String({
+      pattern: '^[a-z0-9-]{1,32}$',
+      default: 'oidc',
+      description: 'Short name; identities are stored as provider `oidc:<name>`.',
+    }),
+    scopes: Type.String({ default: 'openid email profile', description: 'Scopes requested.', ...env('OIDC_SCOPES') }),
+    groupsClaim: Type.String({ default: 'groups', description: 'Claim (ID token or userinfo) listing the groups.' }),
+    groupMappings: Type.Array(
+      Type.Object(
+        {
+          group: Type.String({ minLength: 1 }),
+          role: Type.Optional(Type.Enum(['user', 'admin'])),
+          plan: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        default: [],
+        description:
+          'IdP groups to roles and plans, applied at each OIDC log-in: `admin` if any matching entry says so, else ' +
+          '`user` when any entry gives a role; the plan of the first matching entry with one. No match: unchanged.',
+      },
+    ),
+    allowInsecureHttp: Type.Boolean({
+      default: false,
+      description: 'Allow an http:// issuer (local development and tests only).',
+    }),
+    stateTtlSec: seconds(600, 'How long a started OIDC log-in may take (state cookie lifetime).', 60),
+  },
+  { default: {}, additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     env: Type.Enum(['development', 'production', 'test'], { default: 'development', ...env('NODE_ENV') }),
@@ -945,6 +995,7 @@ export const ConfigSchema = Type.Object(
     chats: Chats,
     mfa: Mfa,
     supabase: Supabase,
+    oidc: Oidc,
   },
   { additionalProperties: false },
 );

@@ -71,6 +71,11 @@ export const routeTable: RouteTable = {
   },
 
   // second factor (modules/auth/mfa.routes.ts)
+  // OIDC (modules/auth/oidc.routes.ts); not configured in the matrix app: 404 (oidc.routes.db.test.ts runs a real IdP)
+  'GET /api/auth/oidc/start': { request: () => ({ method: 'GET', url: '/api/auth/oidc/start' }) },
+  'GET /api/auth/oidc/callback': {
+    request: () => ({ method: 'GET', url: '/api/auth/oidc/callback?code=x&state=y' }),
+  },
   'POST /api/auth/mfa/verify': {
     request: async (f) => {
       const { challenge } = await f.app.mfa.challenge(f.owner.id, 'mfa_required');

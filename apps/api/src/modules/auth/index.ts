@@ -11,6 +11,7 @@ import { createExternalIdentities, createSupabaseVerifier, ExternalTokenError, i
 import { createMailer, type Mailer } from './mailer.ts';
 import mfaRoutes from './mfa.routes.ts';
 import { createMfaService, type MfaService } from './mfa.service.ts';
+import oidcRoutes from './oidc.routes.ts';
 import { createPasswordHasher } from './password.ts';
 import { createRevocationList } from './revocation.ts';
 import { AccessTokenError, createAccessTokens, loadSigningKeys } from './signing-keys.ts';
@@ -205,6 +206,7 @@ export default fp(
     await app.register(authRoutes, { config, accounts });
     await app.register(adminRoutes, { accounts, mailer });
     await app.register(mfaRoutes, { config, accounts, mfa });
+    await app.register(oidcRoutes, { config, accounts, external, mfa, keys });
 
     app.addHook('onReady', async () => {
       // Not awaited: boot never waits for the database (infra/db.ts); the link appears once it is reachable.

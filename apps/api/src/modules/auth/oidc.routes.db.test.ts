@@ -1,0 +1,190 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { externalIdentities } from '@genz/db/schema';
+import { eq } from 'drizzle-orm';
+import Provider from 'oidc-provider';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from '../../test/app.ts';
+import { mapGroups, OIDC_COOKIE } from './oidc.routes.ts';
+
+const PUBLIC = 'http://localhost:3000';
+const REDIRECT = `${PUBLIC}/api/auth/oidc/callback`;
+/** Who may sign in at the test IdP: the devInteractions login form accepts any login id (the password is ignored). */
+const people: Record<string, { email: string; email_verified: boolean; groups: string[] }> = {
+  alice: { email: 'alice@idp.test', email_verified: true, groups: ['staff', 'genz-admins'] },
+  bob: { email: 'bob@idp.test', email_verified: true, groups: ['paying'] },
+};
+
+let t: TestApp;
+let idp: Server;
+let issuer: string;
+
+beforeAll(async () => {
+  idp = createServer();
+  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
+  issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: 'genz',
+        client_secret: 'genz-test-client-secret',
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      },
+    ],
+    pkce: { required: () => true },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['groups'] },
+    findAccount: (_ctx, id) => ({
+      accountId: id,
+      claims: () => ({ sub: id, ...(people[id] ?? { email: `${id}@idp.test`, email_verified: false, groups: [] }) }),
+    }),
+    // Consent is granted automatically; the login form (devInteractions) is still submitted.
+    loadExistingGrant: async (ctx) => {
+      const grant = new ctx.oidc.provider.Grant({
+        clientId: ctx.oidc.client?.clientId ?? 'genz',
+        accountId: ctx.oidc.session?.accountId ?? '',
+      });
+      grant.addOIDCScope('openid email profile');
+      await grant.save();
+      return grant;
+    },
+    features: { devInteractions: { enabled: true } },
+  });
+  idp.on('request', provider.callback());
+  t = await buildTestApp({
+    'oidc.issuerUrl': issuer,
+    'oidc.clientId': 'genz',
+    'oidc.clientSecret': 'genz-test-client-secret',
+    'oidc.allowInsecureHttp': true,
+    'oidc.groupMappings': [
+      { group: 'genz-admins', role: 'admin' },
+      { group: 'paying', plan: 'pro' },
+    ],
+    'limits.auth.loginPerIp': { rate: 1000, periodMs: 60_000, burst: 1000 },
+  });
+});
+afterAll(async () => {
+  await t?.close();
+  await new Promise((resolve) => idp?.close(resolve));
+});
+
+/** A browser at the IdP: cookies kept per response, redirects followed by hand, the login form submitted. */
+async function signInAtIdp(authorizeUrl: string, login: string): Promise<URL> {
+  const jar = new Map<string, string>();
+  const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  let url = authorizeUrl;
+  let body: URLSearchParams | undefined;
+  for (let hop = 0; hop < 20; hop++) {
+    const res = await fetch(url, {
+      method: body ? 'POST' : 'GET',
+      redirect: 'manual',
+      headers: { cookie: cookieHeader(), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      ...(body ? { body } : {}),
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const eq = pair?.indexOf('=') ?? -1;
+      if (pair && eq > 0) jar.set(pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    body = undefined;
+    const location = res.headers.get('location');
+    if (location) {
+      const next = new URL(location, url);
+      if (next.href.startsWith(REDIRECT)) return next;
+      url = next.href;
+      continue;
+    }
+    const html = await res.text();
+    const action = /action="([^"]+)"/.exec(html)?.[1];
+    if (!action) throw new Error(`IdP answered ${res.status} without a form: ${html.slice(0, 300)}`);
+    url = new URL(action, url).href;
+    body = html.includes('name="login"')
+      ? new URLSearchParams({ prompt: 'login', login, password: 'any' })
+      : new URLSearchParams({ prompt: 'consent' });
+  }
+  throw new Error('too many redirects at the IdP');
+}
+
+/** The whole browser round trip: start at the app, sign in at the IdP, come back to the callback. */
+async function oidcLogin(login: string) {
+  const start = await t.app.inject({ method: 'GET', url: '/api/auth/oidc/start' });
+  expect(start.statusCode).toBe(302);
+  const location = String(start.headers.location);
+  expect(location.startsWith(`${issuer}/auth?`)).toBe(true);
+  const authorize = new URL(location);
+  expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
+  const stateCookie = start.cookies.find((c) => c.name === OIDC_COOKIE);
+  expect(stateCookie?.httpOnly).toBe(true);
+  const back = await signInAtIdp(location, login);
+  const callback = await t.app.inject({
+    method: 'GET',
+    url: `${back.pathname}${back.search}`,
+    cookies: { [OIDC_COOKIE]: stateCookie?.value ?? '' },
+  });
+  return { callback, back, stateCookie: stateCookie?.value ?? '' };
+}
+
+describe('OIDC log-in against a real oidc-provider', () => {
+  it('creates the user on first sight, maps groups to role, sets session cookies and redirects home', async () => {
+    const { callback } = await oidcLogin('alice');
+    expect(callback.statusCode, callback.body).toBe(302);
+    expect(callback.headers.location).toBe(`${PUBLIC}/`);
+    const access = callback.cookies.find((c) => c.name === 'gz_at');
+    expect(access?.value).toBeTruthy();
+    const me = await t.app.inject({ method: 'GET', url: '/api/me', cookies: { gz_at: access?.value ?? '' } });
+    expect(me.json()).toMatchObject({ email: 'alice@idp.test', role: 'admin', emailVerified: true });
+    const rows = await t.app.db.db.select().from(externalIdentities).where(eq(externalIdentities.subject, 'alice'));
+    expect(rows).toMatchObject([{ provider: 'oidc:oidc', userId: me.json().id }]);
+
+    // The same person again: the same user.
+    const again = await oidcLogin('alice');
+    const me2 = await t.app.inject({
+      method: 'GET',
+      url: '/api/me',
+      cookies: { gz_at: again.callback.cookies.find((c) => c.name === 'gz_at')?.value ?? '' },
+    });
+    expect(me2.json().id).toBe(me.json().id);
+  });
+
+  it('maps a group to a plan', async () => {
+    const { callback } = await oidcLogin('bob');
+    const access = callback.cookies.find((c) => c.name === 'gz_at')?.value ?? '';
+    const me = await t.app.inject({ method: 'GET', url: '/api/me', cookies: { gz_at: access } });
+    expect(me.json()).toMatchObject({ email: 'bob@idp.test', role: 'user', plan: 'pro' });
+  });
+
+  it('refuses a callback without the state cookie, with another state, or replayed', async () => {
+    const start = await t.app.inject({ method: 'GET', url: '/api/auth/oidc/start' });
+    const location = String(start.headers.location);
+    const back = await signInAtIdp(location, 'carol');
+    const noCookie = await t.app.inject({ method: 'GET', url: `${back.pathname}${back.search}` });
+    expect(noCookie.statusCode).toBe(401);
+    // A state cookie from another start (another browser) does not match this code's state.
+    const other = await t.app.inject({ method: 'GET', url: '/api/auth/oidc/start' });
+    const foreign = other.cookies.find((c) => c.name === OIDC_COOKIE)?.value ?? '';
+    const mismatch = await t.app.inject({
+      method: 'GET',
+      url: `${back.pathname}${back.search}`,
+      cookies: { [OIDC_COOKIE]: foreign },
+    });
+    expect(mismatch.statusCode).toBe(401);
+    const tampered = await t.app.inject({
+      method: 'GET',
+      url: `${back.pathname}${back.search}`,
+      cookies: { [OIDC_COOKIE]: `${foreign}x` },
+    });
+    expect(tampered.statusCode).toBe(401);
+  });
+
+  it('maps groups by config', () => {
+    const m = [
+      { group: 'a', role: 'admin' as const },
+      { group: 'b', plan: 'pro' },
+      { group: 'c', role: 'user' as const, plan: 'free' },
+    ];
+    expect(mapGroups(['b', 'a'], m)).toEqual({ role: 'admin', plan: 'pro' });
+    expect(mapGroups(['c'], m)).toEqual({ role: 'user', plan: 'free' });
+    expect(mapGroups(['z'], m)).toEqual({});
+  });
+});

@@ -1,0 +1,204 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { writeAuditEvent } from '@genz/db';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { jwtVerify, SignJWT } from 'jose';
+import * as client from 'openid-client';
+import { Type } from 'typebox';
+import type { AppConfig } from '../../config/index.ts';
+import { DomainError } from '../../http/errors.ts';
+import { policy } from '../rate-limit/index.ts';
+import { cookieSecure, meta, sessionDeliverer } from './auth.routes.ts';
+import type { AccountsService, Role } from './auth.service.ts';
+import type { ExternalIdentities } from './external.ts';
+import type { MfaService } from './mfa.service.ts';
+import type { SigningKeys } from './signing-keys.ts';
+
+export const OIDC_COOKIE = 'gz_oidc';
+const COOKIE_PATH = '/api/auth/oidc';
+const STATE_AUDIENCE = 'genz-oidc-state';
+
+/** Role and plan for a person's IdP groups (config `oidc.groupMappings`); undefined fields leave the user as is. */
+export function mapGroups(
+  groups: readonly string[],
+  mappings: AppConfig['oidc']['groupMappings'],
+): { role?: Role; plan?: string } {
+  const hits = mappings.filter((m) => groups.includes(m.group));
+  const out: { role?: Role; plan?: string } = {};
+  if (hits.some((m) => m.role === 'admin')) out.role = 'admin';
+  else if (hits.some((m) => m.role === 'user')) out.role = 'user';
+  const plan = hits.find((m) => m.plan)?.plan;
+  if (plan) out.plan = plan;
+  return out;
+}
+
+const notConfigured = () => new DomainError('not_found', 'OIDC log-in is not configured.');
+const failed = (why: string, cause?: unknown) =>
+  new DomainError('unauthenticated', `OIDC log-in failed: ${why}. Start again.`, { cause });
+
+/**
+ * Generic OIDC log-in (docs/accounts.md "External identity: OIDC"): authorization code + PKCE with openid-client.
+ * `start` keeps state, nonce and the PKCE verifier in a short-lived signed HttpOnly cookie and redirects to the
+ * IdP; `callback` checks them, exchanges the code, maps the person to a local user (external_identities, created
+ * on first sight subject to the sign-up mode, groups mapped to role and plan) and starts a session with cookies.
+ */
+export default async function oidcRoutes(
+  app: FastifyInstance,
+  opts: {
+    config: AppConfig;
+    accounts: AccountsService;
+    external: ExternalIdentities;
+    mfa: MfaService;
+    keys: SigningKeys;
+  },
+) {
+  const { config, accounts, external, mfa, keys } = opts;
+  const oidc = config.oidc;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const deliver = sessionDeliverer(config);
+  const secure = cookieSecure(config.server.publicUrl);
+  const publicUrl = config.server.publicUrl.replace(/\/$/, '');
+  const redirectUri = `${publicUrl}/api/auth/oidc/callback`;
+  const provider = `oidc:${oidc.name}`;
+  const perIp = policy('auth_oidc_ip', config.limits.auth.loginPerIp);
+
+  let discovered: Promise<client.Configuration> | null = null;
+  function configuration(): Promise<client.Configuration> {
+    const { issuerUrl, clientId } = oidc;
+    if (!issuerUrl || !clientId) throw notConfigured();
+    discovered ??= client
+      .discovery(
+        new URL(issuerUrl),
+        clientId,
+        oidc.clientSecret,
+        undefined,
+        oidc.allowInsecureHttp ? { execute: [client.allowInsecureRequests] } : undefined,
+      )
+      .catch((err: unknown) => {
+        discovered = null;
+        throw new DomainError('unavailable', 'The identity provider cannot be reached right now.', {
+          cause: err,
+          headers: { 'retry-after': '5' },
+        });
+      });
+    return discovered;
+  }
+
+  const cookieBase = { httpOnly: true, secure, sameSite: 'lax' as const, path: COOKIE_PATH };
+
+  r.get('/api/auth/oidc/start', { config: { auth: 'public' }, schema: { tags: ['auth'] } }, async (request, reply) => {
+    await app.rateLimit.enforce(`${perIp.name}:${request.ip}`, perIp);
+    const cfg = await configuration();
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const now = Math.floor(Date.now() / 1000);
+    const sealed = await new SignJWT({ st: state, no: nonce, cv: verifier })
+      .setProtectedHeader({ alg: 'HS256', kid: keys.current.kid })
+      .setIssuer(config.auth.issuer)
+      .setAudience(STATE_AUDIENCE)
+      .setIssuedAt(now)
+      .setExpirationTime(now + oidc.stateTtlSec)
+      .sign(keys.current.key);
+    const url = client.buildAuthorizationUrl(cfg, {
+      redirect_uri: redirectUri,
+      scope: oidc.scopes,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+    });
+    reply.setCookie(OIDC_COOKIE, sealed, { ...cookieBase, maxAge: oidc.stateTtlSec });
+    return reply.redirect(url.href, 302);
+  });
+
+  async function readState(request: FastifyRequest, reply: FastifyReply) {
+    const cookie = request.cookies[OIDC_COOKIE];
+    reply.clearCookie(OIDC_COOKIE, cookieBase);
+    if (!cookie) throw failed('no log-in in progress in this browser');
+    try {
+      const { payload } = await jwtVerify(
+        cookie,
+        (header) => {
+          const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid);
+          if (!key) throw new Error('unknown key id');
+          return key;
+        },
+        { issuer: config.auth.issuer, audience: STATE_AUDIENCE, algorithms: ['HS256'] },
+      );
+      const { st, no, cv } = payload;
+      if (typeof st !== 'string' || typeof no !== 'string' || typeof cv !== 'string') throw new Error('malformed');
+      return { state: st, nonce: no, verifier: cv };
+    } catch (err) {
+      throw failed('the log-in expired or was tampered with', err);
+    }
+  }
+
+  r.get(
+    '/api/auth/oidc/callback',
+    {
+      config: { auth: 'public' },
+      schema: { tags: ['auth'], querystring: Type.Record(Type.String(), Type.String()) },
+    },
+    async (request, reply) => {
+      await app.rateLimit.enforce(`${perIp.name}:${request.ip}`, perIp);
+      const cfg = await configuration();
+      const saved = await readState(request, reply);
+      const query = request.url.slice(request.url.indexOf('?'));
+      let claims: Record<string, unknown>;
+      try {
+        const tokens = await client.authorizationCodeGrant(cfg, new URL(`${redirectUri}${query}`), {
+          pkceCodeVerifier: saved.verifier,
+          expectedState: saved.state,
+          expectedNonce: saved.nonce,
+          idTokenExpected: true,
+        });
+        const idClaims = tokens.claims();
+        if (!idClaims) throw new Error('no ID token');
+        claims = { ...idClaims };
+        if (cfg.serverMetadata().userinfo_endpoint) {
+          const info = await client.fetchUserInfo(cfg, tokens.access_token, idClaims.sub);
+          claims = { ...info, ...idClaims };
+        }
+      } catch (err) {
+        request.log.warn({ reason: (err as Error).message }, 'OIDC code exchange refused');
+        throw failed('the identity provider did not confirm it', err);
+      }
+      const rawGroups = claims[oidc.groupsClaim];
+      const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string') : [];
+      const mapped = mapGroups(groups, oidc.groupMappings);
+      const user = await external.resolve(
+        {
+          provider,
+          subject: String(claims.sub),
+          email: typeof claims.email === 'string' ? claims.email : undefined,
+          emailVerified: claims.email_verified === true,
+          ...mapped,
+          claims: { iss: claims.iss, email: claims.email, groups },
+        },
+        request.ip,
+      );
+      if (user.status === 'disabled') throw new DomainError('account_disabled', 'This account is disabled.');
+      if (user.status === 'pending_approval') {
+        throw new DomainError('account_pending', 'An administrator has not approved this account yet.');
+      }
+      // A second factor set up here still applies: the web app finishes the log-in with the challenge.
+      const pending = await mfa.gate(user);
+      if (pending) {
+        const q = new URLSearchParams({ status: pending.pending, challenge: pending.challenge });
+        return reply.redirect(`${publicUrl}/login#${q.toString()}`, 302);
+      }
+      const issued = await accounts.issueSession(user.id, meta(request));
+      await writeAuditEvent(app.db.db, {
+        event: 'auth.login',
+        actorUserId: user.id,
+        targetType: 'session',
+        targetId: issued.sessionId,
+        ip: request.ip,
+        userAgent: request.headers['user-agent'] ?? null,
+        data: { via: provider, groups },
+      });
+      deliver(reply, issued, 'cookie');
+      return reply.redirect(`${publicUrl}/`, 302);
+    },
+  );
+}
