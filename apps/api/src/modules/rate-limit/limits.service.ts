@@ -390,14 +390,15 @@ export function createLimitsService(deps: LimitsServiceDeps) {
       });
       const generations = l.concurrentGenerations;
       if (generations !== null) {
+        const live = await concurrency.count(generationsKey(actor.userId));
         out.push({
           policy: 'user_generations',
           scope: 'user',
           unit: 'requests',
           kind: 'rate',
           limit: generations,
-          used: 0,
-          remaining: generations,
+          used: live,
+          remaining: Math.max(0, generations - live),
           resetAt: new Date(at).toISOString(),
         });
       }
