@@ -67,6 +67,17 @@ export function createExternalIdentities(ctx: ExternalContext) {
     return created;
   }
 
+  /** Role and plan from group mappings, when the profile carries them (OIDC), follow the IdP at each log-in. */
+  async function applyMapping(user: UserRow, p: ExternalProfile): Promise<UserRow> {
+    const changes: { role?: Role; plan?: string } = {};
+    if (p.role && p.role !== user.role) changes.role = p.role;
+    if (p.plan && p.plan !== user.plan) changes.plan = p.plan;
+    if (!changes.role && !changes.plan) return user;
+    await repo.updateUser(db, user.id, changes);
+    await ctx.evictUser(user.id);
+    return { ...user, ...changes };
+  }
+
   return {
     /** The local user for a verified external profile, linking or creating it on first sight. */
     async resolve(p: ExternalProfile, ip?: string): Promise<UserRow> {
@@ -74,15 +85,7 @@ export function createExternalIdentities(ctx: ExternalContext) {
       if (linked) {
         const user = await repo.findUserById(db, linked.userId);
         if (!user) throw refused('The linked account no longer exists.');
-        const changes: { role?: Role; plan?: string } = {};
-        if (p.role && p.role !== user.role) changes.role = p.role;
-        if (p.plan && p.plan !== user.plan) changes.plan = p.plan;
-        if (changes.role || changes.plan) {
-          await repo.updateUser(db, user.id, changes);
-          await ctx.evictUser(user.id);
-          return { ...user, ...changes };
-        }
-        return user;
+        return applyMapping(user, p);
       }
       if (!p.email) throw refused('The identity carries no email address; it cannot be mapped to an account.');
       const email = normalizeEmail(p.email);
@@ -112,7 +115,7 @@ export function createExternalIdentities(ctx: ExternalContext) {
         if (!other) throw refused('The linked account no longer exists.');
         return other;
       }
-      return user;
+      return existing ? applyMapping(user, p) : user;
     },
   };
 }
