@@ -1,3 +1,5 @@
+import { uuidv7 } from '@genz/db';
+import { passkeys } from '@genz/db/schema';
 import type { Actor } from '../http/actor.ts';
 import { totpCode } from '../modules/auth/mfa-totp.ts';
 import type { MatrixFixture, RouteTable } from './route-matrix.ts';
@@ -16,6 +18,14 @@ let n = 0;
 const fresh = () => `matrix${++n}.${Date.now().toString(36)}@example.test`;
 const infra = (url: string, reason: string) => ({ request: () => ({ method: 'GET' as const, url }), infra: reason });
 const docs = 'OpenAPI documentation: public by design';
+/** A well-formed but meaningless WebAuthn assertion (the ceremony check refuses it first). */
+const fakeAssertion = {
+  id: 'AAAA',
+  rawId: 'AAAA',
+  type: 'public-key',
+  response: { clientDataJSON: 'AAAA', authenticatorData: 'AAAA', signature: 'AAAA' },
+  clientExtensionResults: {},
+};
 const chat = { model: 'demo', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 };
 
 /** The owner as a chats-service actor, and owned chat resources for the matrix (ids the other user must not see). */
@@ -76,6 +86,11 @@ export const routeTable: RouteTable = {
   'GET /api/auth/oidc/callback': {
     request: () => ({ method: 'GET', url: '/api/auth/oidc/callback?code=x&state=y' }),
   },
+  // passkeys (modules/auth/passkeys.routes.ts); a bogus ceremony answers 400 (passkeys.routes.db.test.ts signs for real)
+  'POST /api/auth/passkeys/options': { request: () => json('POST', '/api/auth/passkeys/options', {}) },
+  'POST /api/auth/passkeys/verify': {
+    request: () => json('POST', '/api/auth/passkeys/verify', { ceremony: 'x'.repeat(40), response: fakeAssertion }),
+  },
   'POST /api/auth/mfa/verify': {
     request: async (f) => {
       const { challenge } = await f.app.mfa.challenge(f.owner.id, 'mfa_required');
@@ -103,6 +118,31 @@ export const routeTable: RouteTable = {
       json('POST', '/api/me/password', { currentPassword: f.owner.password, newPassword: 'matrix password 4' }),
   },
   'POST /api/me/verify-email': { request: () => json('POST', '/api/me/verify-email') },
+  'POST /api/me/passkeys/registration/options': {
+    request: () => json('POST', '/api/me/passkeys/registration/options', {}),
+  },
+  'POST /api/me/passkeys/registration/verify': {
+    request: () =>
+      json('POST', '/api/me/passkeys/registration/verify', {
+        ceremony: 'x'.repeat(40),
+        response: { ...fakeAssertion, response: { clientDataJSON: 'AAAA', attestationObject: 'AAAA' } },
+      }),
+  },
+  'GET /api/me/passkeys': { request: () => ({ method: 'GET', url: '/api/me/passkeys' }) },
+  'DELETE /api/me/passkeys/:id': {
+    owned: true,
+    request: async (f) => {
+      const id = uuidv7();
+      await f.app.db.db.insert(passkeys).values({
+        id,
+        userId: f.owner.id,
+        credentialId: `matrix-${id}`,
+        publicKey: 'AAAA',
+        name: 'matrix',
+      });
+      return json('DELETE', `/api/me/passkeys/${id}`);
+    },
+  },
   'GET /api/me/mfa': { request: () => ({ method: 'GET', url: '/api/me/mfa' }) },
   'POST /api/me/mfa/totp': { request: () => json('POST', '/api/me/mfa/totp') },
   'POST /api/me/mfa/totp/confirm': {

@@ -85,6 +85,33 @@ export const externalIdentities = pgTable(
   ],
 );
 
+/**
+ * Passkeys (WebAuthn credentials) of a user: `credential_id` base64url, `public_key` the COSE key (base64url),
+ * `counter` the authenticator's signature counter (0 for most synced passkeys, which do not count).
+ */
+export const passkeys = pgTable(
+  'passkeys',
+  {
+    id: idColumn(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    credentialId: text('credential_id').notNull(),
+    publicKey: text('public_key').notNull(),
+    counter: bigint('counter', { mode: 'number' }).notNull().default(0),
+    transports: text('transports').array().notNull().default(sql`'{}'::text[]`),
+    name: text('name').notNull(),
+    createdAt: createdAtColumn(),
+    lastUsedAt: ts('last_used_at'),
+  },
+  (t) => [
+    primaryKey({ name: 'passkeys_pkey', columns: [t.id] }),
+    uniqueIndex('passkeys_credential_id_key').on(t.credentialId),
+    index('passkeys_user_idx').on(t.userId),
+  ],
+);
+
+export type PasskeyRow = typeof passkeys.$inferSelect;
 export type UserFactorRow = typeof userFactors.$inferSelect;
 export type RecoveryCodeRow = typeof recoveryCodes.$inferSelect;
 export type ExternalIdentityRow = typeof externalIdentities.$inferSelect;

@@ -12,6 +12,7 @@ import { createMailer, type Mailer } from './mailer.ts';
 import mfaRoutes from './mfa.routes.ts';
 import { createMfaService, type MfaService } from './mfa.service.ts';
 import oidcRoutes from './oidc.routes.ts';
+import passkeyRoutes from './passkeys.routes.ts';
 import { createPasswordHasher } from './password.ts';
 import { createRevocationList } from './revocation.ts';
 import { AccessTokenError, createAccessTokens, loadSigningKeys } from './signing-keys.ts';
@@ -207,6 +208,7 @@ export default fp(
     await app.register(adminRoutes, { accounts, mailer });
     await app.register(mfaRoutes, { config, accounts, mfa });
     await app.register(oidcRoutes, { config, accounts, external, mfa, keys });
+    await app.register(passkeyRoutes, { config, accounts, keys });
 
     app.addHook('onReady', async () => {
       // Not awaited: boot never waits for the database (infra/db.ts); the link appears once it is reachable.
