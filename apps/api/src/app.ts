@@ -62,14 +62,14 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
 
   // 1. Cross-cutting HTTP
   await app.register(errors);
-  // Before any route: its onRoute hook sees every route, so one without config.auth stops the boot.
-  await app.register(authHook, { config });
   // Shedding and the per-IP rate come before authentication: a refused request costs no credential work.
   await app.register(overload, { config });
   await app.register(ipRateLimit, { config });
+  // Before any route: its onRoute hook sees every route, so one without config.auth stops the boot.
+  await app.register(authHook, { config });
+  await app.register(actorRateLimit);
   await app.register(sentry, { config });
   await app.register(requestLogContext);
-  await app.register(actorRateLimit);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
