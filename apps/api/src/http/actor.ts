@@ -17,11 +17,16 @@ export interface Actor {
 }
 
 /**
- * Per-route authentication policy, declared in route options: `config: { auth: { scope: 'chat' } }`.
+ * Per-route authentication policy, declared in route options: `config: { auth: { scope: 'chat' } }`, or a list
+ * of scopes any one of which admits (`{ scope: ['chat', 'read'] }`).
  * `'public'` routes need no actor. The auth hook enforces it and the route-matrix test fails for any registered
  * route that does not declare one.
  */
-export type RouteAuth = 'public' | { scope: ApiKeyScope; role?: 'admin' };
+export type RouteAuth = 'public' | { scope: ApiKeyScope | readonly ApiKeyScope[]; role?: 'admin' };
+
+/** The scopes a route accepts: any one of them admits the caller (a read route takes `read` or `chat`). */
+export const acceptedScopes = (policy: { scope: ApiKeyScope | readonly ApiKeyScope[] }): readonly ApiKeyScope[] =>
+  typeof policy.scope === 'string' ? [policy.scope] : policy.scope;
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -3,7 +3,7 @@ import type { ApiKeyScope } from '@genz/contracts';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AppConfig } from '../config/index.ts';
-import type { Actor, RouteAuth } from './actor.ts';
+import { type Actor, acceptedScopes, type RouteAuth } from './actor.ts';
 import { DomainError } from './errors.ts';
 
 /** Cookie names: the access JWT (path /) and the refresh token (path /api/auth only). */
@@ -189,8 +189,9 @@ export default fp(
       if (policy.role === 'admin' && actor.role !== 'admin') {
         throw new DomainError('forbidden', 'This needs an administrator.');
       }
-      if (!hasScope(actor, policy.scope)) {
-        throw new DomainError('insufficient_scope', `This needs the "${policy.scope}" scope.`);
+      const accepted = acceptedScopes(policy);
+      if (!accepted.some((scope) => hasScope(actor, scope))) {
+        throw new DomainError('insufficient_scope', `This needs the "${accepted.join('" or "')}" scope.`);
       }
     });
   },

@@ -1,7 +1,7 @@
 import type { ApiKeyScope } from '@genz/contracts';
 import { apiKeyScopes } from '@genz/contracts';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import type { RouteAuth } from '../http/actor.ts';
+import { acceptedScopes, type RouteAuth } from '../http/actor.ts';
 import { createTestApiKey, createTestUser, type TestUser } from './users.ts';
 
 /**
@@ -137,13 +137,16 @@ export async function runRouteMatrix(app: FastifyInstance, table: RouteTable): P
     {
       const f = await fixture();
       const caller = adminOnly ? admin : f.owner;
-      const scopes = apiKeyScopes.filter((s): s is ApiKeyScope => s !== policy.scope && (adminOnly || s !== 'admin'));
+      const accepted = acceptedScopes(policy);
+      const scopes = apiKeyScopes.filter(
+        (s): s is ApiKeyScope => !accepted.includes(s) && (adminOnly || s !== 'admin'),
+      );
       const key = await createTestApiKey(app, caller, scopes);
       const res = await call(f, key.headers);
       // problem+json carries `code`; the OpenAI envelope on /v1 carries `error.code`.
       const body = res.json() as { code?: string; error?: { code?: string } };
       if (res.statusCode !== 403 || (body.code ?? body.error?.code) !== 'insufficient_scope') {
-        fail(`API key without ${policy.scope}`, res.statusCode, '403 insufficient_scope', res.body);
+        fail(`API key without ${accepted.join(' or ')}`, res.statusCode, '403 insufficient_scope', res.body);
       }
     }
   }

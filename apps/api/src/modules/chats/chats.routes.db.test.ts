@@ -128,7 +128,7 @@ describe('chat routes', () => {
     expect((c.json() as { code: string }).code).toBe('idempotency_mismatch');
   });
 
-  it('shares: anonymous read of the snapshot only; a read-only key cannot use chat routes', async () => {
+  it('shares: anonymous read of the snapshot only; a read-only key reads conversations but cannot chat', async () => {
     const id = await newConversation(alice);
     await post(alice, `/api/conversations/${id}/messages`, { content: 'public words' });
     const share = await post(alice, `/api/conversations/${id}/shares`, {});
@@ -137,8 +137,26 @@ describe('chat routes', () => {
     expect(anon.statusCode).toBe(200);
     expect(Object.keys(anon.json() as object).sort()).toEqual(['createdAt', 'messages', 'title']);
     const key = await createTestApiKey(t.app, alice, ['read']);
-    const denied = await t.app.inject({ url: '/api/conversations', headers: key.headers });
-    expect(denied.statusCode).toBe(403);
+    const listed = await t.app.inject({ url: '/api/conversations', headers: key.headers });
+    expect(listed.statusCode).toBe(200);
+    expect((listed.json() as { items: { id: string }[] }).items.map((c) => c.id)).toContain(id);
+    const messages = await t.app.inject({ url: `/api/conversations/${id}/messages`, headers: key.headers });
+    expect(messages.statusCode).toBe(200);
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/api/conversations',
+      headers: key.headers,
+      payload: {},
+    });
+    expect(created.statusCode).toBe(403);
+    const sent = await t.app.inject({
+      method: 'POST',
+      url: `/api/conversations/${id}/messages`,
+      headers: key.headers,
+      payload: { content: 'no' },
+    });
+    expect(sent.statusCode).toBe(403);
+    expect((sent.json() as { detail: string }).detail).toBe('This needs the "chat" scope.');
   });
 });
 

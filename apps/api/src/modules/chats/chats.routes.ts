@@ -5,6 +5,8 @@ import * as s from './chats.schemas.ts';
 import type { ChatsConfig, StartedGeneration } from './chats.service.ts';
 
 const chat = { auth: { scope: 'chat' as const } };
+/** Reading conversations needs `chat` or the read-only `read` scope (ARCHITECTURE §12). */
+const readable = { auth: { scope: ['chat', 'read'] as const } };
 
 function actorOf(request: FastifyRequest): Actor {
   // The auth hook already refused anonymous callers of these routes; this narrows the type.
@@ -59,7 +61,7 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
 
   // ---------------- conversations ----------------
 
-  app.get('/api/conversations', { config: chat, schema: s.listConversations }, async (request) => {
+  app.get('/api/conversations', { config: readable, schema: s.listConversations }, async (request) => {
     const q = request.query as { archived?: boolean; cursor?: string; limit?: number };
     return svc.listConversations(actorOf(request), q);
   });
@@ -69,7 +71,7 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
     return reply.code(201).send(view);
   });
 
-  app.get('/api/conversations/:id', { config: chat, schema: s.conversationById }, async (request) => {
+  app.get('/api/conversations/:id', { config: readable, schema: s.conversationById }, async (request) => {
     return svc.getConversation(actorOf(request), (request.params as { id: string }).id);
   });
 
@@ -88,7 +90,7 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
 
   // ---------------- messages and generations ----------------
 
-  app.get('/api/conversations/:id/messages', { config: chat, schema: s.listMessages }, async (request) => {
+  app.get('/api/conversations/:id/messages', { config: readable, schema: s.listMessages }, async (request) => {
     const q = request.query as { leafId?: string; cursor?: string; limit?: number; view?: 'branch' | 'tree' };
     return svc.listMessages(actorOf(request), (request.params as { id: string }).id, q);
   });
@@ -121,7 +123,7 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
     await stream(request, reply, actor, started.generationId, 0);
   });
 
-  app.get('/api/generations/:gid/events', { config: chat, schema: s.generationEvents }, async (request, reply) => {
+  app.get('/api/generations/:gid/events', { config: readable, schema: s.generationEvents }, async (request, reply) => {
     const actor = actorOf(request);
     const gid = (request.params as { gid: string }).gid;
     const after = lastEventId(request);
@@ -135,7 +137,7 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
 
   // ---------------- presets ----------------
 
-  app.get('/api/presets', { config: chat, schema: s.listPresets }, async (request) =>
+  app.get('/api/presets', { config: readable, schema: s.listPresets }, async (request) =>
     svc.listPresets(actorOf(request)),
   );
 
@@ -159,7 +161,7 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
 
   // ---------------- search ----------------
 
-  app.get('/api/search', { config: chat, schema: s.search }, async (request) => {
+  app.get('/api/search', { config: readable, schema: s.search }, async (request) => {
     const q = request.query as { q: string; cursor?: string; limit?: number };
     return svc.search(actorOf(request), q.q, q);
   });
@@ -175,7 +177,9 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
     return reply.code(201).send(view);
   });
 
-  app.get('/api/shares', { config: chat, schema: s.listShares }, async (request) => svc.listShares(actorOf(request)));
+  app.get('/api/shares', { config: readable, schema: s.listShares }, async (request) =>
+    svc.listShares(actorOf(request)),
+  );
 
   app.delete('/api/shares/:id', { config: chat, schema: s.deleteById }, async (request, reply) => {
     await svc.revokeShare(actorOf(request), (request.params as { id: string }).id);
@@ -212,12 +216,12 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
       .send(JSON.stringify(json));
   };
 
-  app.get('/api/conversations/:id/export', { config: chat, schema: s.exportOne }, async (request, reply) => {
+  app.get('/api/conversations/:id/export', { config: readable, schema: s.exportOne }, async (request, reply) => {
     const q = request.query as { format?: 'json' | 'markdown' };
     return sendExport(reply, actorOf(request), q.format ?? 'json', (request.params as { id: string }).id);
   });
 
-  app.get('/api/export', { config: chat, schema: s.exportAll }, async (request, reply) => {
+  app.get('/api/export', { config: readable, schema: s.exportAll }, async (request, reply) => {
     const q = request.query as { format?: 'json' | 'markdown' };
     return sendExport(reply, actorOf(request), q.format ?? 'json');
   });
