@@ -14,6 +14,8 @@ const securityHeaders = [
 
 const nextConfig: NextConfig = {
   output: 'standalone',
+  // Workspace packages ship TypeScript source (the password policy from @genz/contracts).
+  transpilePackages: ['@genz/contracts'],
   // Trace files from the workspace root so hoisted node_modules land in .next/standalone (server at apps/web/server.js).
   outputFileTracingRoot: monorepoRoot,
   turbopack: { root: monorepoRoot },
