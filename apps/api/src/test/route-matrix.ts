@@ -44,11 +44,13 @@ const denied = (status: number) => status === 401 || status === 403;
 export function routeKeys(app: FastifyInstance): { key: string; auth: RouteAuth | undefined; infra: boolean }[] {
   const routes = app.registeredRoutes();
   const gets = new Set(routes.filter((r) => r.method === 'GET').map((r) => r.url));
-  const seen = new Set<string>();
-  return routes
-    .filter((r) => !(r.method === 'HEAD' && gets.has(r.url)))
-    .map((r) => ({ key: `${r.method} ${r.url}`, auth: r.auth, infra: r.infra }))
-    .filter((r) => (seen.has(r.key) ? false : (seen.add(r.key), true)));
+  const unique = new Map<string, { key: string; auth: RouteAuth | undefined; infra: boolean }>();
+  for (const r of routes) {
+    if (r.method === 'HEAD' && gets.has(r.url)) continue;
+    const key = `${r.method} ${r.url}`;
+    if (!unique.has(key)) unique.set(key, { key, auth: r.auth, infra: r.infra });
+  }
+  return [...unique.values()];
 }
 
 /** Registered routes the table does not list. */
