@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -8,7 +7,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../app.ts';
 import { loadConfig } from '../../config/index.ts';
-import { freePort, waitFor } from '../../test/net.ts';
+import { type ApiProcess, startApiProcess } from '../../test/process.ts';
 import { createTestUser, type TestUser } from '../../test/users.ts';
 import { demoReply } from '../providers/adapters/demo.ts';
 import { type ParsedEvent, parseSse } from './chats.testing.ts';
@@ -17,56 +16,20 @@ import { type ParsedEvent, parseSse } from './chats.testing.ts';
  * Two real API processes (server.ts) on one PostgreSQL database and one Redis key prefix: a generation started
  * on one is resumed on the other after random cuts, and survives its worker's process being killed.
  */
-const serverEntry = new URL('../../server.ts', import.meta.url).pathname;
 const AUTH_SECRETS = 'res:genz-resilience-signing-secret-0123456789';
 const timings = { heartbeatMs: 200, staleAfterMs: 1500, reaperIntervalMs: 250, followerCheckMs: 300 };
 const ITERATIONS = Number(process.env.GENZ_CHAOS_ITERATIONS ?? 100);
 
-interface Proc {
-  port: number;
-  child: ChildProcess;
-  output: () => string;
-}
+type Proc = ApiProcess;
 
 let db: TestDb;
 let user: TestUser;
 const procs: Proc[] = [];
 
 async function startProcess(env: Record<string, string>): Promise<Proc> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [serverEntry], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (c) => {
-    output += c;
-  });
-  child.stderr?.on('data', (c) => {
-    output += c;
-  });
-  const proc = { port, child, output: () => output };
+  const proc = await startApiProcess(env);
   procs.push(proc);
-  await waitFor(
-    async () => ((await get(port, '/readyz')).status === 200 ? true : undefined),
-    30_000,
-    `API process on ${port}: ${output.slice(-500)}`,
-  );
   return proc;
-}
-
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => {
-        body += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    })
-      .on('error', reject)
-      .end();
-  });
 }
 
 interface SseResult {

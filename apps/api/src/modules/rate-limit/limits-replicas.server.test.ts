@@ -11,13 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../app.ts';
 import { loadConfig } from '../../config/index.ts';
 import { freePort, waitFor } from '../../test/net.ts';
+import { type ApiProcess, startApiProcess } from '../../test/process.ts';
 import { createTestApiKey, createTestUser, type TestUser } from '../../test/users.ts';
 
 /**
  * Issue 6's proof: three real API processes (server.ts) share one PostgreSQL database and one Redis, requests go
  * round-robin. The Redis is this file's own redis-server (never the shared one), so it can be killed and stopped.
  */
-const serverEntry = new URL('../../server.ts', import.meta.url).pathname;
 const AUTH_SECRETS = 'lim:genz-limits-replicas-signing-secret-012345';
 const METRICS_TOKEN = 'limits-replicas-metrics-token';
 const COMMAND_TIMEOUT_MS = 100;
@@ -27,11 +27,7 @@ const RPM = 100;
 const TPM = 20_000;
 const TPM_BURST = 200; // 1% of TPM: one window admits at most TPM + burst
 
-interface Proc {
-  port: number;
-  child: ChildProcess;
-  output: () => string;
-}
+type Proc = ApiProcess;
 
 let db: TestDb;
 let redisPort: number;
@@ -99,25 +95,8 @@ function call(port: number, method: string, path: string, headers: Record<string
 }
 
 async function startProcess(env: Record<string, string>): Promise<Proc> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [serverEntry], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (c) => {
-    output += c;
-  });
-  child.stderr?.on('data', (c) => {
-    output += c;
-  });
-  const proc = { port, child, output: () => output };
+  const proc = await startApiProcess(env);
   procs.push(proc);
-  await waitFor(
-    async () => ((await call(port, 'GET', '/livez', {})).status === 200 ? true : undefined),
-    60_000,
-    `API process on ${port}: ${output.slice(-500)}`,
-  );
   return proc;
 }
 
