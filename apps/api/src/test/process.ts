@@ -1,5 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
+import type { DbHandle } from '@genz/db';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildApp } from '../app.ts';
+import { loadConfig } from '../config/index.ts';
 import { freePort, waitFor } from './net.ts';
 
 const serverEntry = new URL('../server.ts', import.meta.url).pathname;
@@ -50,4 +55,32 @@ export async function startApiProcess(env: Record<string, string>, timeoutMs = 6
     throw err;
   }
   return { port, child, output: () => output };
+}
+
+/**
+ * Runs `fn` against a short-lived in-process app on the same database and Redis as the API processes, to create
+ * users and keys they will accept (they share AUTH_SECRETS). The app is closed before this returns.
+ */
+export async function withSetupApp<T>(
+  opts: { db: DbHandle; authSecrets: string; redisUrl: string; keyPrefix: string },
+  fn: (app: FastifyInstance) => Promise<T>,
+): Promise<T> {
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      env: 'test',
+      'log.level': 'warn',
+      'auth.secrets': opts.authSecrets,
+      'redis.url': opts.redisUrl,
+      'redis.keyPrefix': opts.keyPrefix,
+    },
+  });
+  const app = await buildApp({ config, db: opts.db, logger: pino({ level: 'silent' }) });
+  try {
+    await app.ready();
+    await app.dbReadyPromise;
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
 }

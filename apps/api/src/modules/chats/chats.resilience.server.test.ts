@@ -3,11 +3,8 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDb, type TestDb, testRedisPrefix, testRedisUrl } from '@genz/db/testing';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../app.ts';
-import { loadConfig } from '../../config/index.ts';
-import { type ApiProcess, startApiProcess } from '../../test/process.ts';
+import { type ApiProcess, startApiProcess, withSetupApp } from '../../test/process.ts';
 import { createTestUser, type TestUser } from '../../test/users.ts';
 import { demoReply } from '../providers/adapters/demo.ts';
 import { type ParsedEvent, parseSse } from './chats.testing.ts';
@@ -129,21 +126,9 @@ beforeAll(async () => {
     ].join('\n'),
   );
   // Users and sessions are made in-process on the same database; both processes accept the token (shared keys).
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      env: 'test',
-      'log.level': 'warn',
-      'auth.secrets': AUTH_SECRETS,
-      'redis.url': testRedisUrl,
-      'redis.keyPrefix': keyPrefix,
-    },
-  });
-  const local = await buildApp({ config, db, logger: pino({ level: 'silent' }) });
-  await local.ready();
-  await local.dbReadyPromise;
-  user = await createTestUser(local);
-  await local.close();
+  user = await withSetupApp({ db, authSecrets: AUTH_SECRETS, redisUrl: testRedisUrl, keyPrefix }, (app) =>
+    createTestUser(app),
+  );
 
   const env = {
     DATABASE_URL: db.url,

@@ -6,12 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDb, type TestDb } from '@genz/db/testing';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../app.ts';
-import { loadConfig } from '../../config/index.ts';
 import { freePort, waitFor } from '../../test/net.ts';
-import { type ApiProcess, startApiProcess } from '../../test/process.ts';
+import { type ApiProcess, startApiProcess, withSetupApp } from '../../test/process.ts';
 import { createTestApiKey, createTestUser, type TestUser } from '../../test/users.ts';
 
 /**
@@ -165,24 +162,12 @@ limits:
       requests: { rate: 60, periodMs: 3000, burst: 3 }
 `,
   );
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      env: 'test',
-      'log.level': 'warn',
-      'auth.secrets': AUTH_SECRETS,
-      'redis.url': redisUrl,
-      'redis.keyPrefix': keyPrefix,
-    },
+  await withSetupApp({ db, authSecrets: AUTH_SECRETS, redisUrl, keyPrefix }, async (app) => {
+    rpmUser = await createTestUser(app);
+    outageUser = await createTestUser(app, { plan: 'team' });
+    const tpmUser = await createTestUser(app, { plan: 'pro' });
+    tpmKey = await createTestApiKey(app, tpmUser, ['inference', 'read']);
   });
-  const local = await buildApp({ config, db, logger: pino({ level: 'silent' }) });
-  await local.ready();
-  await local.dbReadyPromise;
-  rpmUser = await createTestUser(local);
-  outageUser = await createTestUser(local, { plan: 'team' });
-  const tpmUser = await createTestUser(local, { plan: 'pro' });
-  tpmKey = await createTestApiKey(local, tpmUser, ['inference', 'read']);
-  await local.close();
 
   const env = {
     DATABASE_URL: db.url,
