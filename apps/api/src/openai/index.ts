@@ -205,13 +205,8 @@ export default fp(
     const modelEntry = (name: string) => {
       const alias = app.providers.resolve(name);
       const states = alias.deployments.map((d) => ({ id: d.id, circuit: app.providers.circuitState(d.id) }));
-      const closed = states.filter((s) => s.circuit === 'closed').length;
-      const health =
-        closed === states.length
-          ? 'healthy'
-          : closed > 0 || states.some((s) => s.circuit === 'half_open')
-            ? 'degraded'
-            : 'unavailable';
+      // The router's verdict, the same one /api/models shows (healthy | degraded | down).
+      const health = app.providers.health(alias);
       return {
         id: alias.name,
         object: 'model',

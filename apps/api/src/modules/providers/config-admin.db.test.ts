@@ -232,6 +232,14 @@ describe('GET /api/models', () => {
       (after.json().items as { id: string; health: string }[]).map((m) => [m.id, m.health]),
     );
     expect(health).toMatchObject({ fast: 'down', smart: 'degraded' });
+    // /v1/models reports the same verdict, in the same words.
+    const v1 = await t.app.inject({ url: '/v1/models', headers: key.headers });
+    const v1Health = Object.fromEntries(
+      (v1.json().data as { id: string; genz: { health: string } }[]).map((m) => [m.id, m.genz.health]),
+    );
+    expect(v1Health).toMatchObject({ fast: 'down', smart: 'degraded' });
+    const one = await t.app.inject({ url: '/v1/models/fast', headers: key.headers });
+    expect(one.json().genz.health).toBe('down');
 
     const refused = await ask('pro-large');
     expect(refused.statusCode).toBe(403);
