@@ -5,7 +5,8 @@ import type { AddressInfo, Socket } from 'node:net';
 /**
  * A fake AI provider on 127.0.0.1 that speaks each vendor's real wire format by replaying recorded fixtures
  * (./fixtures/*.chunks.txt: the SSE body as the vendor sent it, one event per blank-line-separated block):
- * - OpenAI and Ollama: POST /v1/chat/completions (SSE or JSON), POST /v1/embeddings, GET /v1/models;
+ * - OpenAI and Ollama: POST /v1/chat/completions (SSE or JSON), POST /v1/embeddings, GET /v1/models (Ollama's own
+ *   recordings for text, tools, and a vision model's answer to an image);
  * - Anthropic: POST /v1/messages (messages SSE);
  * - Gemini: POST /v1beta/models/{model}:streamGenerateContent?alt=sse.
  * A request that asks for reasoning (`reasoning_effort`, Anthropic `thinking`, Gemini `thinkingConfig`) gets the
@@ -100,10 +101,20 @@ function vendorOf(path: string, configured: Vendor): Vendor {
   return configured === 'ollama' ? 'ollama' : 'openai';
 }
 
-export async function startFakeUpstream(
-  options: { vendor?: Vendor; chunkDelayMs?: number } = {},
-): Promise<FakeUpstream> {
+export interface FakeUpstreamOptions {
+  vendor?: Vendor;
+  chunkDelayMs?: number;
+  /** Listen on this port (default: any free one). */
+  port?: number;
+  /** Keep every request in `requests` (default true; bench/ turns it off so a long run does not grow). */
+  record?: boolean;
+  /** The fixture a plain (no tools, no reasoning) stream replays instead of `<vendor>-text.chunks.txt`. */
+  textFixture?: string;
+}
+
+export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
   const vendor = options.vendor ?? 'openai';
+  const record = options.record ?? true;
   const queue: Fault[] = [];
   let always: Fault | undefined;
   const sockets = new Set<Socket>();
@@ -139,7 +150,7 @@ export async function startFakeUpstream(
       res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"bad json"}}');
       return;
     }
-    requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
+    if (record) requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
     const fault = queue.shift() ?? always;
     const wire = vendorOf(path, vendor);
 
@@ -188,6 +199,7 @@ export async function startFakeUpstream(
     }
 
     const tools = Array.isArray(body.tools) && body.tools.length > 0;
+    const vision = JSON.stringify(body.messages ?? []).includes('"image_url"');
     // Reasoning asked for, in each vendor's own request field: the reasoning fixtures answer.
     const generationConfig = body.generationConfig as { thinkingConfig?: unknown } | undefined;
     const reasoning =
@@ -212,13 +224,14 @@ export async function startFakeUpstream(
       }
       res.writeHead(200, { 'content-type': 'application/json' });
       if (fault?.kind === 'malformed') res.end('{"id":"chatcmpl-x","choices":[{"message":');
+      else if (wire === 'ollama') res.end(fixture(`ollama-${tools ? 'tools' : vision ? 'vision' : 'text'}.json`));
       else res.end(fixture(tools ? 'openai-tools.json' : reasoning ? 'openai-reasoning.json' : 'openai-text.json'));
       return;
     }
 
-    const name = `${wire}-${
-      reasoning && wire !== 'ollama' ? 'reasoning' : tools && wire !== 'ollama' ? 'tools' : 'text'
-    }.chunks.txt`;
+    const kind = reasoning && wire !== 'ollama' ? 'reasoning' : tools ? 'tools' : 'text';
+    const name =
+      kind === 'text' && wire === vendor && options.textFixture ? options.textFixture : `${wire}-${kind}.chunks.txt`;
     let events = fixtureEvents(name);
     if (fault?.kind === 'body-error') events = [inBodyError[wire]];
     if (fault?.kind === 'malformed') {
@@ -256,7 +269,7 @@ export async function startFakeUpstream(
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   fake.url = `http://127.0.0.1:${port}`;
   fake.baseUrl = `${fake.url}${vendor === 'gemini' ? '/v1beta' : '/v1'}`;
