@@ -4,20 +4,23 @@
  *   own migrate() and seeded in every kind of table (hash-partitioned messages, monthly audit_events incl.
  *   DEFAULT), is dumped with pg_dump -Fc and restored into a new database; every table's row count and row
  *   checksum, and every partition with its rows, must match. restore.sh verify must catch a lost row.
+ * - Kubernetes: the backup CronJob of the prod overlay (kubectl kustomize) and the restore-drill Job run their
+ *   container command and args as rendered, with the image's script paths mapped to deploy/backup and the
+ *   volume to a temp dir: a nightly dump lands on the volume, old dumps are pruned, the drill restores the newest.
  * - PITR: a throwaway cluster of its own (never the shared one) with deploy/backup/postgresql-archive.conf,
  *   a base backup, then writes before and after a target time; recovery to that time has exactly the rows
  *   committed before it.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDb } from '@genz/db';
-import { createScratchDatabase } from '@genz/db/testing';
+import { createScratchDatabase, prepareServerTemplate } from '@genz/db/testing';
 import { Client } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { databaseFingerprint, pgQueryable } from '../../apps/cli/src/dataops/inspect.ts';
 import { seedAuditPartitions, seedDatabase } from '../../apps/cli/src/dataops/seed.testing.ts';
 import { createThrowawayPostgres, giveToPostgres, throwawayAt } from '../test/postgres.ts';
-import { deployPath, freePort, requireTool, run, tempDir } from '../test/tools.ts';
+import { deployPath, freePort, readYaml, readYamlDocs, requireTool, run, tempDir } from '../test/tools.ts';
 
 const backupSh = deployPath('backup', 'backup.sh');
 const restoreSh = deployPath('backup', 'restore.sh');
@@ -118,6 +121,89 @@ describe('backup.sh logical + restore.sh logical (pg_dump -Fc round trip on the 
     const u = run('bash', [backupSh, 'logical']);
     expect(u.code).toBe(1);
     expect(u.stderr).toMatch(/--database-url/);
+  });
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: manifests are untyped JSON
+type Container = { command: string[]; args: string[]; volumeMounts: { mountPath: string }[]; [k: string]: any };
+
+/**
+ * Runs a container of the backup image as Kubernetes would, here: the image's scripts are deploy/backup's (as
+ * deploy/docker/backup.Dockerfile copies them), `/backups` is `volume`, the Secret's DATABASE_URL is `url`.
+ */
+function runContainer(c: Container, volume: string, url: string) {
+  const dockerfile = readFileSync(deployPath('docker', 'backup.Dockerfile'), 'utf8');
+  expect(dockerfile).toMatch(/^COPY .*deploy\/backup\/backup\.sh deploy\/backup\/restore\.sh \/usr\/local\/bin\/$/m);
+  const [cmd = '', ...rest] = [...c.command, ...c.args];
+  const script = /^\/usr\/local\/bin\/(backup|restore)\.sh$/.exec(cmd)?.[1];
+  expect(script, `${cmd} is not a script of the backup image`).toBeDefined();
+  expect(c.volumeMounts.map((m) => m.mountPath)).toContain('/backups');
+  const args = rest.map((a) => a.replace(/^\/backups(?=\/|$)/, volume));
+  return run('bash', [deployPath('backup', `${script}.sh`), ...args], {
+    env: { DATABASE_URL: url, HOME: tempDir('home') },
+    timeoutMs: 120_000,
+  });
+}
+
+describe('the Kubernetes backup CronJob and restore-drill Job, run as rendered', () => {
+  it('writes a checked dump onto the volume, prunes dumps past retention, and the drill restores the newest', async () => {
+    for (const t of ['pg_dump', 'pg_restore', 'psql']) requireTool(t);
+    const rendered = run(requireTool('kubectl'), ['kustomize', deployPath('k8s', 'overlays', 'prod')]);
+    expect(rendered.code, rendered.output).toBe(0);
+    // biome-ignore lint/suspicious/noExplicitAny: rendered manifests are untyped JSON
+    const cronJob = (readYamlDocs(rendered.stdout) as any[]).find((o) => o.kind === 'CronJob');
+    const backup = cronJob.spec.jobTemplate.spec.template.spec.containers[0] as Container;
+    const keepDays = Number(backup.args[backup.args.indexOf('--keep-days') + 1]);
+    expect(keepDays).toBeGreaterThanOrEqual(1);
+
+    const source = await createScratchDatabase(await prepareServerTemplate());
+    cleanups.push(() => source.drop());
+    const seeded = await withClient(source.url, (c) => seedDatabase(pgQueryable(c)));
+    const volume = tempDir('backups');
+    cleanups.push(() => rmSync(volume, { recursive: true, force: true }));
+    // Last week's dumps on the volume: one past retention, one within it.
+    const day = 86_400;
+    const now = Date.now() / 1000;
+    const aged = (name: string, days: number) => {
+      for (const f of [name, `${name}.manifest`]) {
+        writeFileSync(join(volume, f), 'old');
+        utimesSync(join(volume, f), now - days * day, now - days * day);
+      }
+    };
+    aged('genz-20200101T021700Z.dump', keepDays + 1);
+    aged('genz-20200102T021700Z.dump', keepDays - 0.5);
+
+    const b = runContainer(backup, volume, source.url);
+    expect(b.code, b.output).toBe(0);
+    expect(b.stdout).toMatch(/pruned .*genz-20200101T021700Z\.dump/);
+    const files = readdirSync(volume).sort();
+    const fresh = files.filter((f) => /^genz-\d{8}T\d{6}Z\.dump$/.test(f) && !f.startsWith('genz-2020'));
+    expect(fresh).toHaveLength(1);
+    expect(files).toEqual(
+      [fresh[0], `${fresh[0]}.manifest`, 'genz-20200102T021700Z.dump', 'genz-20200102T021700Z.dump.manifest'].sort(),
+    );
+    expect(readFileSync(join(volume, `${fresh[0]}.manifest`), 'utf8')).toMatch(/^public\.users\t\d+$/m);
+
+    const drill = readYaml<{ spec: { template: { spec: { containers: Container[] } } } }>(
+      deployPath('k8s', 'restore-drill', 'restore-drill-job.yaml'),
+    ).spec.template.spec.containers[0] as Container;
+    const scratch = await createScratchDatabase();
+    cleanups.push(() => scratch.drop());
+    const r = runContainer(drill, volume, scratch.url);
+    expect(r.code, r.output).toBe(0);
+    expect(r.stdout).toContain(`newest dump in ${volume} is ${join(volume, fresh[0] ?? '')}`);
+    expect(r.stdout).toMatch(/verified \d+ tables/);
+    const after = await withClient(scratch.url, (c) => databaseFingerprint(pgQueryable(c)));
+    const before = await withClient(source.url, (c) => databaseFingerprint(pgQueryable(c)));
+    expect(after).toEqual(before);
+    expect(after['public.users']?.rows).toBe(seeded.users);
+
+    // A failed run (the database is unreachable) writes nothing and prunes nothing.
+    aged('genz-20200103T021700Z.dump', keepDays + 2);
+    const failed = runContainer(backup, volume, 'postgres://postgres@127.0.0.1:1/none');
+    expect(failed.code).not.toBe(0);
+    expect(readdirSync(volume)).toContain('genz-20200103T021700Z.dump');
+    expect(readdirSync(volume).filter((f) => f.endsWith('.partial'))).toEqual([]);
   });
 });
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # GenZ AI PostgreSQL backups (docs/operations.md, "Backup, restore and failover").
 #
-#   backup.sh logical --database-url URL --out FILE.dump
+#   backup.sh logical --database-url URL (--out FILE.dump | --out-dir DIR [--keep-days N])
 #       pg_dump in custom format (-Fc: compressed, restorable table by table and in parallel with pg_restore -j).
 #       Partitioned tables (audit_events by month, messages by hash) are dumped with every partition and restored
 #       as the same partition tree. Run it against a replica to keep load off the primary.
 #       The dump is then checked: `pg_restore --list` must read it, and a manifest FILE.dump.manifest records the
 #       row count of every table (restore.sh verify compares a restored database against it) and a sha256.
+#       --out-dir DIR names the dump DIR/genz-<UTC time>.dump (the scheduled form: deploy/k8s/base/backup-cronjob.yaml);
+#       with --keep-days N, once the new dump is written and checked, dumps in DIR older than N days are deleted with
+#       their manifests (never the newest; a failed run deletes nothing).
 #
 #   backup.sh base --database-url URL --out DIR
 #       pg_basebackup -Ft -z -X stream -c fast into DIR (base.tar.gz + pg_wal.tar.gz + backup_manifest); the
@@ -19,21 +22,44 @@
 set -euo pipefail
 
 die() { echo "backup.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 need() { command -v "$1" >/dev/null 2>&1 || die "needs \`$1\` (Debian package postgresql-client-15)"; }
 
 mode=${1:-}; [ -n "$mode" ] || usage; shift
-url=${DATABASE_URL:-}; out=
+url=${DATABASE_URL:-}; out=; out_dir=; keep_days=
 while [ $# -gt 0 ]; do
   case "$1" in
     --database-url) url=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
+    --out-dir) out_dir=${2:?}; shift 2 ;;
+    --keep-days) keep_days=${2:?}; shift 2 ;;
     -h|--help) usage ;;
     *) echo "backup.sh: unknown argument $1" >&2; usage ;;
   esac
 done
 [ -n "$url" ] || die "--database-url (or DATABASE_URL) is required"
-[ -n "$out" ] || die "--out is required"
+if [ -n "$out_dir" ]; then
+  [ "$mode" = logical ] || die "--out-dir is for logical backups"
+  [ -z "$out" ] || die "give --out or --out-dir, not both"
+  out="$out_dir/genz-$(date -u +%Y%m%dT%H%M%SZ).dump"
+fi
+[ -n "$out" ] || die "--out (or --out-dir) is required"
+if [ -n "$keep_days" ]; then
+  [ -n "$out_dir" ] || die "--keep-days needs --out-dir"
+  [[ "$keep_days" =~ ^[1-9][0-9]*$ ]] || die "--keep-days must be a whole number of days >= 1"
+fi
+
+# Deletes the dumps (and manifests) in $out_dir older than $keep_days days, except $out (the one just written).
+prune() {
+  local f n=0
+  while IFS= read -r -d '' f; do
+    [ "$f" = "$out" ] && continue
+    rm -f -- "$f" "$f.manifest"
+    echo "backup.sh: pruned $f"
+    n=$((n + 1))
+  done < <(find "$out_dir" -maxdepth 1 -type f -name 'genz-*.dump' -mtime +"$((keep_days - 1))" -print0)
+  echo "backup.sh: kept dumps newer than $keep_days days ($n pruned)"
+}
 
 # Row counts of every ordinary and partitioned table, partitions included (schema.table<TAB>rows), sorted.
 # Exact counts (count(*)), not statistics: the manifest is what a restore is checked against.
@@ -76,6 +102,7 @@ case "$mode" in
       row_counts "$url"
     } > "$out.manifest"
     echo "backup.sh: wrote $out ($(wc -c < "$out") bytes) and $out.manifest"
+    [ -z "$keep_days" ] || prune
     ;;
   base)
     need pg_basebackup

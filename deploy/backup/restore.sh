@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # GenZ AI PostgreSQL restores (docs/operations.md, "Backup, restore and failover").
 #
-#   restore.sh logical --in FILE.dump --database-url URL [--jobs N]
+#   restore.sh logical (--in FILE.dump | --latest DIR) --database-url URL [--jobs N]
 #       pg_restore a backup.sh logical dump into URL, which must be an empty database (CREATE DATABASE it first).
 #       One transaction (all or nothing) unless --jobs N > 1 (parallel, faster for big databases; on failure drop
 #       the database and start again). Then, if FILE.dump.manifest exists, runs `verify` against it.
+#       --latest DIR restores the newest genz-*.dump in DIR (the restore drill: deploy/k8s/restore-drill/).
 #
 #   restore.sh verify --manifest FILE.dump.manifest --database-url URL
 #       Compares the exact row count of every table and partition of URL with the manifest; exits 1 on any
@@ -21,16 +22,17 @@
 set -euo pipefail
 
 die() { echo "restore.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 need() { command -v "$1" >/dev/null 2>&1 || die "needs \`$1\` (Debian package postgresql-client-15)"; }
 sql() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$url" -c "$1"; }
 
 mode=${1:-}; [ -n "$mode" ] || usage; shift
-url=${DATABASE_URL:-}; in=; jobs=1; manifest=; base=; archive=; pgdata=; target_time=; target_lsn=
+url=${DATABASE_URL:-}; in=; latest=; jobs=1; manifest=; base=; archive=; pgdata=; target_time=; target_lsn=
 while [ $# -gt 0 ]; do
   case "$1" in
     --database-url) url=${2:?}; shift 2 ;;
     --in) in=${2:?}; shift 2 ;;
+    --latest) latest=${2:?}; shift 2 ;;
     --jobs) jobs=${2:?}; shift 2 ;;
     --manifest) manifest=${2:?}; shift 2 ;;
     --base) base=${2:?}; shift 2 ;;
@@ -69,6 +71,14 @@ case "$mode" in
   logical)
     need pg_restore; need psql
     [ -n "$url" ] || die "--database-url (or DATABASE_URL) is required"
+    if [ -n "$latest" ]; then
+      [ -z "$in" ] || die "give --in or --latest, not both"
+      [ -d "$latest" ] || die "--latest DIR: $latest is not a directory"
+      # Newest by modification time (backup.sh renames the finished dump into place, so that is when it completed).
+      in=$(find "$latest" -maxdepth 1 -type f -name 'genz-*.dump' -printf '%T@ %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
+      [ -n "$in" ] || die "--latest DIR: no genz-*.dump in $latest"
+      echo "restore.sh: newest dump in $latest is $in"
+    fi
     [ -f "$in" ] || die "--in FILE: dump $in not found"
     existing=$(sql "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')

@@ -187,6 +187,26 @@ describe.each([
   });
 });
 
+describe('backup image', () => {
+  const a = analyse(deployPath('docker', 'backup.Dockerfile'));
+
+  it('is the PostgreSQL 15 image (the client programs backup.sh needs, of the server major version) as non-root', () => {
+    expect(a.final.from).toMatch(/^postgres:15-/);
+    const user = a.final.instrs.findLast((x) => x.op === 'USER')?.args;
+    expect(user).toBe('postgres');
+    // The postgres image's entrypoint would start a database server; this image only runs the scripts.
+    expect(a.final.instrs.findLast((x) => x.op === 'ENTRYPOINT')?.args).toBe('[]');
+  });
+
+  it('copies backup.sh and restore.sh from deploy/backup, and the CMD runs one of them', () => {
+    expect(a.problems).toEqual([]);
+    for (const script of ['backup.sh', 'restore.sh'])
+      expect(origin(a.final, `/usr/local/bin/${script}`, a.all)).toBe(`repo:deploy/backup/${script}`);
+    const where = origin(a.final, a.cmd[0] ?? '', a.all);
+    expect(where).toBe('repo:deploy/backup/backup.sh');
+  });
+});
+
 describe('the Dockerfile check is real', () => {
   it('flags a missing COPY source, an unknown stage and an ignored path', () => {
     const fixture = deployPath('test', 'fixtures', 'bad.Dockerfile');

@@ -3,7 +3,7 @@
  * schemas with unknown fields rejected (deploy/test/k8s-validate.ts), CRs against the vendored Flagger CRD; negative
  * fixtures with typos must fail; then the properties issue 8 asks for are asserted on the rendered objects.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -188,12 +188,58 @@ describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
 
   it('images are the project images, tagged with the release version (prod) or dev', () => {
     const version = (JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string }).version;
-    for (const d of (rendered[overlay] ?? []).filter((o) => o.kind === 'Deployment')) {
-      for (const c of d.spec.template.spec.containers) {
-        expect(c.image).toMatch(/^ghcr\.io\/genz-ai\/genz-(api|web):/);
+    const pods = (rendered[overlay] ?? []).flatMap((o) =>
+      o.kind === 'Deployment'
+        ? [o.spec.template.spec]
+        : o.kind === 'CronJob'
+          ? [o.spec.jobTemplate.spec.template.spec]
+          : [],
+    );
+    expect(pods.length).toBe(3);
+    for (const pod of pods) {
+      for (const c of pod.containers) {
+        expect(c.image).toMatch(/^ghcr\.io\/genz-ai\/genz-(api|web|backup):/);
         expect(c.image.split(':')[1]).toBe(overlay === 'prod' ? version : 'dev');
+        // every project image is built by a Dockerfile of deploy/docker
+        expect(existsSync(deployPath('docker', `${/genz-(\w+):/.exec(c.image)?.[1]}.Dockerfile`)), c.image).toBe(true);
       }
     }
+  });
+
+  it('the backup CronJob runs backup.sh nightly onto the backup volume: Forbid, history limits, non-root, resources', () => {
+    const objs = rendered[overlay] ?? [];
+    const cj = find(objs, 'CronJob', 'genz-db-backup');
+    expect(cj.spec.concurrencyPolicy).toBe('Forbid');
+    expect(cj.spec.successfulJobsHistoryLimit).toBeGreaterThan(0);
+    expect(cj.spec.failedJobsHistoryLimit).toBeGreaterThan(0);
+    expect(cj.spec.startingDeadlineSeconds).toBeGreaterThan(0);
+    expect(cj.spec.suspend ?? false).toBe(overlay === 'dev');
+    const job = cj.spec.jobTemplate.spec;
+    expect(job.activeDeadlineSeconds).toBeGreaterThan(0);
+    const pod = job.template.spec;
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const [c, ...more] = pod.containers;
+    expect(more).toEqual([]);
+    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+    for (const k of ['cpu', 'memory']) expect(c.resources.requests[k], `requests.${k}`).toBeDefined();
+    expect(c.resources.limits.memory).toBeDefined();
+    expect(c.command).toEqual(['/usr/local/bin/backup.sh']);
+    expect(c.args.slice(0, 3)).toEqual(['logical', '--out-dir', '/backups']);
+    expect(c.args).toContain('--keep-days');
+    // The dump goes to a mounted claim that the overlay defines, and the database URL to a Secret reference.
+    const mount = c.volumeMounts.find((m: Obj) => m.mountPath === '/backups');
+    const volume = pod.volumes.find((v: Obj) => v.name === mount?.name);
+    find(objs, 'PersistentVolumeClaim', volume?.persistentVolumeClaim?.claimName);
+    expect(c.envFrom).toEqual([{ secretRef: { name: 'genz-backup-secrets' } }]);
+    expect(JSON.stringify(c.env ?? [])).not.toMatch(/DATABASE_URL|postgres:\/\//);
+    // Its NetworkPolicy selects the backup pod and lets it reach PostgreSQL.
+    const np = find(objs, 'NetworkPolicy', 'genz-db-backup-egress');
+    for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels))
+      expect(job.template.metadata.labels[k], `pod label ${k}`).toBe(v);
+    expect(JSON.stringify(np.spec.egress)).toContain('"port":5432');
   });
 });
 
@@ -274,6 +320,39 @@ describe('prod overlay specifics', () => {
   });
 });
 
+describe('restore drill Job (deploy/k8s/restore-drill, created by hand for each drill)', () => {
+  const file = deployPath('k8s', 'restore-drill', 'restore-drill-job.yaml');
+
+  it('passes strict schema validation', async () => {
+    const findings = await validateYaml(readFileSync(file, 'utf8'), crds);
+    expect(findings).toHaveLength(1);
+    expect(findings.flatMap((f) => f.errors)).toEqual([]);
+  });
+
+  it('restores the newest dump of the CronJob volume (read-only) with the release image, as non-root', () => {
+    const job = readYaml<Obj>(file);
+    const version = (JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string }).version;
+    const pod = job.spec.template.spec;
+    const c = pod.containers[0];
+    expect(c.image).toBe(`ghcr.io/genz-ai/genz-backup:${version}`);
+    expect(c.command).toEqual(['/usr/local/bin/restore.sh']);
+    expect(c.args).toEqual(['logical', '--latest', '/backups']);
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    const cronPod = find(rendered.prod ?? [], 'CronJob', 'genz-db-backup').spec.jobTemplate.spec.template.spec;
+    const claim = (p: Obj) => p.volumes.find((v: Obj) => v.persistentVolumeClaim)?.persistentVolumeClaim;
+    expect(claim(pod)).toEqual({ claimName: claim(cronPod).claimName, readOnly: true });
+    expect(c.volumeMounts.find((m: Obj) => m.mountPath === '/backups').readOnly).toBe(true);
+    // The backup pods' egress policy covers the drill pod too.
+    const np = find(rendered.prod ?? [], 'NetworkPolicy', 'genz-db-backup-egress');
+    for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels))
+      expect(job.spec.template.metadata.labels[k]).toBe(v);
+    const readme = readFileSync(deployPath('k8s', 'README.md'), 'utf8');
+    expect(readme).toContain(`\`${c.envFrom[0].secretRef.name}\``);
+    expect(job.metadata.generateName).toBeDefined();
+  });
+});
+
 describe('negative fixtures: the validation is real', () => {
   it('an overlay with misspelt fields renders but FAILS validation, naming each bad key', async () => {
     const r = render(deployPath('test', 'fixtures', 'k8s-typo-overlay'));
@@ -291,7 +370,7 @@ describe('negative fixtures: the validation is real', () => {
     expect(errors).toHaveLength(3);
   });
 
-  it('wrong types, CRD typos, ServiceMonitor/HPA typos and unknown kinds each FAIL', async () => {
+  it('wrong types, CRD typos, ServiceMonitor/HPA/CronJob typos and unknown kinds each FAIL', async () => {
     const findings = await validateYaml(
       readFileSync(deployPath('test', 'fixtures', 'k8s-bad-objects.yaml'), 'utf8'),
       crds,
@@ -301,6 +380,7 @@ describe('negative fixtures: the validation is real', () => {
     expect(byName['Canary/canary-typo']).toMatch(/maxWeigth/);
     expect(byName['ServiceMonitor/sm-typo']).toMatch(/unknown field "pth"/);
     expect(byName['HorizontalPodAutoscaler/hpa-typo']).toMatch(/unknown field "minReplica"/);
+    expect(byName['CronJob/cronjob-typo']).toMatch(/unknown field "successfullJobsHistoryLimit"/);
     expect(byName['Widget/unknown-kind']).toMatch(/no schema/);
     expect(findings.every((f) => f.errors.length > 0)).toBe(true);
   });
