@@ -5,9 +5,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../api/src/test/net.ts';
 
 const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const serverEntry = path.join(webDir, '.next', 'standalone', 'apps', 'web', 'server.js');
@@ -18,24 +18,15 @@ export interface WebServer {
   stop(): Promise<void>;
 }
 
-/** A port the OS says is free right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-export async function startWebServer(env: { API_INTERNAL_URL: string }): Promise<WebServer> {
+/** Starts it on `port` (default: a free one) with the API at `env.API_INTERNAL_URL`; resolves once /livez answers. */
+export async function startWebServer(env: { API_INTERNAL_URL: string }, port?: number): Promise<WebServer> {
   if (!existsSync(serverEntry)) {
     throw new Error(
       `${path.relative(process.cwd(), serverEntry)} is missing: build the web app first with ` +
         '`npm run build -w @genz/web` (the e2e tests run the standalone build, they do not build it).',
     );
   }
-  const port = await freePort();
+  port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
   let output = '';
   const child: ChildProcess = spawn(process.execPath, [path.join(webDir, 'scripts', 'start.mjs')], {

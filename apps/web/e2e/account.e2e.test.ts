@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiFromPage, axeViolations, type LaunchedBrowser, launchBrowser, logIn, PASSWORD, signUp } from './browser';
+import { type Stack, startStack } from './stack';
+
+/**
+ * Accounts against the real API (PGlite, demo model): the first admin from the setup link, sign-up validation,
+ * sign up / log out / log in, API keys shown once and revoked, and the admin pages for admins only.
+ */
+let stack: Stack;
+let browser: LaunchedBrowser;
+
+beforeAll(async () => {
+  stack = await startStack({ demoChunkDelayMs: 0 });
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+describe('accounts in the browser (real API)', () => {
+  it('creates the first admin from the logged setup link; the admin sees the user list', async () => {
+    const page = await browser.context.newPage();
+    // Before setup, sign-up is closed and says why.
+    await page.goto(`${stack.url}/signup`);
+    const signup = page.getByRole('form', { name: 'Create account' });
+    await signup.getByLabel('Email').fill('early@example.com');
+    await signup.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await signup.getByLabel('Repeat the password').fill(PASSWORD);
+    await signup.getByRole('button', { name: 'Create account' }).click();
+    await signup.getByRole('alert').filter({ hasText: 'Sign-up is closed' }).waitFor();
+
+    await page.goto(`${stack.url}${stack.setupPath}`);
+    const form = page.getByRole('form', { name: 'Create the administrator' });
+    await form.getByLabel('Email').fill('root@example.com');
+    await form.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await form.getByLabel('Repeat the password').fill(PASSWORD);
+    await form.getByRole('button', { name: 'Create the administrator' }).click();
+    await page.getByText('The administrator is created.').waitFor();
+
+    await logIn(page, stack.url, 'root@example.com', '/admin');
+    await page.getByRole('cell', { name: 'root@example.com' }).waitFor();
+    expect(await axeViolations(page), 'axe on /admin').toEqual([]);
+    await page.close();
+  });
+
+  it('validates sign-up like the API does, before sending', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${stack.url}/signup`);
+    const form = page.getByRole('form', { name: 'Create account' });
+    await form.getByLabel('Email').fill('not-an-email');
+    await form.getByLabel('Password', { exact: true }).fill('short');
+    await form.getByRole('button', { name: 'Create account' }).click();
+    await expect(form.getByText('Enter an email address like name@example.com.').isVisible()).resolves.toBe(true);
+    await expect(form.getByText('The password must be at least 10 characters.').isVisible()).resolves.toBe(true);
+    expect(await axeViolations(page), 'axe on /signup').toEqual([]);
+    await page.close();
+  });
+
+  it('signs up, logs out (the session is gone) and logs in again; a wrong password shows the API detail', async () => {
+    const page = await browser.context.newPage();
+    await signUp(page, stack.url, 'dora@example.com');
+    await page.goto(`${stack.url}/logout`);
+    await page.waitForURL(/\/login/);
+    expect((await apiFromPage(page, '/api/me')).status).toBe(401);
+    // A signed-in page now sends the visitor to log in, and back afterwards.
+    await page.goto(`${stack.url}/settings/profile`);
+    await page.waitForURL(/\/login\?next=%2Fsettings%2Fprofile/);
+
+    const form = page.getByRole('form', { name: 'Sign in' });
+    await form.getByLabel('Email').fill('dora@example.com');
+    await form.getByLabel('Password').fill('not the password at all');
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await form.getByRole('alert').filter({ hasText: 'do not match' }).waitFor();
+
+    await form.getByLabel('Password').fill(PASSWORD);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${stack.url}/settings/profile`);
+    const me = await apiFromPage<{ email: string; role: string }>(page, '/api/me');
+    expect(me.body).toMatchObject({ email: 'dora@example.com', role: 'user' });
+    await page.close();
+  });
+
+  it('creates an API key that is shown once and works on /v1, then revokes it', async () => {
+    const page = await browser.context.newPage();
+    await logIn(page, stack.url, 'dora@example.com', '/settings/api-keys');
+    const form = page.getByRole('form', { name: 'Create key' });
+    await form.getByLabel('Name').fill('laptop');
+    await form.getByRole('button', { name: 'Create key' }).click();
+    const secret = (await page.getByTestId('new-key').textContent()) ?? '';
+    expect(secret).toMatch(/^gz_[A-Za-z0-9_-]{43}$/);
+    await page.getByRole('button', { name: 'Copy' }).waitFor();
+
+    const models = await fetch(`${stack.apiUrl}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(models.status).toBe(200);
+
+    // Shown once: after a reload only the name and prefix are left.
+    await page.reload();
+    const row = page.getByRole('row').filter({ hasText: 'laptop' });
+    await row.waitFor();
+    expect(await page.getByTestId('new-key').count()).toBe(0);
+    expect(await page.content()).not.toContain(secret);
+
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByText('Key “laptop” revoked.').waitFor();
+    expect(await page.getByRole('row').filter({ hasText: 'laptop' }).count()).toBe(0);
+    const after = await fetch(`${stack.apiUrl}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(after.status).toBe(401);
+    await page.close();
+  });
+
+  it('keeps a normal user out of admin: no link, no data, and the API refuses too', async () => {
+    const page = await browser.context.newPage();
+    await logIn(page, stack.url, 'dora@example.com');
+    expect(await page.getByRole('link', { name: 'Admin' }).count()).toBe(0);
+    await page.goto(`${stack.url}/admin`);
+    await page.getByRole('alert').filter({ hasText: 'not allowed' }).waitFor();
+    expect(await page.getByRole('cell', { name: 'root@example.com' }).count()).toBe(0);
+    const users = await apiFromPage(page, '/api/admin/users');
+    expect(users.status).toBe(403);
+    const promote = await apiFromPage(page, '/api/admin/users/00000000-0000-7000-8000-000000000000', {
+      method: 'PATCH',
+      body: { role: 'admin' },
+    });
+    expect(promote.status).toBe(403);
+    await page.close();
+  });
+});
