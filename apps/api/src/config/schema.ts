@@ -769,11 +769,6 @@ const Chats = Type.Object(
     maxMessageChars: int(100_000, 1, 'Longest message text a user may send (characters); longer gets 413.'),
     maxTitleChars: int(200, 1, 'Longest conversation title.'),
     maxSystemPromptChars: int(20_000, 0, 'Longest system prompt in conversation settings or a preset.'),
-    maxConcurrentGenerationsPerUser: int(
-      3,
-      1,
-      'Replies a user may have generating at once, across replicas; one more gets 429 with Retry-After.',
-    ),
     defaultModel: Type.Optional(
       Type.String({ description: 'Model alias for conversations that name none; unset: the first configured alias.' }),
     ),

@@ -12,8 +12,3 @@ export const shareNotFound = () => new DomainError('not_found', 'Share not found
 
 export const invalidCursor = () =>
   new DomainError('invalid_cursor', 'The cursor is malformed or belongs to another list.');
-
-export const tooManyGenerations = (max: number, retryAfterSec: number) =>
-  new DomainError('rate_limited', `You already have ${max} replies generating; wait for one to finish or stop it.`, {
-    headers: { 'retry-after': String(retryAfterSec) },
-  });

@@ -5,12 +5,9 @@ import type { Actor } from '../../http/actor.ts';
 import { DomainError } from '../../http/errors.ts';
 import type { ChatRequest, Frame } from '../providers/providers.types.ts';
 import type { ProviderRouter } from '../providers/router.ts';
-import type { ConcurrencyLimiter } from '../rate-limit/concurrency.ts';
+import type { GenerationGuard } from '../rate-limit/generation-guard.ts';
 import * as repo from './chats.repository.ts';
 import { isTerminal, type StreamBuffer, type StreamEvent, type StreamEventName } from './chats.stream.ts';
-
-/** The concurrency-cap key of a user's generations. */
-export const generationLeaseKey = (userId: string) => `chat-gen:${userId}`;
 
 export type TerminalStatus = 'complete' | 'stopped' | 'interrupted' | 'error';
 
@@ -108,7 +105,8 @@ export interface StartInput {
   request: ChatRequest;
   /** The `message` event payload (seq 1). */
   messageEvent: Record<string, unknown>;
-  leaseKey: string;
+  /** The generation slot and token reservation (modules/rate-limit): settled by the router, released at the end. */
+  guard: GenerationGuard;
   /** Runs after the reply is final (title generation). */
   onFinished?: (status: TerminalStatus) => Promise<void>;
 }
@@ -124,7 +122,6 @@ export class GenerationManager {
   private readonly db: Db;
   private readonly providers: ProviderRouter;
   private readonly buffer: StreamBuffer;
-  private readonly limiter: ConcurrencyLimiter;
   private readonly timings: GenerationTimings;
   private readonly log: FastifyBaseLogger;
   readonly owner: string;
@@ -136,7 +133,6 @@ export class GenerationManager {
     db: Db;
     providers: ProviderRouter;
     buffer: StreamBuffer;
-    limiter: ConcurrencyLimiter;
     timings: GenerationTimings;
     log: FastifyBaseLogger;
     owner: string;
@@ -144,7 +140,6 @@ export class GenerationManager {
     this.db = deps.db;
     this.providers = deps.providers;
     this.buffer = deps.buffer;
-    this.limiter = deps.limiter;
     this.timings = deps.timings;
     this.log = deps.log;
     this.owner = deps.owner;
@@ -223,7 +218,6 @@ export class GenerationManager {
           await repo.updateStreamingMessage(this.db, actor, generation.assistantMessageId, { content: acc.parts() });
           checkpointed = snapshot;
         }
-        await this.limiter.renew(input.leaseKey, gid, this.timings.staleAfterMs);
         if (!running.stopRequested && (await this.buffer.stopRequested(gid))) this.stopLocal(gid);
       } catch (err) {
         this.log.warn({ err, generationId: gid }, 'generation heartbeat failed');
@@ -245,6 +239,7 @@ export class GenerationManager {
           startNs: process.hrtime.bigint(),
           signal: running.controller.signal,
           endpoint: 'chat.completions',
+          onUsage: input.guard.onUsage,
         },
       );
       deployment = result.deployment;
@@ -270,6 +265,8 @@ export class GenerationManager {
       }
     } finally {
       clearInterval(heartbeat);
+      // Frees the slot; refunds the reservation only when no model answered (the router settled it otherwise).
+      await input.guard.release();
     }
     if (fenced) return; // the reaper finished it; writing now would contradict what followers saw
 
@@ -294,7 +291,6 @@ export class GenerationManager {
       this.log.error({ err, generationId: gid }, 'could not persist the final reply; the reaper will retry');
       return undefined;
     });
-    await this.limiter.release(input.leaseKey, gid).catch(() => {});
     if (finished && input.onFinished) {
       await input.onFinished(status).catch((err: unknown) => this.log.warn({ err }, 'after-reply hook failed'));
     }
@@ -533,7 +529,6 @@ export class GenerationManager {
       if (done) {
         reaped++;
         this.log.info({ generationId: gen.id, owner: gen.owner }, 'generation interrupted: its worker stopped');
-        await this.limiter.release(generationLeaseKey(gen.userId), gen.id).catch(() => {});
       }
     }
     return reaped;

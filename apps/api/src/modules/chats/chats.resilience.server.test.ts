@@ -114,7 +114,6 @@ beforeAll(async () => {
       '  demoChunkDelayMs: 15',
       'chats:',
       ...Object.entries(timings).map(([k, v]) => `  ${k}: ${v}`),
-      '  maxConcurrentGenerationsPerUser: 50',
       // One user sends thousands of requests here: the per-user and per-IP limits (modules/rate-limit) are off.
       'limits:',
       '  ipRequests: null',

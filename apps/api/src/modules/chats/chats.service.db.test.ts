@@ -3,7 +3,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../http/actor.ts';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
-import { createTestUser } from '../../test/users.ts';
+import { createTestApiKey, createTestUser } from '../../test/users.ts';
 import { demoReply } from '../providers/adapters/demo.ts';
 import { ReplyAccumulator } from './chats.generations.ts';
 import * as repo from './chats.repository.ts';
@@ -305,14 +305,15 @@ describe('generation', () => {
     expect((await follow(alice, gen.id, 1)).at(-1)).toEqual(events.at(-1));
   });
 
-  it('caps simultaneous generations per user, across the cap key, and frees the slot when one ends', async () => {
+  it('caps simultaneous generations with the plan cap /v1 shares, 429 problem+json, and frees the slot', async () => {
     const capped = await buildTestApp({
       'providers.demoChunkDelayMs': 30,
-      'chats.maxConcurrentGenerationsPerUser': 1,
+      'limits.defaults.concurrentGenerations': 1,
       'server.shutdownGraceMs': 500,
     });
     try {
-      const user = actorOf((await createTestUser(capped.app)).id);
+      const owner = await createTestUser(capped.app);
+      const user = actorOf(owner.id);
       const c = await capped.app.chats.createConversation(user);
       const g = await capped.app.chats.sendMessage(user, c.id, { content: 'first' });
       const before = await countMessages(user, c.id);
@@ -320,6 +321,27 @@ describe('generation', () => {
         code: 'rate_limited',
         status: 429,
       });
+      const res = await capped.app.inject({
+        method: 'POST',
+        url: `/api/conversations/${c.id}/messages`,
+        headers: owner.headers,
+        payload: { content: 'second' },
+      });
+      expect(res.statusCode).toBe(429);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json()).toMatchObject({ status: 429, code: 'rate_limited' });
+      expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      // One cap for chats and /v1 (modules/rate-limit): the running reply holds the slot /v1 would need.
+      const key = await createTestApiKey(capped.app, owner);
+      const v1 = await capped.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: key.headers,
+        payload: { model: 'demo', messages: [{ role: 'user', content: 'hi' }] },
+      });
+      expect(v1.statusCode).toBe(429);
+      const usage = await capped.app.limits.usage(user);
+      expect(usage.items.find((i) => i.policy === 'user_generations')).toMatchObject({ limit: 1, used: 1 });
       expect(await countMessages(user, c.id)).toBe(before); // nothing half-written
       await capped.app.chats.stopGeneration(user, g.generationId);
       await collect(capped.app.chats.follow(user, g.generationId, 0, new AbortController().signal));

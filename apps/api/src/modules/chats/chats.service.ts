@@ -7,8 +7,9 @@ import type { AppConfig } from '../../config/index.ts';
 import type { Actor } from '../../http/actor.ts';
 import { DomainError } from '../../http/errors.ts';
 import type { ChatMessage, ChatRequest } from '../providers/providers.types.ts';
-import type { ProviderRouter } from '../providers/router.ts';
-import type { ConcurrencyLimiter } from '../rate-limit/concurrency.ts';
+import { estimateTokens, type ProviderRouter } from '../providers/router.ts';
+import { reserveGeneration } from '../rate-limit/generation-guard.ts';
+import type { LimitsService } from '../rate-limit/limits.service.ts';
 import {
   conversationNotFound,
   generationNotFound,
@@ -16,9 +17,8 @@ import {
   messageNotFound,
   presetNotFound,
   shareNotFound,
-  tooManyGenerations,
 } from './chats.errors.ts';
-import { type GenerationManager, generationLeaseKey } from './chats.generations.ts';
+import type { GenerationManager } from './chats.generations.ts';
 import * as repo from './chats.repository.ts';
 import type { StreamEvent } from './chats.stream.ts';
 
@@ -28,7 +28,8 @@ export interface ChatsContext {
   db: Db;
   providers: ProviderRouter;
   generations: GenerationManager;
-  limiter: ConcurrencyLimiter;
+  /** Per-plan limits (modules/rate-limit): the generation cap and token/cost reservations /v1 uses too. */
+  limits: LimitsService;
   config: ChatsConfig;
   log: FastifyBaseLogger;
   clock?: () => Date;
@@ -293,20 +294,29 @@ export function createChatsService(ctx: ChatsContext) {
     },
   ): Promise<StartedGeneration> {
     const gid = uuidv7();
-    const leaseKey = generationLeaseKey(actor.userId);
-    const max = config.maxConcurrentGenerationsPerUser;
-    if (!(await ctx.limiter.acquire(leaseKey, gid, max, config.staleAfterMs))) {
-      throw tooManyGenerations(max, Math.max(1, Math.ceil(config.heartbeatMs / 1000)));
-    }
+    const historyLeaf = input.userMessage ? input.userMessage.parentId : input.replyParentId;
+    const branch = historyLeaf
+      ? (await repo.branchUpwards(db, actor, conversation.id, historyLeaf, config.maxHistoryMessages)).reverse()
+      : [];
+    const history = historyOf(branch, conversation.settings);
+    if (input.userMessage) history.push({ role: 'user', content: input.userMessage.content });
+    const request = requestFor(input.model, history, conversation.settings, input.options);
+    // The same reservation and generation slot as /v1 (429/503 before anything is written); the slot lives as
+    // long as the reply, not the request.
+    const guard = await reserveGeneration(
+      { providers: ctx.providers, limits: ctx.limits },
+      actor,
+      gid,
+      {
+        model: input.model,
+        promptTokens: estimateTokens(request),
+        maxTokens: request.max_tokens,
+        maxTokensParam: 'options.maxTokens',
+        generation: true,
+      },
+      ctx.log,
+    );
     try {
-      const historyLeaf = input.userMessage ? input.userMessage.parentId : input.replyParentId;
-      const branch = historyLeaf
-        ? (await repo.branchUpwards(db, actor, conversation.id, historyLeaf, config.maxHistoryMessages)).reverse()
-        : [];
-      const history = historyOf(branch, conversation.settings);
-      if (input.userMessage) history.push({ role: 'user', content: input.userMessage.content });
-      const request = requestFor(input.model, history, conversation.settings, input.options);
-
       const at = now();
       const userMessageId = input.userMessage ? uuidv7() : null;
       const assistantMessageId = uuidv7();
@@ -361,7 +371,7 @@ export function createChatsService(ctx: ChatsContext) {
         actor,
         generation,
         request,
-        leaseKey,
+        guard,
         messageEvent: {
           generationId: gid,
           conversationId: conversation.id,
@@ -378,7 +388,7 @@ export function createChatsService(ctx: ChatsContext) {
       });
       return { generationId: gid, conversationId: conversation.id, userMessageId, assistantMessageId, replayed: false };
     } catch (err) {
-      await ctx.limiter.release(leaseKey, gid).catch(() => {});
+      await guard.release();
       throw err;
     }
   }

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../http/actor.ts';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
 import { createTestUser } from '../../test/users.ts';
+import { estimateTokens } from '../providers/router.ts';
 import { type FakeUpstream, fakeDeployment, startFakeUpstream } from '../providers/testing/index.ts';
 import * as repo from './chats.repository.ts';
 import type { StreamEvent } from './chats.stream.ts';
@@ -70,4 +71,53 @@ it('an upstream that dies mid-stream keeps the text so far, status error', async
   expect(text.length).toBeGreaterThan(0);
   expect(msg?.status).toBe('error');
   expect(msg?.content).toEqual([{ type: 'text', text }]);
+});
+
+describe('limits (modules/rate-limit): a reply counts against the user tokens like a /v1 call', () => {
+  const tokensToday = async (who: Actor) =>
+    (await t.app.limits.usage(who)).items.find((i) => i.policy === 'user_tokens_day')?.used ?? Number.NaN;
+
+  it('reserves the prompt estimate plus max tokens while it runs, then reconciles with the reported usage', async () => {
+    const who: Actor = { ...actor, userId: (await createTestUser(t.app)).id };
+    const c = await t.app.chats.createConversation(who, { settings: { model: 'smart' } });
+    // Reconciled: after a finished reply the day quota holds exactly what the upstream reported.
+    const first = await t.app.chats.sendMessage(who, c.id, { content: 'count me' });
+    for await (const _ of t.app.chats.follow(who, first.generationId, 0, new AbortController().signal));
+    const msg = await repo.getMessage(t.app.db.db, who, first.assistantMessageId);
+    const used = (msg?.tokensIn ?? 0) + (msg?.tokensOut ?? 0);
+    expect(used).toBeGreaterThan(0);
+    expect(await tokensToday(who)).toBe(used);
+
+    // Reserved: a reply in flight holds its estimate (prompt from the history sent, plus options.maxTokens).
+    fake.fail({ kind: 'stall', afterChunks: 1 });
+    const content = 'x'.repeat(400);
+    const second = await t.app.chats.sendMessage(who, c.id, { content, options: { maxTokens: 300 } });
+    const answer = msg?.content.map((p) => (p.type === 'text' ? p.text : '')).join('') ?? '';
+    const history = [
+      { role: 'user' as const, content: 'count me' },
+      { role: 'assistant' as const, content: answer },
+      { role: 'user' as const, content },
+    ];
+    expect(await tokensToday(who)).toBe(used + estimateTokens({ model: 'smart', messages: history }) + 300);
+    await t.app.chats.stopGeneration(who, second.generationId);
+    for await (const _ of t.app.chats.follow(who, second.generationId, 0, new AbortController().signal));
+  });
+
+  it('a reply the quota cannot cover is 429 quota_exceeded before anything is written', async () => {
+    const admin = await createTestUser(t.app, { role: 'admin' });
+    const who: Actor = { ...actor, userId: (await createTestUser(t.app)).id };
+    await t.app.limits.setOverrides(
+      { ...actor, userId: admin.id, role: 'admin' },
+      who.userId,
+      { tokensPerDay: 50 },
+      null,
+    );
+    const c = await t.app.chats.createConversation(who, { settings: { model: 'smart' } });
+    await expect(t.app.chats.sendMessage(who, c.id, { content: 'too dear' })).rejects.toMatchObject({
+      code: 'quota_exceeded',
+      status: 429,
+    });
+    expect(await repo.allMessages(t.app.db.db, who, c.id, 10)).toEqual([]);
+    expect(await tokensToday(who)).toBe(0);
+  });
 });

@@ -5,7 +5,6 @@ import fp from 'fastify-plugin';
 import { Gauge } from 'prom-client';
 import type { AppConfig } from '../../config/index.ts';
 import { createRedis, waitReady } from '../../infra/redis.ts';
-import { createConcurrencyLimiter } from '../rate-limit/concurrency.ts';
 import { GenerationManager } from './chats.generations.ts';
 import chatsRoutes from './chats.routes.ts';
 import { type ChatsService, createChatsService } from './chats.service.ts';
@@ -21,7 +20,8 @@ declare module 'fastify' {
 /**
  * Chats (docs/chats.md): conversations, branching messages, presets, search, shares, export/import, and
  * generations that run server-side, decoupled from the connection that asked for them. Wires
- * buffer + limiter -> generation manager -> service -> routes, and runs the reaper and the retention job.
+ * buffer -> generation manager -> service (with the limits module's cap and reservations) -> routes, and runs
+ * the reaper and the retention job.
  */
 export default fp(
   async (app: FastifyInstance, opts: { config: AppConfig }) => {
@@ -52,19 +52,10 @@ export default fp(
         maxGenerations: config.memoryBufferMaxGenerations,
       });
     }
-    let limiterWarned = false;
-    const limiter = createConcurrencyLimiter({
-      redis: app.redis,
-      onRedisError: (err) => {
-        if (!limiterWarned) app.log.warn({ reason: (err as Error).message }, 'generation cap counted per replica');
-        limiterWarned = true;
-      },
-    });
     const generations = new GenerationManager({
       db: app.db.db,
       providers: app.providers,
       buffer,
-      limiter,
       timings: {
         heartbeatMs: config.heartbeatMs,
         staleAfterMs: config.staleAfterMs,
@@ -78,7 +69,7 @@ export default fp(
       db: app.db.db,
       providers: app.providers,
       generations,
-      limiter,
+      limits: app.limits,
       config,
       log: app.log,
     });
@@ -122,5 +113,5 @@ export default fp(
       subscriber?.disconnect();
     });
   },
-  { name: 'chats', dependencies: ['db', 'redis', 'providers', 'metrics', 'sse'] },
+  { name: 'chats', dependencies: ['db', 'redis', 'providers', 'metrics', 'sse', 'rate-limit'] },
 );

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor } from '../../http/actor.ts';
 import type { RequestContext } from '../providers/router.ts';
 import type { ActualUsage } from './limits.service.ts';
 
@@ -6,7 +7,7 @@ export interface GuardInput {
   model: string;
   promptTokens: number;
   maxTokens: number | undefined;
-  /** The parameter a bad max_tokens is blamed on (`max_tokens`, `max_completion_tokens`, `max_output_tokens`). */
+  /** The parameter a bad max_tokens is blamed on (`max_tokens`, `max_completion_tokens`, `options.maxTokens`). */
   maxTokensParam: string;
   /** Embeddings produce no completion: reserve the prompt only. */
   promptOnly?: boolean;
@@ -14,20 +15,28 @@ export interface GuardInput {
   generation?: boolean;
 }
 
+export interface GenerationGuard {
+  /** The router's `ctx.onUsage`: reconciles the reservation with the real usage and frees the slot. */
+  onUsage: NonNullable<RequestContext['onUsage']>;
+  /** Refunds the reservation (no model answered) and frees the slot. Safe after onUsage (then it only frees). */
+  release: () => Promise<void>;
+  /** Frees the generation slot only (idempotent). */
+  freeSlot: () => Promise<void>;
+}
+
 /**
- * What /v1 does around a model call (and chats can do the same): take a generation slot, reserve tokens and cost
- * for the request's dearest deployment, and return the `onUsage` hook for the router plus `release` for failures.
- * Both settle at most once; the slot is also freed when the client connection closes.
+ * The request-free core of {@link guardGeneration}, for model calls that outlive their request (a chat reply runs
+ * server-side): reserves tokens and cost for the model's dearest deployment, then takes a generation slot under
+ * `leaseId` (renewed until freed; a slot of a process that died lapses after the lease). Both settle at most once.
  */
-export async function guardGeneration(
-  app: FastifyInstance,
-  request: FastifyRequest,
-  reply: FastifyReply,
+export async function reserveGeneration(
+  deps: Pick<FastifyInstance, 'providers' | 'limits'>,
+  actor: Actor,
+  leaseId: string,
   input: GuardInput,
-): Promise<{ onUsage: NonNullable<RequestContext['onUsage']>; release: () => Promise<void> }> {
-  const actor = request.actor;
-  if (!actor) return { onUsage: () => {}, release: async () => {} };
-  const alias = app.providers.resolve(input.model);
+  log: FastifyBaseLogger,
+): Promise<GenerationGuard> {
+  const alias = deps.providers.resolve(input.model);
   let contextWindow = 0;
   let priceIn = 0;
   let priceOut = 0;
@@ -36,7 +45,7 @@ export async function guardGeneration(
     priceIn = Math.max(priceIn, d.price.input);
     priceOut = Math.max(priceOut, d.price.output);
   }
-  const reservation = await app.limits.reserve(actor, {
+  const reservation = await deps.limits.reserve(actor, {
     promptTokens: input.promptTokens,
     maxTokens: input.maxTokens,
     maxTokensParam: input.maxTokensParam,
@@ -48,22 +57,39 @@ export async function guardGeneration(
   let freeSlot: () => Promise<void> = async () => {};
   if (input.generation) {
     try {
-      freeSlot = await app.limits.acquireGeneration(actor, request.id, app.limits.generationLeaseMs);
+      freeSlot = await deps.limits.acquireGeneration(actor, leaseId, deps.limits.generationLeaseMs);
     } catch (err) {
       await reservation.release();
       throw err;
     }
-    reply.raw.once('close', () => void freeSlot());
   }
-  const log = (err: unknown) => request.log.warn({ err }, 'limits: reconcile failed; the reservation stays charged');
+  const warn = (err: unknown) => log.warn({ err }, 'limits: reconcile failed; the reservation stays charged');
   return {
     onUsage(usage: ActualUsage | undefined) {
-      reservation.settle(usage).catch(log);
+      reservation.settle(usage).catch(warn);
       void freeSlot();
     },
     async release() {
-      await reservation.release().catch(log);
+      await reservation.release().catch(warn);
       await freeSlot();
     },
+    freeSlot: () => freeSlot(),
   };
+}
+
+/**
+ * What /v1 does around a model call: {@link reserveGeneration} for the request's actor, with the slot also freed
+ * when the client connection closes. Returns the `onUsage` hook for the router plus `release` for failures.
+ */
+export async function guardGeneration(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  input: GuardInput,
+): Promise<Pick<GenerationGuard, 'onUsage' | 'release'>> {
+  const actor = request.actor;
+  if (!actor) return { onUsage: () => {}, release: async () => {} };
+  const guard = await reserveGeneration(app, actor, request.id, input, request.log);
+  if (input.generation) reply.raw.once('close', () => void guard.freeSlot());
+  return guard;
 }
