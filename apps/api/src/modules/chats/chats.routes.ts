@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../../http/actor.ts';
 import { DomainError } from '../../http/errors.ts';
+import { withSpan } from '../../infra/tracing.ts';
 import * as s from './chats.schemas.ts';
 import type { ChatsConfig, StartedGeneration } from './chats.service.ts';
 
@@ -102,11 +103,10 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
     if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
       throw new DomainError('validation_failed', 'Idempotency-Key must be 1 to 255 visible ASCII characters.');
     }
-    const started = await svc.sendMessage(
-      actor,
-      (request.params as { id: string }).id,
-      request.body as s.SendMessageBody,
-      idempotencyKey,
+    const id = (request.params as { id: string }).id;
+    // The service span: a trace reads HTTP -> chats.sendMessage -> DB writes and the generation (router, provider).
+    const started = await withSpan('chats.sendMessage', { 'genz.conversation_id': id }, () =>
+      svc.sendMessage(actor, id, request.body as s.SendMessageBody, idempotencyKey),
     );
     startedHeaders(reply, started);
     await stream(request, reply, actor, started.generationId, 0);
@@ -114,10 +114,9 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
 
   app.post('/api/messages/:id/regenerate', { config: chat, schema: s.regenerate }, async (request, reply) => {
     const actor = actorOf(request);
-    const started = await svc.regenerate(
-      actor,
-      (request.params as { id: string }).id,
-      (request.body ?? {}) as s.RegenerateBody,
+    const id = (request.params as { id: string }).id;
+    const started = await withSpan('chats.regenerate', { 'genz.message_id': id }, () =>
+      svc.regenerate(actor, id, (request.body ?? {}) as s.RegenerateBody),
     );
     startedHeaders(reply, started);
     await stream(request, reply, actor, started.generationId, 0);

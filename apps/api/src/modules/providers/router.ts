@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Actor } from '../../http/actor.ts';
 import { DomainError } from '../../http/errors.ts';
+import { withSpan } from '../../infra/tracing.ts';
 import type { Breakers } from './breaker.ts';
 import type { ProviderMetrics } from './providers.metrics.ts';
 import type { Registry } from './providers.registry.ts';
@@ -323,7 +324,19 @@ export class ProviderRouter {
         attempts++;
         const started = nowMs();
         try {
-          const value = await attempt(d, admission.probe);
+          // One span per attempt (until the first token when streaming): a trace shows the failover, and the
+          // provider's HTTP call (undici) sits below the deployment that made it.
+          const value = await withSpan(
+            'router.attempt',
+            {
+              'genz.alias': alias.name,
+              'genz.deployment': d.id,
+              'genz.attempt': attempts,
+              'gen_ai.system': d.provider,
+              'gen_ai.request.model': d.model,
+            },
+            () => attempt(d, admission.probe),
+          );
           upstreamMs += nowMs() - started;
           if (attempts > 1 || d !== plan[0]) this.metrics.fallbacks.inc({ alias: alias.name });
           return { value, deployment: d, upstreamMs };
