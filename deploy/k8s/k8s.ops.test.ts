@@ -176,6 +176,62 @@ describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
     for (const [k, v] of Object.entries(metricsSvc.spec.selector)) expect(podLabels[k], `pod label ${k}`).toBe(v);
   });
 
+  it('NetworkPolicies: ingress denied by default; each policy selects real pods and opens only ports they listen on', () => {
+    const objs = rendered[overlay] ?? [];
+    const pods = objs.flatMap((o) =>
+      o.kind === 'Deployment'
+        ? [{ name: o.metadata.name, template: o.spec.template }]
+        : o.kind === 'CronJob'
+          ? [{ name: o.metadata.name, template: o.spec.jobTemplate.spec.template }]
+          : [],
+    );
+    const selects = (selector: Obj, labels: Record<string, string>) => {
+      expect(selector.matchExpressions, 'matchExpressions are not checked here').toBeUndefined();
+      return Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+    };
+    const policies = objs.filter((o) => o.kind === 'NetworkPolicy');
+    const denyAll = policies.find(
+      (p) => Object.keys(p.spec.podSelector).length === 0 && p.spec.policyTypes.includes('Ingress') && !p.spec.ingress,
+    );
+    expect(denyAll, 'a default-deny ingress policy for the namespace').toBeDefined();
+    const opened: string[] = [];
+    for (const p of policies) {
+      const selected = pods.filter((pod) => selects(p.spec.podSelector, pod.template.metadata.labels));
+      expect(selected.length, `${p.metadata.name} selects no pod`).toBeGreaterThan(0);
+      for (const rule of p.spec.ingress ?? []) {
+        for (const from of rule.from ?? []) {
+          if (from.podSelector && !from.namespaceSelector)
+            expect(
+              pods.some((pod) => selects(from.podSelector, pod.template.metadata.labels)),
+              `${p.metadata.name}: from.podSelector matches no pod`,
+            ).toBe(true);
+          const ns = from.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'];
+          for (const pod of selected)
+            for (const port of rule.ports ?? []) opened.push(`${ns ?? 'pods'} -> ${pod.name}:${port.port}`);
+        }
+        for (const port of rule.ports ?? []) {
+          for (const pod of selected) {
+            const listens = pod.template.spec.containers.some((c: Obj) =>
+              (c.ports ?? []).some((cp: Obj) => cp.containerPort === port.port || cp.name === port.port),
+            );
+            expect(listens, `${p.metadata.name}: ${pod.name} does not listen on ${port.port}`).toBe(true);
+          }
+        }
+      }
+    }
+    expect(opened.sort()).toEqual(
+      [
+        'ingress-nginx -> genz-api:8080',
+        'pods -> genz-api:8080',
+        'monitoring -> genz-api:9464',
+        'ingress-nginx -> genz-web:3000',
+      ].sort(),
+    );
+    // Prometheus scrapes from the namespace the policy opens 9464 to: the adapter's Prometheus lives there too.
+    const adapter = readYaml<{ prometheus: { url: string } }>(deployPath('k8s', 'prometheus-adapter', 'values.yaml'));
+    expect(new URL(adapter.prometheus.url).hostname.split('.')[1]).toBe('monitoring');
+  });
+
   it('every secretRef is a documented Secret and no Secret object (value) is committed', () => {
     const objs = rendered[overlay] ?? [];
     expect(objs.filter((o) => o.kind === 'Secret')).toEqual([]);
