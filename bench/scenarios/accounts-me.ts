@@ -10,12 +10,12 @@ import { seedUsers } from '../seed/users.ts';
  *   npm run bench -w @genz/bench -- accounts-me --param users=1000000 [--param tokens=2000]
  */
 
-/** The statement the auth hook and GET /api/me issue (drizzle's text for repo.findUserById). */
-/** And the log-in lookup (repo.findUserByEmail), for the users_email_key plan. */
+/** The log-in lookup (repo.findUserByEmail), for the users_email_key plan. */
 export const FIND_USER_BY_EMAIL_SQL =
   'select "id", "email", "password_hash", "role", "plan", "status", "email_verified_at", "created_at", "last_active_at" ' +
   'from "users" where lower("users"."email") COLLATE "C" = $1 limit $2';
 
+/** The statement the auth hook issues for GET /api/me (drizzle's text for repo.findUserById). */
 export const FIND_USER_BY_ID_SQL =
   'select "id", "email", "password_hash", "role", "plan", "status", "email_verified_at", "created_at", "last_active_at" ' +
   'from "users" where "users"."id" = $1 limit $2';
@@ -36,7 +36,7 @@ export const scenario: Scenario = {
     'pre-signed access tokens, rotated by autocannon), against a users table seeded server-side by bench/seed ' +
     '(see the notes for its size). The user cache is off (`auth.userCacheTtlMs: 0`), so each request verifies the JWT, ' +
     'checks revocation (Redis EXISTS), charges the per-user request limit, and reads the user row by primary key ' +
-    'twice (auth hook + handler). Per-IP request limiting is off (all load comes from one address).',
+    'once (the auth hook; the handler answers from that request-scoped read). Per-IP request limiting is off (all load comes from one address).',
   apiConfigYaml: `auth:
   userCacheTtlMs: 0
 limits:

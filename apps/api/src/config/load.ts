@@ -141,6 +141,14 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
       `signup.defaultPlan: unknown plan "${config.signup.defaultPlan}" (plans: ${Object.keys(config.plans).join(', ')})`,
     );
   }
+  // OIDC group mappings (roles are checked by the schema's enum above): a mapped plan must exist.
+  for (const [i, mapping] of config.oidc.groupMappings.entries()) {
+    if (mapping.plan !== undefined && !Object.hasOwn(config.plans, mapping.plan)) {
+      problems.push(
+        `oidc.groupMappings.${i}.plan: unknown plan "${mapping.plan}" for group "${mapping.group}" (plans: ${Object.keys(config.plans).join(', ')})`,
+      );
+    }
+  }
   // Limits (issue 6): every plan named under limits.plans must exist.
   for (const name of Object.keys(config.limits.plans)) {
     if (!Object.hasOwn(config.plans, name)) {

@@ -496,7 +496,16 @@ const Auth = Type.Object(
     userCacheTtlMs: Type.Integer({
       minimum: 0,
       default: 10_000,
-      description: 'Cache of the user row the auth hook reads (role, plan, status); 0 reads the database each time.',
+      description:
+        'Cache of the user row the auth hook reads (role, plan, status, and the profile GET /api/me answers); 0 ' +
+        'reads the database each time.',
+    }),
+    verifiedTokenCacheSize: Type.Integer({
+      minimum: 0,
+      default: 10_000,
+      description:
+        'Access tokens whose signature and claims were verified, kept per process so a repeat skips the signature ' +
+        'check (expiry and revocation are still checked on every request); 0 verifies every time.',
     }),
     apiKeyCacheTtlMs: Type.Integer({
       minimum: 0,

@@ -14,6 +14,20 @@ export interface Actor {
   via: 'session' | 'api_key';
   sessionId?: string;
   apiKeyId?: string;
+  /**
+   * The caller's own account as the auth hook read it for this request (one query, or the user cache), so
+   * handlers about the caller (`GET /api/me`) do not read the row again. Absent on actors made outside the hook.
+   */
+  account?: ActorAccount;
+}
+
+/** The caller's account fields besides role and plan (ISO dates: the snapshot may come from a shared cache). */
+export interface ActorAccount {
+  email: string;
+  status: 'active' | 'disabled' | 'pending_approval';
+  emailVerifiedAt: string | null;
+  createdAt: string;
+  lastActiveAt: string | null;
 }
 
 /**

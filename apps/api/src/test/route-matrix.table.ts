@@ -179,6 +179,7 @@ export const routeTable: RouteTable = {
   'GET /api/admin/users/:id': { request: (f) => ({ method: 'GET', url: `/api/admin/users/${f.owner.id}` }) },
   'PATCH /api/admin/users/:id': { request: (f) => json('PATCH', `/api/admin/users/${f.owner.id}`, { plan: 'pro' }) },
   'DELETE /api/admin/users/:id': { request: (f) => json('DELETE', `/api/admin/users/${f.owner.id}`) },
+  'DELETE /api/admin/users/:id/mfa': { request: (f) => json('DELETE', `/api/admin/users/${f.owner.id}/mfa`) },
   // limits (modules/rate-limit)
   'GET /api/me/usage': { request: () => ({ method: 'GET', url: '/api/me/usage' }) },
   'GET /api/admin/users/:id/limits': {

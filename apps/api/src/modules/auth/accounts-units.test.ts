@@ -1,11 +1,11 @@
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../../config/index.ts';
 import { normalizeEmail } from './email.ts';
 import { createPasswordHasher, passwordProblems } from './password.ts';
-import { loadSigningKeys } from './signing-keys.ts';
+import { AccessTokenError, createAccessTokens, loadSigningKeys } from './signing-keys.ts';
 
 describe('normalizeEmail', () => {
   it('maps case, width and surrounding space to one address and IDN domains to punycode', () => {
@@ -79,5 +79,47 @@ describe('signing keys', () => {
     expect(() => loadConfig({ env: { DATABASE_URL: 'postgres://x@127.0.0.1/x' } })).toThrow(/AUTH_SECRETS/);
     expect(() => loadConfig({ env: { AUTH_SECRETS: 'short:secret' } })).toThrow(ConfigError);
     expect(() => loadConfig({ env: {}, overrides: { 'signup.defaultPlan': 'gold' } })).toThrow(/unknown plan "gold"/);
+  });
+
+  it('stops the boot on an OIDC group mapping to an unknown plan or role, naming the key', () => {
+    const problems = (groupMappings: unknown) => {
+      try {
+        loadConfig({ env: {}, overrides: { 'oidc.groupMappings': groupMappings } });
+      } catch (err) {
+        if (err instanceof ConfigError) return err.problems;
+        throw err;
+      }
+      return [];
+    };
+    expect(problems([{ group: 'staff', plan: 'pro' }])).toEqual([]);
+    expect(
+      problems([
+        { group: 'staff', plan: 'pro' },
+        { group: 'vip', plan: 'gold' },
+      ]),
+    ).toEqual(['oidc.groupMappings.1.plan: unknown plan "gold" for group "vip" (plans: free, pro)']);
+    expect(problems([{ group: 'ops', role: 'root' }])).toEqual([
+      'config: oidc.groupMappings.0.role must be one of: user, admin',
+    ]);
+  });
+});
+
+describe('access tokens: the verified-token cache', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const keys = loadSigningKeys({ secrets: `k1:${'s'.repeat(40)}`, dataDir: tmpdir() });
+  const opts = { issuer: 'genz', audience: 'genz-api', ttlSec: 60, verifiedCacheSize: 2 };
+
+  it('answers a repeat from the cache, never a tampered copy, and still honours exp', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const tokens = createAccessTokens(keys, opts);
+    const { token } = await tokens.sign({ userId: 'u1', sessionId: 's1' });
+    expect(await tokens.verify(token)).toMatchObject({ userId: 'u1', sessionId: 's1' });
+    expect(await tokens.verify(token)).toMatchObject({ userId: 'u1', sessionId: 's1' });
+    const [h, p] = token.split('.');
+    await expect(tokens.verify(`${h}.${p}.${'A'.repeat(43)}`)).rejects.toBeInstanceOf(AccessTokenError);
+    vi.setSystemTime(Date.now() + 61_000);
+    await expect(tokens.verify(token)).rejects.toMatchObject({ reason: 'expired' });
   });
 });

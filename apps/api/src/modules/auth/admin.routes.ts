@@ -7,13 +7,17 @@ import { actorOf, decodeIdCursor, meta } from './auth.routes.ts';
 import * as s from './auth.schemas.ts';
 import type { AccountsService } from './auth.service.ts';
 import type { Mailer } from './mailer.ts';
+import type { MfaService } from './mfa.service.ts';
 
 const admin = { auth: { scope: 'admin' as const, role: 'admin' as const } };
 const tags = ['admin'];
 
 /** /api/admin: users, invitations, sign-up settings, the dev outbox. Every route needs an admin with `admin` scope. */
-export default async function adminRoutes(app: FastifyInstance, opts: { accounts: AccountsService; mailer: Mailer }) {
-  const { accounts, mailer } = opts;
+export default async function adminRoutes(
+  app: FastifyInstance,
+  opts: { accounts: AccountsService; mailer: Mailer; mfa: MfaService },
+) {
+  const { accounts, mailer, mfa } = opts;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   r.get(
@@ -61,6 +65,15 @@ export default async function adminRoutes(app: FastifyInstance, opts: { accounts
     await accounts.deleteUser(actorOf(request), request.params.id, meta(request));
     return reply.code(204).send();
   });
+
+  r.delete(
+    '/api/admin/users/:id/mfa',
+    { config: admin, schema: { tags, params: s.IdParams, response: { 200: s.MfaReset } } },
+    async (request) => {
+      await accounts.getUser(request.params.id);
+      return mfa.adminReset(actorOf(request).userId, request.params.id, request.ip);
+    },
+  );
 
   r.get(
     '/api/admin/invitations',

@@ -59,10 +59,19 @@ describe('sign-up, verification and log-in', () => {
     ]);
   });
 
-  it('verifies an email once with the mailed token', async () => {
+  it('verifies an email once with the mailed token; /api/me shows it at once (the cached account is evicted)', async () => {
+    const session = await post('/api/auth/login', {
+      email: 'bob@example.com',
+      password: 'bob password 123',
+      delivery: 'bearer',
+    });
+    const headers = { authorization: `Bearer ${session.json().accessToken}` };
+    const before = await t.app.inject({ url: '/api/me', headers });
+    expect(before.json()).toMatchObject({ email: 'bob@example.com', emailVerified: false });
     const token = tokenFromOutbox('bob@example.com', '/verify-email');
     const ok = await post('/api/auth/verify-email', { token });
     expect(ok.statusCode).toBe(200);
+    expect((await t.app.inject({ url: '/api/me', headers })).json()).toMatchObject({ emailVerified: true });
     const reused = await post('/api/auth/verify-email', { token });
     expect(reused.statusCode).toBe(400);
     expect(reused.json().code).toBe('invalid_token');

@@ -145,6 +145,7 @@ export default async function authRoutes(app: FastifyInstance, opts: { config: A
           status: issued.pending,
           challenge: issued.challenge,
           challengeExpiresAt: new Date(issued.expiresAt).toISOString(),
+          methods: issued.methods,
         };
       }
       return deliver(reply, issued, request.body.delivery ?? 'cookie');

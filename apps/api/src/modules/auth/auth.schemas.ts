@@ -48,6 +48,17 @@ export const LoginPending = Type.Object({
   status: Type.Union([Type.Literal('mfa_required'), Type.Literal('mfa_enrollment_required')]),
   challenge: Type.String(),
   challengeExpiresAt: Type.String(),
+  methods: Type.Array(Type.Union([Type.Literal('totp'), Type.Literal('passkey')]), {
+    description: 'What answers the second step: `totp` (a code or a recovery code), `passkey` (an assertion).',
+  }),
+});
+
+/** What an admin reset of a user's second factor removed (DELETE /api/admin/users/:id/mfa). */
+export const MfaReset = Type.Object({
+  totp: Type.Boolean(),
+  recoveryCodes: Type.Integer(),
+  passkeys: Type.Integer(),
+  sessionsRevoked: Type.Integer(),
 });
 
 export const User = Type.Object({

@@ -3,7 +3,7 @@ import { type Db, type DbHandle, uuidv7, uuidv7Time, writeAuditEvent } from '@ge
 import type { ApiKeyRow, UserRow } from '@genz/db/schema';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
-import type { Actor } from '../../http/actor.ts';
+import type { Actor, ActorAccount } from '../../http/actor.ts';
 import { DomainError, notFound } from '../../http/errors.ts';
 import * as repo from './auth.repository.ts';
 import { emailDomain, normalizeEmail } from './email.ts';
@@ -23,13 +23,26 @@ export function roleScopes(role: Role): readonly ApiKeyScope[] {
   return role === 'admin' ? apiKeyScopes : apiKeyScopes.filter((s) => s !== 'admin');
 }
 
-/** The slice of a user the auth hook needs on every request (cached briefly, evicted on change). */
-export interface AuthUser {
+/**
+ * The user as the auth hook reads it on every request (cached briefly, evicted on change): what it checks (role,
+ * plan, status) and what `GET /api/me` answers, so the request reads the row once. Never the password hash.
+ */
+export interface AuthUser extends ActorAccount {
   id: string;
   role: Role;
   plan: string;
-  status: UserStatus;
 }
+
+export const authUserOf = (u: UserRow): AuthUser => ({
+  id: u.id,
+  email: u.email,
+  role: u.role,
+  plan: u.plan,
+  status: u.status,
+  emailVerifiedAt: u.emailVerifiedAt?.toISOString() ?? null,
+  createdAt: u.createdAt.toISOString(),
+  lastActiveAt: u.lastActiveAt?.toISOString() ?? null,
+});
 
 export interface RequestMeta {
   ip: string;
@@ -82,16 +95,18 @@ interface CachedApiKey {
   revoked: boolean;
 }
 
-export const publicUser = (u: UserRow) => ({
+export const publicAccount = (u: AuthUser) => ({
   id: u.id,
   email: u.email,
   role: u.role,
   plan: u.plan,
   status: u.status,
   emailVerified: u.emailVerifiedAt !== null,
-  createdAt: u.createdAt.toISOString(),
-  lastActiveAt: u.lastActiveAt?.toISOString() ?? null,
+  createdAt: u.createdAt,
+  lastActiveAt: u.lastActiveAt,
 });
+
+export const publicUser = (u: UserRow) => publicAccount(authUserOf(u));
 
 export const publicApiKey = (k: ApiKeyRow) => ({
   id: k.id,
@@ -122,7 +137,7 @@ export function createAccountsService(ctx: AccountsContext) {
 
   async function loadAuthUser(id: string): Promise<AuthUser | null> {
     const row = await repo.findUserById(handle.db, id);
-    return row ? { id: row.id, role: row.role, plan: row.plan, status: row.status } : null;
+    return row ? authUserOf(row) : null;
   }
 
   async function authUser(id: string): Promise<AuthUser | null> {
@@ -238,6 +253,8 @@ export function createAccountsService(ctx: AccountsContext) {
   }
 
   const service = {
+    /** Ends every session of a user inside `tx` (on every replica once it commits); the family ids. */
+    revokeAllSessions: (tx: Db, userId: string) => revokeUserSessions(tx, userId),
     authUser,
     apiKeyByHash,
     evictUser,
@@ -407,7 +424,7 @@ export function createAccountsService(ctx: AccountsContext) {
     },
 
     async verifyEmail(token: string, meta: RequestMeta) {
-      await db.transaction(async (tx) => {
+      const userId = await db.transaction(async (tx) => {
         const used = await repo.consumeOneTimeToken(tx, sha256(token), 'verify_email', new Date());
         if (!used?.userId) throw invalidToken();
         const user = await repo.findUserById(tx, used.userId);
@@ -421,7 +438,9 @@ export function createAccountsService(ctx: AccountsContext) {
           targetId: user.id,
           ip: meta.ip,
         });
+        return user.id;
       });
+      await evictUser(userId);
       return { verified: true as const };
     },
 
@@ -578,13 +597,17 @@ export function createAccountsService(ctx: AccountsContext) {
           data: { sessionsRevoked: revoked.length },
         });
       });
+      await evictUser(user.id);
       return { status: 'reset' as const };
     },
 
+    /** The caller's profile: from the account the auth hook loaded for this request (one read per request). */
     async me(actor: Actor) {
-      const user = await repo.findUserById(db, actor.userId);
-      if (!user) throw new DomainError('unauthenticated', 'The account no longer exists.');
-      return { ...publicUser(user), scopes: [...actor.scopes], via: actor.via };
+      const account = actor.account
+        ? { ...actor.account, id: actor.userId, role: actor.role, plan: actor.plan }
+        : await loadAuthUser(actor.userId);
+      if (!account) throw new DomainError('unauthenticated', 'The account no longer exists.');
+      return { ...publicAccount(account), scopes: [...actor.scopes], via: actor.via };
     },
 
     async listSessions(actor: Actor) {

@@ -13,6 +13,7 @@ import mfaRoutes from './mfa.routes.ts';
 import { createMfaService, type MfaService } from './mfa.service.ts';
 import oidcRoutes from './oidc.routes.ts';
 import passkeyRoutes from './passkeys.routes.ts';
+import { createPasskeys } from './passkeys.service.ts';
 import { createPasswordHasher } from './password.ts';
 import { createRevocationList } from './revocation.ts';
 import { AccessTokenError, createAccessTokens, loadSigningKeys } from './signing-keys.ts';
@@ -66,6 +67,7 @@ export default fp(
       issuer: config.auth.issuer,
       audience: config.auth.audience,
       ttlSec: config.auth.accessTokenTtlSec,
+      verifiedCacheSize: config.auth.verifiedTokenCacheSize,
     });
     const mailer = createMailer({
       url: config.mail.url,
@@ -87,7 +89,18 @@ export default fp(
       timeCost: config.auth.argon2TimeCost,
       parallelism: config.auth.argon2Parallelism,
     });
-    const mfa = createMfaService({ db: app.db, config, keys, hasher, rateLimit: app.rateLimit });
+    const passkeys = createPasskeys({ db: app.db, config, keys, cache: app.cache });
+    const mfa = createMfaService({
+      db: app.db,
+      config,
+      keys,
+      hasher,
+      rateLimit: app.rateLimit,
+      passkeys,
+      log: app.log,
+      // accounts is made below (its log-in gate is this service); this runs only at request time.
+      revokeSessions: (tx, userId) => accounts.revokeAllSessions(tx, userId),
+    });
     if (!mfa.encrypted) app.log.info('ENCRYPTION_KEY is not set: TOTP seeds are stored unencrypted');
     const accounts = createAccountsService({
       db: app.db,
@@ -137,7 +150,14 @@ export default fp(
           throw new DomainError('unauthenticated', 'Your role requires a second factor: sign in to Supabase with MFA.');
         }
         accounts.touchUser(user.id);
-        return { userId: user.id, role: user.role, plan: user.plan, scopes: roleScopes(user.role), via: 'session' };
+        return {
+          userId: user.id,
+          role: user.role,
+          plan: user.plan,
+          scopes: roleScopes(user.role),
+          via: 'session',
+          account: user,
+        };
       });
     }
 
@@ -171,6 +191,7 @@ export default fp(
             scopes: roleScopes(user.role),
             via: 'session',
             sessionId: claims.sessionId,
+            account: user,
           } satisfies Actor;
         });
       },
@@ -192,6 +213,7 @@ export default fp(
             scopes: found.scopes.filter((sc) => allowed.includes(sc)),
             via: 'api_key',
             apiKeyId: found.id,
+            account: user,
           } satisfies Actor;
         });
       },
@@ -205,10 +227,10 @@ export default fp(
     });
 
     await app.register(authRoutes, { config, accounts });
-    await app.register(adminRoutes, { accounts, mailer });
+    await app.register(adminRoutes, { accounts, mailer, mfa });
     await app.register(mfaRoutes, { config, accounts, mfa });
     await app.register(oidcRoutes, { config, accounts, external, mfa, keys });
-    await app.register(passkeyRoutes, { config, accounts, keys });
+    await app.register(passkeyRoutes, { config, accounts, mfa, passkeys });
 
     app.addHook('onReady', async () => {
       // Not awaited: boot never waits for the database (infra/db.ts); the link appears once it is reachable.

@@ -54,7 +54,13 @@ describe('TOTP second factor', () => {
     expect(stored?.secret).not.toContain(secret);
 
     const status = await t.app.inject({ method: 'GET', url: '/api/me/mfa', headers: u.headers });
-    expect(status.json()).toEqual({ totp: true, pendingEnrollment: false, recoveryCodesLeft: 10, required: false });
+    expect(status.json()).toEqual({
+      totp: true,
+      pendingEnrollment: false,
+      recoveryCodesLeft: 10,
+      passkeys: 0,
+      required: false,
+    });
 
     const first = await login(u);
     expect(first.statusCode).toBe(200);

@@ -1,5 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { writeAuditEvent } from '@genz/db';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AppConfig } from '../../config/index.ts';
@@ -10,6 +11,7 @@ import { actorOf, meta, sessionDeliverer } from './auth.routes.ts';
 import { Delivery, Password, SessionTokens } from './auth.schemas.ts';
 import type { AccountsService } from './auth.service.ts';
 import type { MfaService } from './mfa.service.ts';
+import { AuthenticationResponse, Ceremony } from './passkeys.routes.ts';
 
 const strict = { additionalProperties: false } as const;
 const Code = Type.String({ pattern: '^[0-9]{6}$', description: 'The 6-digit code of the authenticator app.' });
@@ -20,6 +22,7 @@ const MfaStatus = Type.Object({
   totp: Type.Boolean(),
   pendingEnrollment: Type.Boolean(),
   recoveryCodesLeft: Type.Integer(),
+  passkeys: Type.Integer({ description: 'Registered passkeys; each is a second factor too.' }),
   required: Type.Boolean(),
 });
 const Enrollment = Type.Object({
@@ -38,6 +41,15 @@ const VerifyBody = Type.Object(
     challenge: Challenge,
     code: Type.Optional(Code),
     recoveryCode: Type.Optional(RecoveryCode),
+    passkey: Type.Optional(
+      Type.Object(
+        { ceremony: Ceremony, response: AuthenticationResponse },
+        {
+          ...strict,
+          description: 'A passkey assertion: `ceremony` and `options` from POST /api/auth/passkeys/options.',
+        },
+      ),
+    ),
     delivery: Type.Optional(Delivery),
   },
   strict,
@@ -102,7 +114,13 @@ export default async function mfaRoutes(
     async (request, reply) => {
       await ipLimit(request);
       const user = await challengedUser(request.body.challenge, 'mfa_required');
-      const how = await mfa.checkSecondFactor(user.id, request.body);
+      const { passkey, ...codes } = request.body;
+      const how = await mfa.checkSecondFactor(user.id, {
+        ...codes,
+        ...(passkey
+          ? { passkey: { ceremony: passkey.ceremony, response: passkey.response as AuthenticationResponseJSON } }
+          : {}),
+      });
       await mfa.resetThrottle(user.id);
       const issued = await startSession(request, user.id, how);
       return deliver(reply, issued, request.body.delivery ?? 'cookie');

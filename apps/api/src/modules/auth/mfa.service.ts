@@ -1,7 +1,7 @@
 import { type Db, type DbHandle, uuidv7, writeAuditEvent } from '@genz/db';
-import { recoveryCodes, type UserRow, userFactors } from '@genz/db/schema';
+import { passkeys, recoveryCodes, type UserRow, userFactors } from '@genz/db/schema';
 import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { AppConfig } from '../../config/index.ts';
 import { DomainError } from '../../http/errors.ts';
@@ -9,6 +9,7 @@ import { policy } from '../rate-limit/index.ts';
 import * as repo from './auth.repository.ts';
 import type { Role } from './auth.service.ts';
 import { createSeedBox, hashRecoveryCode, matchTotp, newRecoveryCode, newTotpSecret, otpauthUri } from './mfa-totp.ts';
+import { type PasskeyAssertion, type Passkeys, passkeyRefused } from './passkeys.service.ts';
 import type { PasswordHasher } from './password.ts';
 import type { SigningKeys } from './signing-keys.ts';
 
@@ -17,6 +18,17 @@ export interface LoginPending {
   pending: 'mfa_required' | 'mfa_enrollment_required';
   challenge: string;
   expiresAt: number;
+  /** The second steps this account can answer with (`totp` includes its recovery codes). */
+  methods: SecondFactorKind[];
+}
+
+export type SecondFactorKind = 'totp' | 'passkey';
+
+/** What answers the second step: a TOTP code, a recovery code, or a passkey assertion (with its ceremony). */
+export interface SecondFactorInput {
+  code?: string | undefined;
+  recoveryCode?: string | undefined;
+  passkey?: PasskeyAssertion | undefined;
 }
 
 export interface MfaContext {
@@ -25,6 +37,10 @@ export interface MfaContext {
   keys: SigningKeys;
   hasher: PasswordHasher;
   rateLimit: FastifyInstance['rateLimit'];
+  passkeys: Passkeys;
+  log: FastifyBaseLogger;
+  /** Ends every session of a user inside `tx` (accounts service): an admin reset signs the person out. */
+  revokeSessions: (tx: Db, userId: string) => Promise<string[]>;
 }
 
 /** The challenge JWT: same keys as access tokens, its own audience, so neither is accepted as the other. */
@@ -55,16 +71,35 @@ export function createMfaService(ctx: MfaContext) {
     return row;
   }
 
+  /** The factors a user has: a confirmed TOTP authenticator, and how many passkeys. */
+  async function factors(userId: string): Promise<{ totp: boolean; passkeys: number }> {
+    const [factor, count] = await Promise.all([factorOf(db, userId), ctx.passkeys.count(userId)]);
+    return { totp: factor?.confirmedAt != null, passkeys: count };
+  }
+
+  const methodsOf = (f: { totp: boolean; passkeys: number }): SecondFactorKind[] => [
+    ...(f.totp ? (['totp'] as const) : []),
+    ...(f.passkeys > 0 ? (['passkey'] as const) : []),
+  ];
+
   async function throttle(userId: string) {
     await ctx.rateLimit.enforce(`${attempts.name}:${userId}`, attempts);
   }
 
-  /** Accepts a TOTP code (once: the step is claimed atomically) or an unused recovery code (spent). */
+  /**
+   * Accepts a TOTP code (once: the step is claimed atomically), an unused recovery code (spent), or an assertion by
+   * one of the user's own passkeys (user verification required; the ceremony is spent).
+   */
   async function checkSecondFactor(
     userId: string,
-    input: { code?: string | undefined; recoveryCode?: string | undefined },
-  ): Promise<'totp' | 'recovery_code'> {
+    input: SecondFactorInput,
+  ): Promise<'totp' | 'recovery_code' | 'passkey'> {
     await throttle(userId);
+    if (input.passkey) {
+      const used = await ctx.passkeys.verifyAssertion(input.passkey, ctx.log);
+      if (used.userId !== userId) throw passkeyRefused();
+      return 'passkey';
+    }
     const factor = await factorOf(db, userId);
     if (!factor?.confirmedAt) throw new DomainError('conflict', 'No second factor is enabled for this account.');
     if (input.code) {
@@ -93,7 +128,7 @@ export function createMfaService(ctx: MfaContext) {
       if (spent.length === 0) throw badCode();
       return 'recovery_code';
     }
-    throw new DomainError('validation_failed', 'Send `code` or `recoveryCode`.');
+    throw new DomainError('validation_failed', 'Send `code`, `recoveryCode` or `passkey`.');
   }
 
   async function newRecoveryCodes(tx: Db, userId: string): Promise<string[]> {
@@ -119,16 +154,22 @@ export function createMfaService(ctx: MfaContext) {
     encrypted: box.encrypted,
     requiredFor,
 
-    /** Log-in gate: null when a session may start now, else the pending second step. */
+    /**
+     * Log-in gate: null when a session may start now, else the pending second step. A TOTP authenticator or a
+     * passkey each is a second factor, and either meets a role's requirement.
+     */
     async gate(user: UserRow): Promise<LoginPending | null> {
-      const factor = await factorOf(db, user.id);
-      const enabled = factor?.confirmedAt != null;
-      if (enabled) return service.challenge(user.id, 'mfa_required');
-      if (requiredFor(user.role)) return service.challenge(user.id, 'mfa_enrollment_required');
+      const methods = methodsOf(await factors(user.id));
+      if (methods.length > 0) return service.challenge(user.id, 'mfa_required', methods);
+      if (requiredFor(user.role)) return service.challenge(user.id, 'mfa_enrollment_required', ['totp']);
       return null;
     },
 
-    async challenge(userId: string, pending: LoginPending['pending']): Promise<LoginPending> {
+    async challenge(
+      userId: string,
+      pending: LoginPending['pending'],
+      methods: SecondFactorKind[] = ['totp'],
+    ): Promise<LoginPending> {
       const now = Math.floor(Date.now() / 1000);
       const exp = now + config.mfa.challengeTtlSec;
       const challenge = await new SignJWT({ pur: pending })
@@ -139,7 +180,7 @@ export function createMfaService(ctx: MfaContext) {
         .setIssuedAt(now)
         .setExpirationTime(exp)
         .sign(keys.current.key);
-      return { pending, challenge, expiresAt: exp * 1000 };
+      return { pending, challenge, expiresAt: exp * 1000, methods };
     },
 
     /** The user a challenge names, if it is valid, unexpired and for `pending`. */
@@ -172,8 +213,56 @@ export function createMfaService(ctx: MfaContext) {
         totp: enabled,
         pendingEnrollment: factor !== undefined && !enabled,
         recoveryCodesLeft: enabled ? await recoveryLeft(userId) : 0,
+        passkeys: await ctx.passkeys.count(userId),
         required: requiredFor(role),
       };
+    },
+
+    /** A role that requires a second factor may not remove its last one (TOTP or passkey). */
+    async assertCanRemove(userId: string, role: Role, kind: SecondFactorKind) {
+      if (!requiredFor(role)) return;
+      const have = await factors(userId);
+      const left = (kind === 'totp' ? 0 : Number(have.totp)) + (kind === 'passkey' ? have.passkeys - 1 : have.passkeys);
+      if (left < 1) {
+        throw new DomainError(
+          'forbidden',
+          'Your role requires a second factor: add another authenticator or passkey before removing this one.',
+        );
+      }
+    },
+
+    /**
+     * An admin clears a user's lost second factor: TOTP, recovery codes and passkeys go, every session ends (the
+     * person signs in again and, when the role requires a factor, enrols a new one), audited as `mfa.admin_reset`.
+     */
+    async adminReset(actorUserId: string, userId: string, ip: string) {
+      return db.transaction(async (tx) => {
+        const totp = await tx
+          .delete(userFactors)
+          .where(eq(userFactors.userId, userId))
+          .returning({ id: userFactors.id });
+        const codes = await tx
+          .delete(recoveryCodes)
+          .where(eq(recoveryCodes.userId, userId))
+          .returning({ id: recoveryCodes.id });
+        const keys = await tx.delete(passkeys).where(eq(passkeys.userId, userId)).returning({ id: passkeys.id });
+        const sessions = await ctx.revokeSessions(tx, userId);
+        const removed = {
+          totp: totp.length > 0,
+          recoveryCodes: codes.length,
+          passkeys: keys.length,
+          sessionsRevoked: sessions.length,
+        };
+        await writeAuditEvent(tx, {
+          event: 'mfa.admin_reset',
+          actorUserId,
+          targetType: 'user',
+          targetId: userId,
+          ip,
+          data: removed,
+        });
+        return removed;
+      });
     },
 
     /** Starts (or restarts) TOTP enrolment: the seed is shown this once, as an otpauth URI and as text. */
@@ -229,9 +318,7 @@ export function createMfaService(ctx: MfaContext) {
         await throttle(userId);
         throw new DomainError('invalid_credentials', 'The password is incorrect.');
       }
-      if (requiredFor(user.role)) {
-        throw new DomainError('forbidden', 'Your role requires a second factor; it cannot be turned off.');
-      }
+      await service.assertCanRemove(userId, user.role, 'totp');
       const how = await checkSecondFactor(userId, input);
       await db.transaction(async (tx) => {
         await tx.delete(userFactors).where(eq(userFactors.userId, userId));

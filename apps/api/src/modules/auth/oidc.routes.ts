@@ -184,7 +184,11 @@ export default async function oidcRoutes(
       // A second factor set up here still applies: the web app finishes the log-in with the challenge.
       const pending = await mfa.gate(user);
       if (pending) {
-        const q = new URLSearchParams({ status: pending.pending, challenge: pending.challenge });
+        const q = new URLSearchParams({
+          status: pending.pending,
+          challenge: pending.challenge,
+          methods: pending.methods.join(','),
+        });
         return reply.redirect(`${publicUrl}/login#${q.toString()}`, 302);
       }
       const issued = await accounts.issueSession(user.id, meta(request));

@@ -4,15 +4,12 @@ import { passkeys } from '@genz/db/schema';
 import {
   type AuthenticationResponseJSON,
   type AuthenticatorTransport,
-  generateAuthenticationOptions,
   generateRegistrationOptions,
   type RegistrationResponseJSON,
-  verifyAuthenticationResponse,
   verifyRegistrationResponse,
 } from '@simplewebauthn/server';
 import { and, eq } from 'drizzle-orm';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { jwtVerify, SignJWT } from 'jose';
 import { Type } from 'typebox';
 import type { AppConfig } from '../../config/index.ts';
 import type { Actor } from '../../http/actor.ts';
@@ -21,11 +18,10 @@ import { policy } from '../rate-limit/index.ts';
 import { actorOf, meta, sessionDeliverer } from './auth.routes.ts';
 import { Delivery, IdParams, SessionTokens } from './auth.schemas.ts';
 import type { AccountsService } from './auth.service.ts';
-import type { SigningKeys } from './signing-keys.ts';
+import type { MfaService } from './mfa.service.ts';
+import { type Passkeys, passkeyRefused } from './passkeys.service.ts';
 
 const strict = { additionalProperties: false } as const;
-const AUDIENCE = 'genz-passkey-ceremony';
-const CEREMONY_TTL_SEC = 300;
 const B64 = Type.String({ pattern: '^[A-Za-z0-9_-]*$', maxLength: 16_384 });
 const Transports = Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 8 }));
 const Attachment = Type.Optional(Type.Union([Type.Literal('platform'), Type.Literal('cross-platform')]));
@@ -48,7 +44,7 @@ const RegistrationResponse = Type.Object({
   clientExtensionResults: Extensions,
 });
 /** The browser's `PublicKeyCredential.toJSON()` after `navigator.credentials.get()`. */
-const AuthenticationResponse = Type.Object({
+export const AuthenticationResponse = Type.Object({
   id: B64,
   rawId: B64,
   type: Type.Literal('public-key'),
@@ -61,7 +57,7 @@ const AuthenticationResponse = Type.Object({
   authenticatorAttachment: Attachment,
   clientExtensionResults: Extensions,
 });
-const Ceremony = Type.String({ minLength: 20, maxLength: 4096 });
+export const Ceremony = Type.String({ minLength: 20, maxLength: 4096 });
 const OptionsAnswer = Type.Object({
   ceremony: Ceremony,
   options: Type.Record(Type.String(), Type.Unknown()),
@@ -74,54 +70,24 @@ const Passkey = Type.Object({
 });
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
-const refused = () => new DomainError('invalid_credentials', 'The passkey could not be verified.');
 
 /**
- * Passkeys (WebAuthn, @simplewebauthn/server; docs/accounts.md "Passkeys"). The challenge travels in a signed
- * `ceremony` token (stateless across replicas); an authentication challenge is spent once (cache). User verification
- * is required, so a passkey log-in is itself two factors and needs no TOTP step.
+ * Passkeys (WebAuthn, @simplewebauthn/server; docs/accounts.md "Passkeys"): registration, list and removal for a
+ * signed-in user, and log-in. Ceremonies and assertions live in passkeys.service.ts. User verification is required,
+ * so a passkey log-in is itself two factors and needs no TOTP step; a passkey also answers the second step of a
+ * password log-in (mfa.service.ts).
  */
 export default async function passkeyRoutes(
   app: FastifyInstance,
-  opts: { config: AppConfig; accounts: AccountsService; keys: SigningKeys },
+  opts: { config: AppConfig; accounts: AccountsService; mfa: MfaService; passkeys: Passkeys },
 ) {
-  const { config, accounts, keys } = opts;
+  const { config, accounts, mfa } = opts;
+  const ceremonies = opts.passkeys;
+  const { origin, rpID } = ceremonies;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const db = app.db.db;
   const deliver = sessionDeliverer(config);
-  const origin = new URL(config.server.publicUrl).origin;
-  const rpID = new URL(config.server.publicUrl).hostname;
   const perIp = policy('auth_passkey_ip', config.limits.auth.loginPerIp);
-
-  async function ceremony(purpose: 'register' | 'login', challenge: string, userId?: string) {
-    const now = Math.floor(Date.now() / 1000);
-    const jwt = new SignJWT({ pur: purpose, ch: challenge })
-      .setProtectedHeader({ alg: 'HS256', kid: keys.current.kid })
-      .setIssuer(config.auth.issuer)
-      .setAudience(AUDIENCE)
-      .setIssuedAt(now)
-      .setExpirationTime(now + CEREMONY_TTL_SEC);
-    if (userId) jwt.setSubject(userId);
-    return jwt.sign(keys.current.key);
-  }
-
-  async function readCeremony(token: string, purpose: 'register' | 'login') {
-    try {
-      const { payload } = await jwtVerify(
-        token,
-        (header) => {
-          const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid);
-          if (!key) throw new Error('unknown key id');
-          return key;
-        },
-        { issuer: config.auth.issuer, audience: AUDIENCE, algorithms: ['HS256'] },
-      );
-      if (payload.pur !== purpose || typeof payload.ch !== 'string') throw new Error('wrong purpose');
-      return { challenge: payload.ch, userId: payload.sub };
-    } catch {
-      throw new DomainError('invalid_token', 'The passkey ceremony expired or is not valid; start again.');
-    }
-  }
 
   function sessionActor(request: FastifyRequest): Actor {
     const actor = actorOf(request);
@@ -150,7 +116,10 @@ export default async function passkeyRoutes(
         })),
         authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
       });
-      return { ceremony: await ceremony('register', options.challenge, actor.userId), options: { ...options } };
+      return {
+        ceremony: await ceremonies.ceremony('register', options.challenge, actor.userId),
+        options: { ...options },
+      };
     },
   );
 
@@ -169,7 +138,7 @@ export default async function passkeyRoutes(
     },
     async (request, reply) => {
       const actor = sessionActor(request);
-      const { challenge, userId } = await readCeremony(request.body.ceremony, 'register');
+      const { challenge, userId } = await ceremonies.readCeremony(request.body.ceremony, 'register');
       if (userId !== actor.userId) throw new DomainError('invalid_token', 'This ceremony belongs to another session.');
       let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
       try {
@@ -182,9 +151,9 @@ export default async function passkeyRoutes(
         });
       } catch (err) {
         request.log.info({ reason: (err as Error).message }, 'passkey registration refused');
-        throw refused();
+        throw passkeyRefused();
       }
-      if (!verification.verified) throw refused();
+      if (!verification.verified) throw passkeyRefused();
       const { credential } = verification.registrationInfo;
       const [row] = await db
         .insert(passkeys)
@@ -238,6 +207,7 @@ export default async function passkeyRoutes(
     { config: { auth: { scope: 'chat' } }, schema: { tags: ['me'], params: IdParams } },
     async (request, reply) => {
       const actor = sessionActor(request);
+      await mfa.assertCanRemove(actor.userId, actor.role, 'passkey');
       const gone = await db
         .delete(passkeys)
         .where(and(eq(passkeys.id, request.params.id), eq(passkeys.userId, actor.userId)))
@@ -261,8 +231,7 @@ export default async function passkeyRoutes(
     { config: { auth: 'public' }, schema: { tags: ['auth'], response: { 200: OptionsAnswer } } },
     async (request) => {
       await app.rateLimit.enforce(`${perIp.name}:${request.ip}`, perIp);
-      const options = await generateAuthenticationOptions({ rpID, userVerification: 'required' });
-      return { ceremony: await ceremony('login', options.challenge), options: { ...options } };
+      return ceremonies.loginOptions();
     },
   );
 
@@ -281,44 +250,12 @@ export default async function passkeyRoutes(
     },
     async (request, reply) => {
       await app.rateLimit.enforce(`${perIp.name}:${request.ip}`, perIp);
-      const { challenge } = await readCeremony(request.body.ceremony, 'login');
-      const spentKey = `auth:passkey-challenge:${challenge}`;
-      if (await app.cache.get({ key: spentKey })) {
-        throw new DomainError('invalid_token', 'This passkey ceremony was already used; start again.');
-      }
-      const [stored] = await db
-        .select()
-        .from(passkeys)
-        .where(eq(passkeys.credentialId, request.body.response.id))
-        .limit(1);
-      if (!stored) throw refused();
-      let verification: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
-      try {
-        verification = await verifyAuthenticationResponse({
-          response: request.body.response as AuthenticationResponseJSON,
-          expectedChallenge: challenge,
-          expectedOrigin: origin,
-          expectedRPID: rpID,
-          credential: {
-            id: stored.credentialId,
-            publicKey: new Uint8Array(Buffer.from(stored.publicKey, 'base64url')),
-            counter: stored.counter,
-            transports: stored.transports as AuthenticatorTransport[],
-          },
-          requireUserVerification: true,
-        });
-      } catch (err) {
-        request.log.info({ reason: (err as Error).message }, 'passkey assertion refused');
-        throw refused();
-      }
-      if (!verification.verified) throw refused();
-      await app.cache.set({ key: spentKey, value: true, ttl: CEREMONY_TTL_SEC * 1000 });
+      const stored = await ceremonies.verifyAssertion(
+        { ceremony: request.body.ceremony, response: request.body.response as AuthenticationResponseJSON },
+        request.log,
+      );
       const user = await accounts.authUser(stored.userId);
       if (user?.status !== 'active') throw new DomainError('unauthenticated', 'This account cannot sign in.');
-      await db
-        .update(passkeys)
-        .set({ counter: verification.authenticationInfo.newCounter, lastUsedAt: new Date() })
-        .where(eq(passkeys.id, stored.id));
       const issued = await accounts.issueSession(user.id, meta(request));
       await writeAuditEvent(db, {
         event: 'auth.login',
