@@ -73,6 +73,50 @@ describe('grafana dashboards', () => {
     for (const [f, d] of dashboards) expect(panelsOf(d).length, f).toBeGreaterThan(2);
   });
 
+  it('each dashboard shows what issue 8 lists for it (judged by the series its panels read)', () => {
+    // topic -> a pattern one panel query of that dashboard must match
+    const wanted: Record<string, Record<string, RegExp>> = {
+      'overview.json': {
+        RPS: /rate\(http_requests_total/,
+        'p50 by route': /histogram_quantile\(0\.50?, sum by \(le, route\) \(rate\(http_request_duration_seconds_bucket/,
+        'p95 by route': /histogram_quantile\(0\.95, sum by \(le, route\) \(rate\(http_request_duration_seconds_bucket/,
+        'p99 by route': /histogram_quantile\(0\.99, sum by \(le, route\) \(rate\(http_request_duration_seconds_bucket/,
+        'error rate': /http_requests_total\{[^}]*status=~"5\.\."/,
+        'saturation: in-flight': /http_requests_in_flight/,
+        'saturation: CPU': /process_cpu_seconds_total/,
+        'saturation: event loop': /nodejs_eventloop_lag/,
+      },
+      'providers.json': {
+        latency: /genz_provider_latency_seconds_bucket/,
+        TTFT: /genz_provider_ttft_seconds_bucket/,
+        tokens: /genz_provider_tokens_total/,
+        cost: /genz_provider_cost_usd_total/,
+        'circuit state': /genz_provider_circuit_state/,
+        fallbacks: /genz_provider_fallbacks_total/,
+      },
+      'data.json': {
+        'DB pool': /db_pool_connections/,
+        'query time': /db_query_duration_seconds_bucket/,
+        'replica lag': /pg_replication_lag_seconds/,
+        'cache hit ratio per tier': /sum by \(tier\) \(rate\(cache_requests_total\{result="hit"\}/,
+        Redis: /redis_memory_used_bytes|redis_commands_processed_total/,
+      },
+      'realtime.json': {
+        'SSE connections': /genz_sse_connections\b/,
+        'generations in flight': /genz_generations_in_flight/,
+      },
+    };
+    const missing: string[] = [];
+    for (const [file, topics] of Object.entries(wanted)) {
+      const exprs = allExprs()
+        .filter((e) => e.name.startsWith(`${file} / `))
+        .map((e) => e.expr);
+      for (const [topic, re] of Object.entries(topics))
+        if (!exprs.some((e) => re.test(e))) missing.push(`${file}: ${topic}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
   it('every panel query parses (promtool check rules on a generated rule file)', () => {
     const exprs = allExprs();
     expect(exprs.length).toBeGreaterThan(30);
