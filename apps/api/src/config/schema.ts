@@ -794,6 +794,12 @@ const Chats = Type.Object(
       'A generation keeps its events (Redis stream or memory) this long after its last event, for resumes.',
     ),
     streamMaxEvents: int(50_000, 100, 'Events buffered per generation; a reply that would exceed it ends as error.'),
+    streamCoalesceMs: int(
+      25,
+      0,
+      'Consecutive text deltas of a reply are merged into one event for up to this long (0: one event per delta).',
+    ),
+    streamCoalesceMaxChars: int(1024, 1, 'A merged delta event is written as soon as it holds this many characters.'),
     memoryBufferMaxGenerations: int(
       10_000,
       10,

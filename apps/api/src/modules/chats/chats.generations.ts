@@ -16,6 +16,74 @@ export interface GenerationTimings {
   staleAfterMs: number;
   followerCheckMs: number;
   maxEvents: number;
+  /** Text deltas (and reasoning) are merged for up to this long, or until coalesceMaxChars, into one event. */
+  coalesceMs: number;
+  coalesceMaxChars: number;
+}
+
+type Emit = (event: StreamEventName, payload: Record<string, unknown>) => Promise<void>;
+
+/**
+ * Merges consecutive text deltas (or reasoning parts) into one event, written when the batch is `windowMs` old or
+ * holds `maxChars`, or before any other event (the terminal one included). Only whole events reach the buffer, so
+ * sequence numbers, resumes and exactly-once delivery are unchanged; there are just fewer of them (one Redis
+ * append, one notification and one SSE write per batch instead of per token). Writes are serialised.
+ */
+export class DeltaCoalescer {
+  private pending: { event: 'delta' | 'part'; reasoning: boolean; text: string } | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private failed: unknown;
+  private readonly windowMs: number;
+  private readonly maxChars: number;
+  private readonly emit: Emit;
+
+  constructor(windowMs: number, maxChars: number, emit: Emit) {
+    this.windowMs = windowMs;
+    this.maxChars = maxChars;
+    this.emit = emit;
+  }
+
+  async push(event: StreamEventName, payload: Record<string, unknown>): Promise<void> {
+    if (this.failed !== undefined) throw this.failed;
+    const reasoning = event === 'part' && payload.type === 'reasoning';
+    const text = typeof payload.text === 'string' && (event === 'delta' || reasoning) ? payload.text : undefined;
+    if (text === undefined) {
+      await this.flush();
+      return this.write(event, payload);
+    }
+    const p = this.pending;
+    if (p && p.event === event && p.reasoning === reasoning) p.text += text;
+    else {
+      await this.flush();
+      this.pending = { event: event as 'delta' | 'part', reasoning, text };
+      if (this.windowMs > 0) {
+        this.timer = setTimeout(() => {
+          this.flush().catch((err: unknown) => {
+            this.failed = err;
+          });
+        }, this.windowMs);
+      }
+    }
+    if (this.windowMs === 0 || (this.pending?.text.length ?? 0) >= this.maxChars) await this.flush();
+  }
+
+  /** Writes the batch in progress, if any (idempotent). */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const p = this.pending;
+    this.pending = null;
+    if (p) await this.write(p.event, p.reasoning ? { type: 'reasoning', text: p.text } : { text: p.text });
+    else await this.chain;
+    if (this.failed !== undefined) throw this.failed;
+  }
+
+  private write(event: StreamEventName, payload: Record<string, unknown>): Promise<void> {
+    const done = this.chain.then(() => this.emit(event, payload));
+    this.chain = done.catch(() => {});
+    return done;
+  }
 }
 
 /** Rebuilds the content parts of a reply from its events (the worker, the reaper and tests share it). */
@@ -224,6 +292,7 @@ export class GenerationManager {
       }
     };
     const heartbeat = setInterval(() => void beat(), this.timings.heartbeatMs);
+    const out = new DeltaCoalescer(this.timings.coalesceMs, this.timings.coalesceMaxChars, emit);
 
     let status: TerminalStatus = 'complete';
     let error: { code: string; detail: string } | null = null;
@@ -246,8 +315,9 @@ export class GenerationManager {
       for await (const frame of result.frames) {
         const u = frame.chunk.usage;
         if (u) usage = { inputTokens: u.prompt_tokens ?? 0, outputTokens: u.completion_tokens ?? 0 };
-        await this.relayFrame(frame, emit);
+        await this.relayFrame(frame, (event, payload) => out.push(event, payload));
       }
+      await out.flush();
       if (running.stopRequested) status = 'stopped';
     } catch (err) {
       if (running.stopRequested) status = 'stopped';
@@ -265,6 +335,8 @@ export class GenerationManager {
       }
     } finally {
       clearInterval(heartbeat);
+      // The text received before a stop or a failure is kept (a failing write was logged or ended the reply).
+      await out.flush().catch(() => {});
       // Frees the slot; refunds the reservation only when no model answered (the router settled it otherwise).
       await input.guard.release();
     }
@@ -296,10 +368,7 @@ export class GenerationManager {
     }
   }
 
-  private async relayFrame(
-    frame: Frame,
-    emit: (event: StreamEventName, payload: Record<string, unknown>) => Promise<void>,
-  ): Promise<void> {
+  private async relayFrame(frame: Frame, emit: Emit): Promise<void> {
     const delta = frame.chunk.choices?.[0]?.delta;
     if (!delta) return;
     const reasoning = delta.reasoning_content ?? delta.reasoning;

@@ -188,7 +188,7 @@ describe('stream bounds', () => {
         at: new Date(),
       });
       const first = b.app.inject({ url: `/api/generations/${gen.id}/events`, headers: user.headers });
-      await new Promise((r) => setTimeout(r, 300));
+      while (b.app.sse.connections < 1) await new Promise((r) => setTimeout(r, 20)); // the first stream is open
       const second = await b.app.inject({ url: `/api/generations/${gen.id}/events`, headers: user.headers });
       expect(second.statusCode).toBe(503);
       expect((second.json() as { code: string }).code).toBe('overloaded');

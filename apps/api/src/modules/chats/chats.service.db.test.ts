@@ -353,6 +353,39 @@ describe('generation', () => {
   });
 });
 
+describe('coalesced deltas', () => {
+  it('merges deltas up to chats.streamCoalesceMaxChars; the text, the ids and a resume are unchanged', async () => {
+    // A window longer than the reply: only the size bound (and the end of the reply) closes a batch.
+    const merged = await buildTestApp({
+      'providers.demoChunkDelayMs': 1,
+      'chats.streamCoalesceMs': 600_000,
+      'chats.streamCoalesceMaxChars': 40,
+    });
+    try {
+      const user = actorOf((await createTestUser(merged.app)).id);
+      const c = await merged.app.chats.createConversation(user);
+      const g = await merged.app.chats.sendMessage(user, c.id, { content: 'coalesce me' });
+      const signal = new AbortController().signal;
+      const events = await collect(merged.app.chats.follow(user, g.generationId, 0, signal));
+      expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+      expect(textOf(events)).toBe(demoReply('coalesce me'));
+      const deltas = events.filter((e) => e.event === 'delta').map((e) => (data(e).text as string).length);
+      const words = demoReply('coalesce me').split(/(?<= )/);
+      expect(deltas.length).toBeLessThan(words.length);
+      for (const length of deltas.slice(0, -1)) expect(length).toBeGreaterThanOrEqual(40);
+      expect(events.at(-1)?.event).toBe('done');
+      // Resuming after any event gives exactly the rest.
+      for (const after of [1, 2, events.length - 1]) {
+        expect(await collect(merged.app.chats.follow(user, g.generationId, after, signal))).toEqual(
+          events.slice(after),
+        );
+      }
+    } finally {
+      await merged.close();
+    }
+  });
+});
+
 describe('idempotency', () => {
   it('the same key and body attach to the same generation; another body is 422; a send in flight is 409', async () => {
     const svc = t.app.chats;

@@ -61,6 +61,8 @@ export default fp(
         staleAfterMs: config.staleAfterMs,
         followerCheckMs: config.followerCheckMs,
         maxEvents: config.streamMaxEvents,
+        coalesceMs: config.streamCoalesceMs,
+        coalesceMaxChars: config.streamCoalesceMaxChars,
       },
       log: app.log,
       owner,
