@@ -25,8 +25,8 @@ import type { BenchContext, Scenario, ServerName, Target } from './lib/types.ts'
 /**
  * The bench runner (issue 2 §10, ARCHITECTURE.md §11: percentiles and throughput live here, never in tests).
  *   npm run bench -w @genz/bench -- <scenario> [--duration 10] [--connections 50] [--warmup 3] [--rounds 3] [--redis URL|none] [--no-append]
- * One run: a fresh PostgreSQL database, the real API server and the Fastify baseline as child processes (so the load
- * generator never shares their event loop), each target loaded alone for warm-up + a measured window while the
+ * One run: a fresh PostgreSQL database, the real API server and the Fastify baseline (plus any servers the scenario
+ * declares) as child processes (so the load generator never shares their event loop), each target loaded alone for warm-up + a measured window while the
  * target's server process is sampled from /proc. Appends a section to docs/benchmarks.md, raw JSON to bench/results/.
  */
 
@@ -307,48 +307,71 @@ process.once('SIGTERM', onSignal);
 let report: RunReport | undefined;
 const authSecrets = `bench:${randomBytes(32).toString('base64url')}`;
 const scenarioNotes: string[] = [];
+let configYaml: string | undefined;
 try {
+  console.error(`bench ${scenario.name}: database ${dbName}; starting servers`);
+  const byName: Record<ServerName, Child> = {};
+  const sampled: ServerName[] = ['api'];
+  const start = async (...a: Parameters<typeof startChild>) => {
+    const child = await startChild(...a);
+    children.push(child);
+    byName[child.name] = child;
+    return child;
+  };
+  for (const extra of scenario.servers ?? []) {
+    await start(extra.name, extra.file, extra.env ?? {}, extra.readyPath);
+    if (extra.sampled) sampled.push(extra.name);
+  }
+  const urls = () => Object.fromEntries(Object.values(byName).map((c) => [c.name, c.url]));
   const configEnv: Record<string, string> = {};
   if (scenario.apiConfigYaml !== undefined) {
     const file = join(dataDir, 'genz.yaml');
-    await writeFile(file, scenario.apiConfigYaml);
+    configYaml = typeof scenario.apiConfigYaml === 'function' ? scenario.apiConfigYaml(urls()) : scenario.apiConfigYaml;
+    await writeFile(file, configYaml);
     configEnv.GENZ_CONFIG = file;
   }
-  console.error(`bench ${scenario.name}: database ${dbName}; starting servers`);
-  const api = await startChild(
-    'api',
-    'apps/api/src/server.ts',
-    {
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      DATA_DIR: dataDir,
-      SHUTDOWN_DRAIN_DELAY_MS: '0',
-      // Required with DATABASE_URL (replicas share signing keys); a throwaway key per run.
-      AUTH_SECRETS: authSecrets,
-      ...configEnv,
-      ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `{bench${stamp}}:` } : {}),
-      ...scenario.apiEnv,
-    },
-    '/readyz',
-    // --cpu-prof: V8 CPU profile of the API process over the whole run (written when it exits after SIGTERM).
-    args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'results', `profile-${stamp}`)}`] : [],
-  );
-  children.push(api);
-  const baseline = await startChild('baseline', 'bench/baselines/fastify-hello.ts', { NODE_ENV: 'production' }, '/');
-  children.push(baseline);
-  const byName: Record<ServerName, Child> = { api, baseline };
+  const apiEnv = {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: dataDir,
+    SHUTDOWN_DRAIN_DELAY_MS: '0',
+    // Required with DATABASE_URL (replicas share signing keys); a throwaway key per run.
+    AUTH_SECRETS: authSecrets,
+    ...configEnv,
+    ...scenario.apiEnv,
+  };
+  // --cpu-prof: V8 CPU profiles of the API processes over the whole run (written when they exit after SIGTERM).
+  const profile = args['cpu-prof']
+    ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'results', `profile-${stamp}`)}`]
+    : [];
+  const redisEnv: Record<string, string> = redisUrl
+    ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `{bench${stamp}}:` }
+    : {};
+  await start('api', 'apps/api/src/server.ts', { ...apiEnv, ...redisEnv }, '/readyz', profile);
+  if (scenario.memoryApi) {
+    await start('api-memory', 'apps/api/src/server.ts', apiEnv, '/readyz', profile);
+    sampled.push('api-memory');
+  }
+  await start('baseline', 'bench/baselines/fastify-hello.ts', { NODE_ENV: 'production' }, '/');
+  sampled.push('baseline');
+  const childOf = (name: ServerName): Child => {
+    const child = byName[name];
+    if (!child) throw new Error(`no server named ${name} in this run`);
+    return child;
+  };
 
   const ctx: BenchContext = {
-    urls: { api: api.url, baseline: baseline.url },
+    urls: urls(),
+    pid: (server) => childOf(server).pid,
     databaseUrl,
     vars: new Map(),
     params,
     authSecrets,
     note: (text) => scenarioNotes.push(text),
     async request(server, method, path, body, headers = {}) {
-      const res = await fetch(byName[server].url + path, {
+      const res = await fetch(childOf(server).url + path, {
         method,
         headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -359,17 +382,18 @@ try {
   await scenario.setup?.(ctx);
   // Footprint before load: after start-up, setup and a short settle, before any load reaches the process.
   await sleep(2000);
-  const before: Record<ServerName, ProcSample> = {
-    api: readProcSample(api.pid),
-    baseline: readProcSample(baseline.pid),
-  };
+  const before: Record<ServerName, ProcSample> = Object.fromEntries(
+    sampled.map((name) => [name, readProcSample(childOf(name).pid)]),
+  );
+  // RSS over the whole run (rounds and the scenario's own measurements), for the idle / peak / after note.
+  const wholeRun = sampled.map((name) => ({ name, sampler: startSampler(childOf(name).pid) }));
 
   const results: TargetResult[][] = [];
   for (let round = 1; round <= rounds; round++) {
     const thisRound: TargetResult[] = [];
     for (const target of scenario.targets) {
       if (interrupted) throw new Error('interrupted');
-      const child = byName[target.server];
+      const child = childOf(target.server);
       const headers = typeof target.headers === 'function' ? target.headers(ctx) : (target.headers ?? {});
       const vary = target.vary?.(ctx);
       console.error(`  round ${round}/${rounds} ${target.name}: ${warmupS} s warm-up, ${durationS} s measured`);
@@ -385,7 +409,7 @@ try {
       const machineTo = readMachineCpu();
       const server = sampler.stop();
       const generatorCpuMicros = self.user + self.system;
-      const row = toResult(target, shot, before[target.server], {
+      const row = toResult(target, shot, before[target.server] ?? readProcSample(child.pid), {
         seconds,
         server,
         generatorCpuMicros,
@@ -402,6 +426,23 @@ try {
     }
     results.push(thisRound);
   }
+  if (scenario.measure) {
+    if (interrupted) throw new Error('interrupted');
+    console.error('  scenario measurements');
+    await scenario.measure(ctx);
+  }
+  // RSS after the load: a settle for timers, sockets and the usage writer to drain, then one sample per process.
+  await sleep(10_000);
+  const rssRows = wholeRun.map(({ name, sampler }) => {
+    const samples = sampler.stop();
+    const idle = (before[name] as ProcSample).rssBytes / MiB;
+    const peak = Math.max(...samples.map((x) => x.rssBytes)) / MiB;
+    const after = (samples[samples.length - 1] as ProcSample).rssBytes / MiB;
+    return `| ${name} | ${idle.toFixed(0)} | ${peak.toFixed(0)} | ${after.toFixed(0)} | ${(((after - idle) / idle) * 100).toFixed(1)}% |`;
+  });
+  scenarioNotes.push(
+    `RSS over the whole run (MiB; idle before any load, peak over every phase, after a 10 s settle):\n\n  | server | idle | peak | after | after vs idle |\n  | --- | ---: | ---: | ---: | ---: |\n${rssRows.map((r) => `  ${r}`).join('\n')}`,
+  );
 
   const summary = summarise(results);
   const busiest = Math.max(...summary.map((r) => r.otherCpuPercent));
@@ -430,9 +471,9 @@ try {
             `**Noisy run:** other work on the machine used up to ${busiest.toFixed(0)}% of a core during the measured windows (median per target); ratios are more trustworthy than absolutes, and both less than in a quiet run.`,
           ]
         : []),
-      `API server: ${redisUrl ? 'with Redis' : 'without Redis'}, PostgreSQL database created for this run and dropped after.`,
-      ...(scenario.apiConfigYaml !== undefined
-        ? [`API genz.yaml:\n\n  \`\`\`yaml\n${indent(scenario.apiConfigYaml.trimEnd())}\n  \`\`\``]
+      `API server: ${redisUrl ? 'with Redis' : 'without Redis'}${scenario.memoryApi ? '; `api-memory`: the same server without Redis' : ''}, PostgreSQL database created for this run and dropped after.`,
+      ...(configYaml !== undefined
+        ? [`API genz.yaml:\n\n  \`\`\`yaml\n${indent(configYaml.trimEnd())}\n  \`\`\``]
         : []),
       ...scenarioNotes,
     ],

@@ -1,5 +1,9 @@
-/** Which process a target is sent to. `api` is the real server (apps/api/src/server.ts); `baseline` the Fastify hello-world. */
-export type ServerName = 'api' | 'baseline';
+/**
+ * Which process a target is sent to. `api` is the real server (apps/api/src/server.ts); `baseline` the Fastify
+ * hello-world; `api-memory` the real server without Redis (`Scenario.memoryApi`); any other name, one of the
+ * scenario's own `servers`.
+ */
+export type ServerName = string;
 
 /** What a scenario's setup may use: the running servers and the run's own database, and a place for values targets need. */
 export interface BenchContext {
@@ -7,6 +11,8 @@ export interface BenchContext {
   urls: Record<ServerName, string>;
   /** The run's own fresh database (dropped after the run). */
   databaseUrl: string;
+  /** The process id of a running server (to sample its RSS and CPU from /proc). */
+  pid(server: ServerName): number;
   /** Values setup produces for targets (e.g. a bearer token). */
   vars: Map<string, string>;
   /** `--param key=value` options of this run (e.g. `users=1000000`). */
@@ -55,6 +61,29 @@ export interface Scenario {
   setup?(ctx: BenchContext): Promise<void>;
   /** Extra environment for the API server (e.g. feature settings a scenario needs). */
   apiEnv?: Record<string, string>;
-  /** genz.yaml for the API server: the runner writes it to the run's data dir and sets GENZ_CONFIG. */
-  apiConfigYaml?: string;
+  /**
+   * genz.yaml for the API server: the runner writes it to the run's data dir and sets GENZ_CONFIG. A function gets
+   * the URLs of the scenario's own `servers` (started first), e.g. to point deployments at a fake upstream.
+   */
+  apiConfigYaml?: string | ((urls: Record<ServerName, string>) => string);
+  /** The scenario's own processes (fake upstreams, peers), started in order before the API server. */
+  servers?: ExtraServer[];
+  /** Also start `api-memory`: the same API server on the same database without Redis (in-memory limiter). */
+  memoryApi?: boolean;
+  /**
+   * Measurements the autocannon targets cannot express (a TTFT client, thousands of concurrent streams), run once
+   * after the rounds; they report through `ctx.note`.
+   */
+  measure?(ctx: BenchContext): Promise<void>;
+}
+
+export interface ExtraServer {
+  name: ServerName;
+  /** Script run with the runner's Node, relative to the repository root; it listens on 127.0.0.1:$PORT. */
+  file: string;
+  env?: Record<string, string>;
+  /** Polled until it answers 2xx. */
+  readyPath: string;
+  /** Sample its RSS with the API servers' (a peer gateway); fake upstreams are not. */
+  sampled?: boolean;
 }

@@ -7,13 +7,17 @@ import { classify, kindForStatus, parseRetryAfter, UpstreamError } from '../upst
 
 const MAX_ERROR_BODY = 64 * 1024;
 
-/** One keep-alive pool for every upstream; connect timeout from routing config. */
+/**
+ * One keep-alive pool for every upstream; connect timeout from routing config. Connections per origin are not capped:
+ * a stream holds its connection until the reply ends, so a cap would queue new requests (and their first token)
+ * behind unrelated long replies; the requests in flight are already bounded by the overload and generation limits.
+ */
 export function createDispatcher(connectTimeoutMs: number): Agent {
   return new Agent({
     connect: { timeout: connectTimeoutMs },
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 600_000,
-    connections: 256,
+    connections: null,
     headersTimeout: 0,
     bodyTimeout: 0,
   });
