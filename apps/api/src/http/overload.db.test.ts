@@ -1,0 +1,150 @@
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from '../test/app.ts';
+import { waitFor } from '../test/net.ts';
+
+/**
+ * Load shedding (issue 6, ADR 061) sits on the HTTP server in front of Fastify, so these tests talk to a listening
+ * app over real sockets (`inject` skips the server). The in-flight cap is forced low and filled by requests the test
+ * holds open, so which request is shed is decided by counting, not by timing.
+ */
+const apps: TestApp[] = [];
+afterEach(async () => {
+  for (const t of apps.splice(0)) await t.close();
+});
+
+const METRICS_TOKEN = 'overload-test-token-000';
+
+async function listening(overrides: Record<string, unknown>) {
+  let reached = 0;
+  const held: (() => void)[] = [];
+  const hold = () => new Promise<void>((resolve) => held.push(resolve));
+  const t = await buildTestApp(
+    { 'metrics.token': METRICS_TOKEN, 'server.overload.maxEventLoopDelayMs': 0, ...overrides },
+    {
+      routes(app) {
+        // Answers once the test releases it; until then it is in flight (no headers sent).
+        app.get('/api/test/hold', { config: { auth: 'public' } }, async () => {
+          reached++;
+          await hold();
+          return { ok: true };
+        });
+        // Sends its headers at once and stays open until released, like an SSE stream.
+        app.get('/api/test/stream', { config: { auth: 'public' } }, async (_request, reply) => {
+          reached++;
+          reply.hijack();
+          reply.raw.writeHead(200, { 'content-type': 'text/event-stream' });
+          reply.raw.flushHeaders();
+          await hold();
+          reply.raw.end();
+        });
+      },
+    },
+  );
+  apps.push(t);
+  await t.app.listen({ host: '127.0.0.1', port: 0 });
+  const base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+  return {
+    t,
+    base,
+    reached: () => reached,
+    release: () => {
+      for (const r of held.splice(0)) r();
+    },
+  };
+}
+
+const metricValue = async (base: string, reason: string) => {
+  const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  expect(res.status).toBe(200);
+  const m = (await res.text()).match(new RegExp(`genz_shed_requests_total\\{reason="${reason}"\\} (\\d+)`));
+  return Number(m?.[1] ?? 0);
+};
+
+describe('load shedding', () => {
+  it('past the in-flight cap: 503 + Retry-After before routing, in both error formats; infra routes still answer', async () => {
+    const s = await listening({ 'server.overload.maxInFlight': 2, 'server.overload.retryAfterSec': 3 });
+    const first = [fetch(`${s.base}/api/test/hold`), fetch(`${s.base}/api/test/hold`)];
+    await waitFor(async () => (s.reached() === 2 ? true : undefined), 10_000, 'two held requests');
+
+    const shed = await fetch(`${s.base}/api/test/hold`, { headers: { 'x-request-id': 'shed-request-0001' } });
+    expect(shed.status).toBe(503);
+    expect(shed.headers.get('retry-after')).toBe('3');
+    expect(shed.headers.get('content-type')).toContain('application/problem+json');
+    expect(await shed.json()).toMatchObject({
+      code: 'overloaded',
+      status: 503,
+      reason: 'in_flight',
+      requestId: 'shed-request-0001',
+    });
+    // Refused before Fastify routed it: the handler never ran.
+    expect(s.reached()).toBe(2);
+
+    // The OpenAI surface gets the OpenAI envelope; a POST body is never read, yet the answer is the same.
+    const v1 = await fetch(`${s.base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'demo', messages: [] }),
+    });
+    expect(v1.status).toBe(503);
+    expect(v1.headers.get('retry-after')).toBe('3');
+    expect(((await v1.json()) as { error: object }).error).toMatchObject({ code: 'overloaded', type: 'api_error' });
+
+    // Health, readiness and metrics are exempt, with or without a query string.
+    expect((await fetch(`${s.base}/livez?probe=1`)).status).toBe(200);
+    expect((await fetch(`${s.base}/readyz`)).status).toBe(200);
+    expect(await metricValue(s.base, 'in_flight')).toBe(2);
+
+    // Answered requests leave the count: the next one is admitted.
+    s.release();
+    for (const r of await Promise.all(first)) expect(r.status).toBe(200);
+    const after = fetch(`${s.base}/api/test/hold`);
+    await waitFor(async () => (s.reached() === 3 ? true : undefined), 10_000, 'the third request admitted');
+    s.release();
+    expect((await after).status).toBe(200);
+  });
+
+  it('a stream that has sent its headers does not count as in flight', async () => {
+    const s = await listening({ 'server.overload.maxInFlight': 1 });
+    const streams = await Promise.all([fetch(`${s.base}/api/test/stream`), fetch(`${s.base}/api/test/stream`)]);
+    for (const r of streams) expect(r.status).toBe(200);
+    const held = fetch(`${s.base}/api/test/hold`);
+    await waitFor(async () => (s.reached() === 3 ? true : undefined), 10_000, 'the held request admitted');
+    const shed = await fetch(`${s.base}/api/test/hold`);
+    expect(shed.status).toBe(503);
+    expect(((await shed.json()) as { reason: string }).reason).toBe('in_flight');
+    s.release();
+    expect((await held).status).toBe(200);
+    for (const r of streams) await r.text();
+  });
+
+  it('sheds while the event loop lags (two slow samples in a row); health and metrics still answer', async () => {
+    const s = await listening({
+      'server.overload.maxEventLoopDelayMs': 20,
+      'server.overload.sampleIntervalMs': 10,
+      'server.overload.maxInFlight': 0,
+    });
+    const block = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    // The loop lags for as long as this runs, with gaps in which requests are read and answered.
+    const lag = setInterval(() => block(80), 5);
+    try {
+      // Admitted, /api/me without credentials is a 401; shed, a 503.
+      let shed = await fetch(`${s.base}/api/me`);
+      for (let i = 0; i < 40 && shed.status !== 503; i++) {
+        await sleep(50);
+        shed = await fetch(`${s.base}/api/me`);
+      }
+      expect(shed.status).toBe(503);
+      expect(shed.headers.get('retry-after')).toBe('2');
+      expect(await shed.json()).toMatchObject({ code: 'overloaded', reason: 'event_loop_delay' });
+      expect((await fetch(`${s.base}/livez`)).status).toBe(200);
+      expect(await metricValue(s.base, 'event_loop_delay')).toBeGreaterThan(0);
+    } finally {
+      clearInterval(lag);
+    }
+  });
+});
