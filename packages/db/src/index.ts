@@ -27,6 +27,8 @@ export {
   deleteUserUsage,
   insertUsageEvents,
   type NewUsageEvent,
+  type QuotaWindow,
+  quotaUsage,
   type UsageBucket,
   type UsageTotals,
   type UsageWindow,

@@ -67,6 +67,43 @@ export async function userUsageTotals(db: Db, window: UsageWindow): Promise<Usag
   return row ? toTotals(row) : { requests: 0, inputTokens: 0, outputTokens: 0, reasoningTokens: 0, costUsd: 0 };
 }
 
+export interface QuotaWindow {
+  /** Inclusive. */
+  from: Date;
+  /** Exclusive. */
+  to: Date;
+  /** Only this API key's calls (otherwise all of the user's). */
+  apiKeyId?: string;
+  /** `tokens`: input + output tokens; `cost`: USD. */
+  measure: 'tokens' | 'cost';
+}
+
+/**
+ * One user's use in several quota windows at once (a day and a month, the user's and one key's), in one scan of the
+ * widest window: what the limits re-seed a quota counter from when Redis has lost it. Every status counts, as the
+ * limits charged them. Served by usage_events_user_created_at_idx.
+ */
+export async function quotaUsage(db: Db, userId: string, windows: readonly QuotaWindow[]): Promise<number[]> {
+  if (windows.length === 0) return [];
+  const from = new Date(Math.min(...windows.map((w) => w.from.getTime())));
+  const to = new Date(Math.max(...windows.map((w) => w.to.getTime())));
+  const columns: Record<string, SQL<number>> = {};
+  windows.forEach((w, i) => {
+    const value =
+      w.measure === 'cost'
+        ? sql`${usageEvents.costUsd}`
+        : sql`${usageEvents.inputTokens} + ${usageEvents.outputTokens}`;
+    const filter = and(
+      gte(usageEvents.createdAt, w.from),
+      lt(usageEvents.createdAt, w.to),
+      w.apiKeyId ? eq(usageEvents.apiKeyId, w.apiKeyId) : undefined,
+    );
+    columns[`w${i}`] = sql<number>`coalesce(sum(${value}) filter (where ${filter}), 0)::float8`;
+  });
+  const [row] = await db.select(columns).from(usageEvents).where(where({ userId, from, to }));
+  return windows.map((_, i) => Number(row?.[`w${i}`] ?? 0));
+}
+
 export type UsageBucket = UsageTotals & {
   /** `YYYY-MM-DD` (UTC) when grouped by day, the model alias when grouped by model. */
   key: string;

@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 
 export function freePort(): Promise<number> {
@@ -42,4 +43,28 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs:
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * A test's own redis-server on 127.0.0.1:port (no persistence), never the shared one, so the test may kill, stop or
+ * restart it. Resolves once it accepts connections.
+ */
+export async function startRedisServer(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  await waitFor(
+    () =>
+      new Promise<true | undefined>((resolve) => {
+        const s = connect(port, '127.0.0.1');
+        s.once('connect', () => {
+          s.end('PING\r\n');
+          resolve(true);
+        });
+        s.once('error', () => resolve(undefined));
+      }),
+    10_000,
+    'redis-server',
+  );
+  return child;
 }

@@ -32,6 +32,8 @@ export interface QuotaSpec {
   limit: number;
   /** Calendar window, e.g. `d20250614` or `m202506`; part of the key. */
   windowId: string;
+  /** Epoch ms the window starts (where re-seeding from the durable usage record begins). */
+  windowStart: number;
   /** Epoch ms the window ends (reset, Retry-After and key expiry). */
   windowEnd: number;
 }
@@ -93,19 +95,34 @@ export interface ChargeEngineOptions {
   /** Replicas sharing Redis: in fallback each enforces limit ÷ replicas. */
   replicas: number;
   failModes: Record<LimitClass, FailMode>;
+  /**
+   * The durable use of each quota charge in its window (the sum of usage_events). A quota counter that Redis no
+   * longer has (restart, flush, eviction), or that a restarted process never had in memory, starts from it instead
+   * of zero; asked once per counter and window. Without it a missing counter starts at zero.
+   */
+  quotaSeed?: (charges: Charge[]) => Promise<number[]>;
   now?: () => number;
 }
 
 const QUOTA_SLACK_MS = 3_600_000;
 
+// ARGV per key: kind, a, b, cost, seed. A quota's seed says what a missing counter means: '?' (ask: the script
+// charges nothing and answers {2, indexes of the missing counters}), '' (zero), or a number (the durable use, written
+// even when the charge is refused so it is asked once).
 const CHARGE_LUA = `
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local missing = {}
+for i = 1, #KEYS do
+  if ARGV[(i - 1) * 5 + 5] == '?' and redis.call('EXISTS', KEYS[i]) == 0 then missing[#missing + 1] = i end
+end
+if #missing > 0 then return {2, missing} end
 local out = {}
 local apply = {}
+local seeded = {}
 local ok = 1
 for i = 1, #KEYS do
-  local o = (i - 1) * 4
+  local o = (i - 1) * 5
   local kind = ARGV[o + 1]
   local a = tonumber(ARGV[o + 2])
   local b = tonumber(ARGV[o + 3])
@@ -124,7 +141,11 @@ for i = 1, #KEYS do
       out[i] = {1, tostring(math.floor((now - allow_at) / a)), tostring(new_tat - now), '0', '0'}
     end
   else
-    local used = cur or 0
+    local used = cur
+    if used == nil then
+      used = tonumber(ARGV[o + 5]) or 0
+      if ARGV[o + 5] ~= '' then seeded[i] = used end
+    end
     if used + cost > a then
       ok = 0
       out[i] = {0, tostring(math.max(0, a - used)), '0', '0', tostring(used)}
@@ -134,16 +155,16 @@ for i = 1, #KEYS do
     end
   end
 end
-if ok == 1 then
-  for i = 1, #KEYS do
-    local o = (i - 1) * 4
-    if ARGV[o + 1] == 'r' then
-      local ttl = math.ceil(apply[i] - now)
-      if ttl < 1 then ttl = 1 end
-      redis.call('SET', KEYS[i], tostring(apply[i]), 'PX', ttl)
-    elseif tonumber(ARGV[o + 4]) > 0 then
-      redis.call('SET', KEYS[i], tostring(apply[i]), 'PX', tonumber(ARGV[o + 3]))
-    end
+for i = 1, #KEYS do
+  local o = (i - 1) * 5
+  if ok == 1 and ARGV[o + 1] == 'r' then
+    local ttl = math.ceil(apply[i] - now)
+    if ttl < 1 then ttl = 1 end
+    redis.call('SET', KEYS[i], tostring(apply[i]), 'PX', ttl)
+  elseif ok == 1 and ARGV[o + 1] == 'q' and tonumber(ARGV[o + 4]) > 0 then
+    redis.call('SET', KEYS[i], tostring(apply[i]), 'PX', tonumber(ARGV[o + 3]))
+  elseif seeded[i] ~= nil then
+    redis.call('SET', KEYS[i], tostring(seeded[i]), 'PX', tonumber(ARGV[o + 3]))
   end
 end
 return {ok, out}
@@ -171,9 +192,8 @@ for i = 1, #KEYS do
       else redis.call('SET', KEYS[i], tostring(nt), 'PX', math.max(1, math.ceil(nt - now))) end
     end
   else
-    local v = (cur or 0) + delta
-    if v < 0 then v = 0 end
-    if cur ~= nil or delta > 0 then redis.call('SET', KEYS[i], tostring(v), 'PX', b) end
+    -- A counter Redis lost is not recreated from one delta: the next charge re-seeds it from the durable record.
+    if cur ~= nil then redis.call('SET', KEYS[i], tostring(math.max(0, cur + delta)), 'PX', b) end
   end
 end
 return 1
@@ -191,7 +211,7 @@ return out
 
 type LuaCommand<R> = (...args: string[]) => Promise<R>;
 interface LimitCommands {
-  limitsCharge: LuaCommand<[number, [number, string, string, string, string][]]>;
+  limitsCharge: LuaCommand<[1 | 0, [number, string, string, string, string][]] | [2, number[]]>;
   limitsAdjust: LuaCommand<number>;
   limitsPeek: LuaCommand<string[]>;
 }
@@ -205,19 +225,23 @@ export function chargeKey(c: Charge): string {
 }
 
 /** Calendar windows in UTC. */
-export function dayWindow(at: number): { windowId: string; windowEnd: number } {
+export function dayWindow(at: number): { windowId: string; windowStart: number; windowEnd: number } {
   const d = new Date(at);
   const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
   return {
     windowId: `d${new Date(start).toISOString().slice(0, 10).replaceAll('-', '')}`,
+    windowStart: start,
     windowEnd: start + 86_400_000,
   };
 }
 
-export function monthWindow(at: number): { windowId: string; windowEnd: number } {
+export function monthWindow(at: number): { windowId: string; windowStart: number; windowEnd: number } {
   const d = new Date(at);
-  const end = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
-  return { windowId: `m${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}`, windowEnd: end };
+  return {
+    windowId: `m${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}`,
+    windowStart: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
+    windowEnd: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+  };
 }
 
 function specArgs(spec: RateSpec | QuotaSpec, at: number): [string, string, string] {
@@ -321,12 +345,33 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
     return Object.assign(results, { ok });
   }
 
-  async function chargeRedis(charges: Charge[], at: number): Promise<{ ok: boolean; items: ItemResult[] }> {
+  /** What a missing quota counter means to the charge script: ask ('?') when seeding is on, else zero. */
+  const askOrZero = (charges: Charge[]) => charges.map((c) => (opts.quotaSeed && c.spec.kind === 'quota' ? '?' : ''));
+
+  /** The durable use of the charges at `indexes`, as the script's seed arguments (the others: zero). */
+  async function seedArgs(charges: Charge[], indexes: number[]): Promise<string[]> {
+    const seeds = charges.map(() => '');
+    const values = opts.quotaSeed ? await opts.quotaSeed(indexes.map((i) => charges[i] as Charge)) : [];
+    indexes.forEach((i, j) => {
+      seeds[i] = String(values[j] ?? 0);
+    });
+    return seeds;
+  }
+
+  async function chargeRedis(
+    charges: Charge[],
+    at: number,
+    seeds: string[],
+  ): Promise<{ missing: number[] } | { ok: boolean; items: ItemResult[] }> {
     if (!commands) throw new Error('no redis');
     const keys = charges.map(chargeKey);
     const args: string[] = [];
-    for (const c of charges) args.push(...specArgs(c.spec, at), String(c.cost));
-    const [ok, out] = await commands.limitsCharge(String(keys.length), ...keys, ...args);
+    charges.forEach((c, i) => {
+      args.push(...specArgs(c.spec, at), String(c.cost), seeds[i] ?? '');
+    });
+    const reply = await commands.limitsCharge(String(keys.length), ...keys, ...args);
+    if (reply[0] === 2) return { missing: reply[1].map((i) => i - 1) };
+    const [ok, out] = reply;
     const items = charges.map((c, i): ItemResult => {
       const row = out[i] ?? [0, '0', '0', '0', '0'];
       const allowed = row[0] === 1;
@@ -371,6 +416,29 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
     }
   }
 
+  /**
+   * Counters this process must seed before counting locally: quotas it has never seen (no memory entry; in a Redis
+   * outage, no use Redis ever reported). Seeds them from the durable record, once (a concurrent first use may win).
+   */
+  async function seedLocal(charges: Charge[], at: number): Promise<void> {
+    if (!opts.quotaSeed) return;
+    const need = charges.filter((c) => {
+      const key = chargeKey(c);
+      return c.spec.kind === 'quota' && memoryRead(key, at) === undefined && !(redis && known.has(key));
+    });
+    if (need.length === 0) return;
+    const values = await opts.quotaSeed(need);
+    need.forEach((c, i) => {
+      const key = chargeKey(c);
+      const v = values[i] ?? 0;
+      if (redis) {
+        if (!known.has(key)) remember(known, key, v);
+      } else if (memoryRead(key, at) === undefined && c.spec.kind === 'quota') {
+        store(key, v, c.spec.windowEnd + QUOTA_SLACK_MS);
+      }
+    });
+  }
+
   const skipped = (): ItemResult => ({
     allowed: true,
     limit: 0,
@@ -384,8 +452,14 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
     async charge(charges) {
       if (charges.length === 0) return { allowed: true, store: 'none', items: [], refused: -1, failedClosed: false };
       const at = now();
-      const remote = await viaRedis(() => chargeRedis(charges, at));
-      if (remote) {
+      let remote = await viaRedis(() => chargeRedis(charges, at, askOrZero(charges)));
+      if (remote && 'missing' in remote) {
+        // Redis lost quota counters: seed them from the durable record (outside the breaker: a database error is
+        // not a Redis failure), then charge again with the seeds, which the script writes only if still missing.
+        const seeds = await seedArgs(charges, remote.missing);
+        remote = await viaRedis(() => chargeRedis(charges, at, seeds));
+      }
+      if (remote && !('missing' in remote)) {
         const refused = remote.items.findIndex((r) => !r.allowed);
         return { allowed: remote.ok, store: 'redis', items: remote.items, refused, failedClosed: false };
       }
@@ -397,6 +471,7 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
         return { allowed: false, store: 'memory', items, refused: closed, failedClosed: true };
       }
       const local = charges.filter((_, i) => modes[i] === 'local');
+      await seedLocal(local, at);
       const localResults = chargeMemory(local, at);
       let j = 0;
       const items = charges.map((_, i) => (modes[i] === 'local' ? (localResults[j++] ?? skipped()) : skipped()));
@@ -450,8 +525,26 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
             return commands.limitsPeek(String(keys.length), ...keys);
           })
         : undefined;
-      if (!remote) return { items: chargeMemory(charges, at, true), store: 'memory' };
+      if (!remote) {
+        await seedLocal(charges, at);
+        return { items: chargeMemory(charges, at, true), store: 'memory' };
+      }
       const redisNow = Number(remote[0]);
+      // Quota counters Redis lost are seeded here too, so usage reads right before the next charge.
+      const lost = opts.quotaSeed
+        ? charges.flatMap((c, i) => (c.spec.kind === 'quota' && remote[i + 1] === '' ? [i] : []))
+        : [];
+      if (lost.length > 0) {
+        const lostCharges = lost.map((i) => ({ ...(charges[i] as Charge), cost: 0 }));
+        const seeds = await seedArgs(
+          lostCharges,
+          lostCharges.map((_, j) => j),
+        );
+        const seeded = await viaRedis(() => chargeRedis(lostCharges, at, seeds));
+        if (seeded && !('missing' in seeded)) {
+          for (const [j, i] of lost.entries()) remote[i + 1] = String(seeded.items[j]?.used ?? '');
+        }
+      }
       const items = charges.map((c, i): ItemResult => {
         const raw = remote[i + 1];
         const v = raw === undefined || raw === '' ? undefined : Number(raw);

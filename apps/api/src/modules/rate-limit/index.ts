@@ -8,7 +8,7 @@ import { createChargeEngine } from './charges.ts';
 import { createConcurrencyLimiter } from './concurrency.ts';
 import type { RateDecision, RatePolicy } from './gcra.ts';
 import limitsRoutes from './limits.routes.ts';
-import { createLimitsService, type LimitsService } from './limits.service.ts';
+import { createLimitsService, type LimitsService, usageQuotaSeed } from './limits.service.ts';
 import { createRateLimiter, type RateLimiter } from './rate-limiter.ts';
 
 export type { RateDecision, RatePolicy } from './gcra.ts';
@@ -107,6 +107,8 @@ export default fp(
       memoryMaxKeys: limits.memoryMaxKeys,
       replicas: limits.replicas,
       failModes: limits.fallback,
+      // Quota counters Redis loses (restart, flush) or a restarted process never had come back from usage_events.
+      quotaSeed: usageQuotaSeed(app.db.db),
     });
     const concurrency = createConcurrencyLimiter({
       redis: app.redis,

@@ -1,13 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDb, type TestDb } from '@genz/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, waitFor } from '../../test/net.ts';
+import { freePort, startRedisServer, waitFor } from '../../test/net.ts';
 import { type ApiProcess, startApiProcess, withSetupApp } from '../../test/process.ts';
 import { createTestApiKey, createTestUser, type TestUser } from '../../test/users.ts';
 
@@ -33,23 +32,8 @@ let dataDir: string;
 const procs: Proc[] = [];
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-function startRedis(): Promise<void> {
-  redisProc = spawn('redis-server', ['--port', String(redisPort), '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  return waitFor(
-    () =>
-      new Promise<true | undefined>((resolve) => {
-        const s = createConnection(redisPort, '127.0.0.1');
-        s.once('connect', () => {
-          s.end('PING\r\n');
-          resolve(true);
-        });
-        s.once('error', () => resolve(undefined));
-      }),
-    10_000,
-    'redis-server',
-  ).then(() => undefined);
+async function startRedis(): Promise<void> {
+  redisProc = await startRedisServer(redisPort);
 }
 
 interface Reply {

@@ -1,5 +1,5 @@
 import type { Db } from '@genz/db';
-import { writeAuditEvent } from '@genz/db';
+import { quotaUsage, writeAuditEvent } from '@genz/db';
 import { settings, users } from '@genz/db/schema';
 import { eq } from 'drizzle-orm';
 import type { AppConfig } from '../../config/index.ts';
@@ -79,6 +79,26 @@ export interface LimitsServiceDeps {
   concurrency: ConcurrencyLimiter;
   now?: () => number;
   onDecision?: (policy: string, outcome: DecisionOutcome) => void;
+}
+
+/**
+ * The charge engine's `quotaSeed`: a quota counter's durable use in its window, from usage_events (tokens as input
+ * + output, cost in micro-USD like the charges). The charges of one call share their tag, the user; `key_` policies
+ * count only their API key's calls.
+ */
+export function usageQuotaSeed(db: Db) {
+  return async (charges: Charge[]): Promise<number[]> => {
+    const userId = charges[0]?.tag;
+    if (!userId) return [];
+    const windows = charges.map((c) => ({
+      from: new Date(c.spec.kind === 'quota' ? c.spec.windowStart : 0),
+      to: new Date(c.spec.kind === 'quota' ? c.spec.windowEnd : 0),
+      measure: c.unit === 'cost' ? ('cost' as const) : ('tokens' as const),
+      ...(c.policy.startsWith('key_') ? { apiKeyId: c.subject } : {}),
+    }));
+    const values = await quotaUsage(db, userId, windows);
+    return values.map((v, i) => (charges[i]?.unit === 'cost' ? Math.ceil(v * MICRO) : v));
+  };
 }
 
 /** RateLimit-* and Retry-After of one decision (whole seconds; Retry-After rounded up, so never early). */
