@@ -961,6 +961,20 @@ const Oidc = Type.Object(
       description: 'Allow an http:// issuer (local development and tests only).',
     }),
     stateTtlSec: seconds(600, 'How long a started OIDC log-in may take (state cookie lifetime).', 60),
+    logoutAtProvider: Type.Boolean({
+      default: true,
+      description:
+        'Log-out of an OIDC-started session also ends it at the provider (RP-initiated logout): the browser is sent ' +
+        "to the provider's end_session_endpoint with id_token_hint. Off, or no such endpoint: local log-out only.",
+    }),
+    postLogoutRedirectUri: Type.Optional(
+      Type.String({
+        description:
+          'Where the provider sends the browser after its log-out (post_logout_redirect_uri; register it at the ' +
+          'provider), e.g. `PUBLIC_URL/login`. Unset: the provider decides.',
+        ...env('OIDC_POST_LOGOUT_REDIRECT_URI'),
+      }),
+    ),
   },
   { default: {}, additionalProperties: false },
 );

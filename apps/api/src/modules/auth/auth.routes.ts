@@ -75,8 +75,18 @@ export function sessionDeliverer(config: AppConfig) {
   };
 }
 
-export default async function authRoutes(app: FastifyInstance, opts: { config: AppConfig; accounts: AccountsService }) {
-  const { config, accounts } = opts;
+/** Where the browser goes next to end the session at an identity provider too (oidc.routes.ts), or null. */
+export type ProviderLogout = (
+  request: FastifyRequest,
+  reply: FastifyReply,
+  sessionId: string | undefined,
+) => Promise<string | null>;
+
+export default async function authRoutes(
+  app: FastifyInstance,
+  opts: { config: AppConfig; accounts: AccountsService; providerLogout: ProviderLogout },
+) {
+  const { config, accounts, providerLogout } = opts;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const publicOrigin = new URL(config.server.publicUrl).origin;
   const secure = cookieSecure(config.server.publicUrl);
@@ -176,12 +186,24 @@ export default async function authRoutes(app: FastifyInstance, opts: { config: A
 
   r.post(
     '/api/auth/logout',
-    { config: publicRoute, preValidation: emptyBodyIsObject, schema: { tags, body: s.LogoutBody } },
+    {
+      config: publicRoute,
+      preValidation: emptyBodyIsObject,
+      schema: {
+        tags,
+        body: s.LogoutBody,
+        response: { 200: s.LogoutRedirect, 204: Type.Null({ description: 'Signed out.' }) },
+      },
+    },
     async (request, reply) => {
       const { token } = refreshTokenOf(request, request.body?.refreshToken);
-      await accounts.logout({ refreshToken: token, actor: request.actor }, meta(request));
+      const sessionId = await accounts.logout({ refreshToken: token, actor: request.actor }, meta(request));
       clearCookies(reply);
-      return reply.code(204).send();
+      const redirectTo = await providerLogout(request, reply, sessionId);
+      if (!redirectTo) return reply.code(204).send(null);
+      // A form post (top-level navigation) follows a redirect; fetch() cannot cross origins, so it gets the URL.
+      if (request.headers['sec-fetch-mode'] === 'navigate') return reply.redirect(redirectTo, 303);
+      return { redirectTo };
     },
   );
 

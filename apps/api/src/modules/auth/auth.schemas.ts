@@ -25,6 +25,11 @@ export const RefreshBody = Type.Object(
   strict,
 );
 export const LogoutBody = Type.Object({ refreshToken: Type.Optional(OpaqueToken) }, strict);
+export const LogoutRedirect = Type.Object({
+  redirectTo: Type.String({
+    description: "The identity provider's log-out page: navigate there to end the OIDC session at the provider too.",
+  }),
+});
 export const TokenBody = Type.Object({ token: OpaqueToken }, strict);
 export const ResetRequestBody = Type.Object({ email: Email }, strict);
 export const ResetConfirmBody = Type.Object({ token: OpaqueToken, newPassword: Password }, strict);

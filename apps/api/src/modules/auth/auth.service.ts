@@ -515,6 +515,7 @@ export function createAccountsService(ctx: AccountsContext) {
       return issued;
     },
 
+    /** Ends the session of the refresh token (or the caller's); answers its id, if there was one. */
     async logout(input: { refreshToken?: string | undefined; actor: Actor | null }, meta: RequestMeta) {
       let userId: string | undefined;
       let familyId: string | undefined;
@@ -526,7 +527,7 @@ export function createAccountsService(ctx: AccountsContext) {
         userId = input.actor.userId;
         familyId = input.actor.sessionId;
       }
-      if (!userId || !familyId) return;
+      if (!userId || !familyId) return undefined;
       const uid = userId;
       const fid = familyId;
       await db.transaction(async (tx) => {
@@ -539,6 +540,7 @@ export function createAccountsService(ctx: AccountsContext) {
           ip: meta.ip,
         });
       });
+      return fid;
     },
 
     async requestPasswordReset(rawEmail: string) {

@@ -11,7 +11,7 @@ import { createExternalIdentities, createSupabaseVerifier, ExternalTokenError, i
 import { createMailer, type Mailer } from './mailer.ts';
 import mfaRoutes from './mfa.routes.ts';
 import { createMfaService, type MfaService } from './mfa.service.ts';
-import oidcRoutes from './oidc.routes.ts';
+import oidcRoutes, { oidcDiscovery, oidcProviderLogout } from './oidc.routes.ts';
 import passkeyRoutes from './passkeys.routes.ts';
 import { createPasskeys } from './passkeys.service.ts';
 import { createPasswordHasher } from './password.ts';
@@ -226,10 +226,15 @@ export default fp(
       userDeleteHooks.push(hook);
     });
 
-    await app.register(authRoutes, { config, accounts });
+    const discovery = oidcDiscovery(config.oidc);
+    await app.register(authRoutes, {
+      config,
+      accounts,
+      providerLogout: oidcProviderLogout({ config, keys, discovery }),
+    });
     await app.register(adminRoutes, { accounts, mailer, mfa });
     await app.register(mfaRoutes, { config, accounts, mfa });
-    await app.register(oidcRoutes, { config, accounts, external, mfa, keys });
+    await app.register(oidcRoutes, { config, accounts, external, mfa, keys, discovery });
     await app.register(passkeyRoutes, { config, accounts, mfa, passkeys });
 
     app.addHook('onReady', async () => {

@@ -5,10 +5,11 @@ import { eq } from 'drizzle-orm';
 import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
-import { mapGroups, OIDC_COOKIE } from './oidc.routes.ts';
+import { mapGroups, OIDC_COOKIE, OIDC_LOGOUT_COOKIE } from './oidc.routes.ts';
 
 const PUBLIC = 'http://localhost:3000';
 const REDIRECT = `${PUBLIC}/api/auth/oidc/callback`;
+const SIGNED_OUT = `${PUBLIC}/login`;
 /** Who may sign in at the test IdP: the devInteractions login form accepts any login id (the password is ignored). */
 const people: Record<string, { email: string; email_verified: boolean; groups: string[] }> = {
   alice: { email: 'alice@idp.test', email_verified: true, groups: ['staff', 'genz-admins'] },
@@ -29,6 +30,7 @@ beforeAll(async () => {
         client_id: 'genz',
         client_secret: 'genz-test-client-secret',
         redirect_uris: [REDIRECT],
+        post_logout_redirect_uris: [SIGNED_OUT],
         grant_types: ['authorization_code'],
         response_types: ['code'],
       },
@@ -57,6 +59,7 @@ beforeAll(async () => {
     'oidc.clientId': 'genz',
     'oidc.clientSecret': 'genz-test-client-secret',
     'oidc.allowInsecureHttp': true,
+    'oidc.postLogoutRedirectUri': SIGNED_OUT,
     'oidc.groupMappings': [
       { group: 'genz-admins', role: 'admin' },
       { group: 'paying', plan: 'pro' },
@@ -69,24 +72,33 @@ afterAll(async () => {
   await new Promise((resolve) => idp?.close(resolve));
 });
 
+type Jar = Map<string, string>;
+
+/** One request of the browser at the IdP, keeping its cookies in `jar`. */
+async function idpFetch(jar: Jar, url: string, body?: URLSearchParams) {
+  const res = await fetch(url, {
+    method: body ? 'POST' : 'GET',
+    redirect: 'manual',
+    headers: {
+      cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+      ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+    },
+    ...(body ? { body } : {}),
+  });
+  for (const c of res.headers.getSetCookie()) {
+    const [pair] = c.split(';');
+    const eq = pair?.indexOf('=') ?? -1;
+    if (pair && eq > 0) jar.set(pair.slice(0, eq), pair.slice(eq + 1));
+  }
+  return res;
+}
+
 /** A browser at the IdP: cookies kept per response, redirects followed by hand, the login form submitted. */
-async function signInAtIdp(authorizeUrl: string, login: string): Promise<URL> {
-  const jar = new Map<string, string>();
-  const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+async function signInAtIdp(authorizeUrl: string, login: string, jar: Jar = new Map()): Promise<URL> {
   let url = authorizeUrl;
   let body: URLSearchParams | undefined;
   for (let hop = 0; hop < 20; hop++) {
-    const res = await fetch(url, {
-      method: body ? 'POST' : 'GET',
-      redirect: 'manual',
-      headers: { cookie: cookieHeader(), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-      ...(body ? { body } : {}),
-    });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const eq = pair?.indexOf('=') ?? -1;
-      if (pair && eq > 0) jar.set(pair.slice(0, eq), pair.slice(eq + 1));
-    }
+    const res = await idpFetch(jar, url, body);
     body = undefined;
     const location = res.headers.get('location');
     if (location) {
@@ -107,7 +119,7 @@ async function signInAtIdp(authorizeUrl: string, login: string): Promise<URL> {
 }
 
 /** The whole browser round trip: start at the app, sign in at the IdP, come back to the callback. */
-async function oidcLogin(login: string) {
+async function oidcLogin(login: string, jar: Jar = new Map()) {
   const start = await t.app.inject({ method: 'GET', url: '/api/auth/oidc/start' });
   expect(start.statusCode).toBe(302);
   const location = String(start.headers.location);
@@ -116,7 +128,7 @@ async function oidcLogin(login: string) {
   expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
   const stateCookie = start.cookies.find((c) => c.name === OIDC_COOKIE);
   expect(stateCookie?.httpOnly).toBe(true);
-  const back = await signInAtIdp(location, login);
+  const back = await signInAtIdp(location, login, jar);
   const callback = await t.app.inject({
     method: 'GET',
     url: `${back.pathname}${back.search}`,
@@ -186,5 +198,103 @@ describe('OIDC log-in against a real oidc-provider', () => {
     expect(mapGroups(['b', 'a'], m)).toEqual({ role: 'admin', plan: 'pro' });
     expect(mapGroups(['c'], m)).toEqual({ role: 'user', plan: 'free' });
     expect(mapGroups(['z'], m)).toEqual({});
+  });
+});
+
+/** Whether the IdP still knows the browser: a new authorize comes straight back (true) or asks to log in (false). */
+async function idpSessionAlive(jar: Jar): Promise<boolean> {
+  const start = await t.app.inject({ method: 'GET', url: '/api/auth/oidc/start' });
+  let url = String(start.headers.location);
+  for (let hop = 0; hop < 20; hop++) {
+    const res = await idpFetch(jar, url);
+    const location = res.headers.get('location');
+    if (!location) return !(await res.text()).includes('name="login"');
+    const next = new URL(location, url);
+    if (next.href.startsWith(REDIRECT)) return true;
+    url = next.href;
+  }
+  throw new Error('too many redirects at the IdP');
+}
+
+describe('RP-initiated logout', () => {
+  it("log-out of an OIDC session sends the browser to the provider's end_session_endpoint, which ends it there", async () => {
+    const jar: Jar = new Map();
+    const { callback } = await oidcLogin('erin', jar);
+    expect(callback.statusCode, callback.body).toBe(302);
+    const cookie = (name: string) => callback.cookies.find((c) => c.name === name);
+    expect(cookie(OIDC_LOGOUT_COOKIE)).toMatchObject({ httpOnly: true, path: '/api/auth' });
+    expect(await idpSessionAlive(jar)).toBe(true);
+
+    const out = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/logout',
+      headers: { origin: PUBLIC },
+      cookies: {
+        gz_at: cookie('gz_at')?.value ?? '',
+        gz_rt: cookie('gz_rt')?.value ?? '',
+        [OIDC_LOGOUT_COOKIE]: cookie(OIDC_LOGOUT_COOKIE)?.value ?? '',
+      },
+    });
+    expect(out.statusCode, out.body).toBe(200);
+    expect(out.cookies.find((c) => c.name === OIDC_LOGOUT_COOKIE)?.value).toBe('');
+    const end = new URL(out.json<{ redirectTo: string }>().redirectTo);
+    const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
+    expect(`${end.origin}${end.pathname}`).toBe(discovery.end_session_endpoint);
+    expect(end.searchParams.get('post_logout_redirect_uri')).toBe(SIGNED_OUT);
+    expect(end.searchParams.get('client_id')).toBe('genz');
+    expect(end.searchParams.get('id_token_hint')?.split('.')).toHaveLength(3);
+    // The local session is over already.
+    expect((await t.app.inject({ url: '/api/me', cookies: { gz_at: cookie('gz_at')?.value ?? '' } })).statusCode).toBe(
+      401,
+    );
+
+    // The browser at the provider: its log-out page, confirmed, ends the IdP session and comes back to us.
+    const page = await idpFetch(jar, end.href);
+    expect(page.status, 'the provider accepts the id_token_hint and the redirect').toBe(200);
+    const html = await page.text();
+    const action = /action="([^"]+)"/.exec(html)?.[1];
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+    expect(action && xsrf).toBeTruthy();
+    const confirmed = await idpFetch(
+      jar,
+      new URL(action ?? '', end).href,
+      new URLSearchParams({ xsrf: xsrf ?? '', logout: 'yes' }),
+    );
+    expect(confirmed.status).toBe(303);
+    expect(confirmed.headers.get('location')?.startsWith(SIGNED_OUT)).toBe(true);
+    expect(await idpSessionAlive(jar)).toBe(false);
+  });
+
+  it('a form post gets a 303 to the provider; other sessions log out locally only (204)', async () => {
+    const { callback } = await oidcLogin('frank');
+    const cookie = (name: string) => callback.cookies.find((c) => c.name === name)?.value ?? '';
+    const navigate = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/logout',
+      headers: { origin: PUBLIC, 'sec-fetch-mode': 'navigate' },
+      cookies: { gz_rt: cookie('gz_rt'), [OIDC_LOGOUT_COOKIE]: cookie(OIDC_LOGOUT_COOKIE) },
+    });
+    expect(navigate.statusCode).toBe(303);
+    expect(String(navigate.headers.location).startsWith(`${issuer}/`)).toBe(true);
+
+    // The log-out cookie of an OIDC session does not send the log-out of another (password) session to the IdP.
+    const again = await oidcLogin('frank');
+    const stale = again.callback.cookies.find((c) => c.name === OIDC_LOGOUT_COOKIE)?.value ?? '';
+    const other = await t.app.accounts.issueSession(
+      (
+        await t.app.inject({
+          url: '/api/me',
+          cookies: { gz_at: again.callback.cookies.find((c) => c.name === 'gz_at')?.value ?? '' },
+        })
+      ).json().id,
+      { ip: '127.0.0.1' },
+    );
+    const local = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/logout',
+      payload: { refreshToken: other.refreshToken },
+      cookies: { [OIDC_LOGOUT_COOKIE]: stale },
+    });
+    expect(local.statusCode).toBe(204);
   });
 });

@@ -14,8 +14,11 @@ import type { MfaService } from './mfa.service.ts';
 import type { SigningKeys } from './signing-keys.ts';
 
 export const OIDC_COOKIE = 'gz_oidc';
+/** The ID token of an OIDC-started session, for RP-initiated logout (path /api/auth: sent to log-out only). */
+export const OIDC_LOGOUT_COOKIE = 'gz_oidc_logout';
 const COOKIE_PATH = '/api/auth/oidc';
 const STATE_AUDIENCE = 'genz-oidc-state';
+const LOGOUT_AUDIENCE = 'genz-oidc-logout';
 
 /** Role and plan for a person's IdP groups (config `oidc.groupMappings`); undefined fields leave the user as is. */
 export function mapGroups(
@@ -35,34 +38,12 @@ const notConfigured = () => new DomainError('not_found', 'OIDC log-in is not con
 const failed = (why: string, cause?: unknown) =>
   new DomainError('unauthenticated', `OIDC log-in failed: ${why}. Start again.`, { cause });
 
-/**
- * Generic OIDC log-in (docs/accounts.md "External identity: OIDC"): authorization code + PKCE with openid-client.
- * `start` keeps state, nonce and the PKCE verifier in a short-lived signed HttpOnly cookie and redirects to the
- * IdP; `callback` checks them, exchanges the code, maps the person to a local user (external_identities, created
- * on first sight subject to the sign-up mode, groups mapped to role and plan) and starts a session with cookies.
- */
-export default async function oidcRoutes(
-  app: FastifyInstance,
-  opts: {
-    config: AppConfig;
-    accounts: AccountsService;
-    external: ExternalIdentities;
-    mfa: MfaService;
-    keys: SigningKeys;
-  },
-) {
-  const { config, accounts, external, mfa, keys } = opts;
-  const oidc = config.oidc;
-  const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const deliver = sessionDeliverer(config);
-  const secure = cookieSecure(config.server.publicUrl);
-  const publicUrl = config.server.publicUrl.replace(/\/$/, '');
-  const redirectUri = `${publicUrl}/api/auth/oidc/callback`;
-  const provider = `oidc:${oidc.name}`;
-  const perIp = policy('auth_oidc_ip', config.limits.auth.loginPerIp);
+/** The provider's metadata, discovered once (a failure is retried at the next call). */
+export type OidcDiscovery = () => Promise<client.Configuration>;
 
+export function oidcDiscovery(oidc: AppConfig['oidc']): OidcDiscovery {
   let discovered: Promise<client.Configuration> | null = null;
-  function configuration(): Promise<client.Configuration> {
+  return function configuration() {
     const { issuerUrl, clientId } = oidc;
     if (!issuerUrl || !clientId) throw notConfigured();
     discovered ??= client
@@ -81,7 +62,103 @@ export default async function oidcRoutes(
         });
       });
     return discovered;
-  }
+  };
+}
+
+/** A short JWT signed with the auth keys for one audience (the state and log-out cookies). */
+async function seal(keys: SigningKeys, issuer: string, audience: string, claims: Record<string, string>, ttl: number) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', kid: keys.current.kid })
+    .setIssuer(issuer)
+    .setAudience(audience)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttl)
+    .sign(keys.current.key);
+}
+
+async function unseal(keys: SigningKeys, issuer: string, audience: string, token: string) {
+  const { payload } = await jwtVerify(
+    token,
+    (header) => {
+      const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid);
+      if (!key) throw new Error('unknown key id');
+      return key;
+    },
+    { issuer, audience, algorithms: ['HS256'] },
+  );
+  return payload;
+}
+
+/**
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): when the session being ended was started by OIDC
+ * log-in (its ID token is in the `gz_oidc_logout` cookie, bound to that session id), the provider's
+ * `end_session_endpoint` from discovery, with `id_token_hint`, `client_id` and `oidc.postLogoutRedirectUri` when
+ * set. Null when there is nothing to end at the provider (another session, no cookie, no endpoint, switched off,
+ * provider unreachable: the local log-out stands either way). Always clears the cookie.
+ */
+export function oidcProviderLogout(opts: { config: AppConfig; keys: SigningKeys; discovery: OidcDiscovery }) {
+  const { config, keys, discovery } = opts;
+  const secure = cookieSecure(config.server.publicUrl);
+  return async function endSessionUrl(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    sessionId: string | undefined,
+  ): Promise<string | null> {
+    const cookie = request.cookies[OIDC_LOGOUT_COOKIE];
+    if (!cookie) return null;
+    reply.clearCookie(OIDC_LOGOUT_COOKIE, { httpOnly: true, secure, sameSite: 'lax', path: '/api/auth' });
+    if (!config.oidc.logoutAtProvider) return null;
+    let idToken: string;
+    try {
+      const payload = await unseal(keys, config.auth.issuer, LOGOUT_AUDIENCE, cookie);
+      if (typeof payload.idt !== 'string' || typeof payload.sid !== 'string') return null;
+      if (sessionId !== undefined && payload.sid !== sessionId) return null;
+      idToken = payload.idt;
+    } catch {
+      return null;
+    }
+    try {
+      const cfg = await discovery();
+      if (!cfg.serverMetadata().end_session_endpoint) return null;
+      const redirect = config.oidc.postLogoutRedirectUri;
+      return client.buildEndSessionUrl(cfg, {
+        id_token_hint: idToken,
+        ...(redirect ? { post_logout_redirect_uri: redirect } : {}),
+      }).href;
+    } catch (err) {
+      request.log.warn({ reason: (err as Error).message }, 'OIDC provider log-out skipped');
+      return null;
+    }
+  };
+}
+
+/**
+ * Generic OIDC log-in (docs/accounts.md "External identity: OIDC"): authorization code + PKCE with openid-client.
+ * `start` keeps state, nonce and the PKCE verifier in a short-lived signed HttpOnly cookie and redirects to the
+ * IdP; `callback` checks them, exchanges the code, maps the person to a local user (external_identities, created
+ * on first sight subject to the sign-up mode, groups mapped to role and plan) and starts a session with cookies.
+ */
+export default async function oidcRoutes(
+  app: FastifyInstance,
+  opts: {
+    config: AppConfig;
+    accounts: AccountsService;
+    external: ExternalIdentities;
+    mfa: MfaService;
+    keys: SigningKeys;
+    discovery: OidcDiscovery;
+  },
+) {
+  const { config, accounts, external, mfa, keys, discovery: configuration } = opts;
+  const oidc = config.oidc;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const deliver = sessionDeliverer(config);
+  const secure = cookieSecure(config.server.publicUrl);
+  const publicUrl = config.server.publicUrl.replace(/\/$/, '');
+  const redirectUri = `${publicUrl}/api/auth/oidc/callback`;
+  const provider = `oidc:${oidc.name}`;
+  const perIp = policy('auth_oidc_ip', config.limits.auth.loginPerIp);
 
   const cookieBase = { httpOnly: true, secure, sameSite: 'lax' as const, path: COOKIE_PATH };
 
@@ -91,14 +168,13 @@ export default async function oidcRoutes(
     const verifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const nonce = client.randomNonce();
-    const now = Math.floor(Date.now() / 1000);
-    const sealed = await new SignJWT({ st: state, no: nonce, cv: verifier })
-      .setProtectedHeader({ alg: 'HS256', kid: keys.current.kid })
-      .setIssuer(config.auth.issuer)
-      .setAudience(STATE_AUDIENCE)
-      .setIssuedAt(now)
-      .setExpirationTime(now + oidc.stateTtlSec)
-      .sign(keys.current.key);
+    const sealed = await seal(
+      keys,
+      config.auth.issuer,
+      STATE_AUDIENCE,
+      { st: state, no: nonce, cv: verifier },
+      oidc.stateTtlSec,
+    );
     const url = client.buildAuthorizationUrl(cfg, {
       redirect_uri: redirectUri,
       scope: oidc.scopes,
@@ -116,16 +192,7 @@ export default async function oidcRoutes(
     reply.clearCookie(OIDC_COOKIE, cookieBase);
     if (!cookie) throw failed('no log-in in progress in this browser');
     try {
-      const { payload } = await jwtVerify(
-        cookie,
-        (header) => {
-          const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid);
-          if (!key) throw new Error('unknown key id');
-          return key;
-        },
-        { issuer: config.auth.issuer, audience: STATE_AUDIENCE, algorithms: ['HS256'] },
-      );
-      const { st, no, cv } = payload;
+      const { st, no, cv } = await unseal(keys, config.auth.issuer, STATE_AUDIENCE, cookie);
       if (typeof st !== 'string' || typeof no !== 'string' || typeof cv !== 'string') throw new Error('malformed');
       return { state: st, nonce: no, verifier: cv };
     } catch (err) {
@@ -145,6 +212,7 @@ export default async function oidcRoutes(
       const saved = await readState(request, reply);
       const query = request.url.slice(request.url.indexOf('?'));
       let claims: Record<string, unknown>;
+      let idToken: string | undefined;
       try {
         const tokens = await client.authorizationCodeGrant(cfg, new URL(`${redirectUri}${query}`), {
           pkceCodeVerifier: saved.verifier,
@@ -154,6 +222,7 @@ export default async function oidcRoutes(
         });
         const idClaims = tokens.claims();
         if (!idClaims) throw new Error('no ID token');
+        idToken = tokens.id_token;
         claims = { ...idClaims };
         if (cfg.serverMetadata().userinfo_endpoint) {
           const info = await client.fetchUserInfo(cfg, tokens.access_token, idClaims.sub);
@@ -202,6 +271,18 @@ export default async function oidcRoutes(
         data: { via: provider, groups },
       });
       deliver(reply, issued, 'cookie');
+      if (idToken && oidc.logoutAtProvider) {
+        // Kept for RP-initiated logout (oidcProviderLogout), bound to this session; lives as long as the session.
+        const ttl = config.auth.refreshTokenTtlSec;
+        const sealed = await seal(
+          keys,
+          config.auth.issuer,
+          LOGOUT_AUDIENCE,
+          { sid: issued.sessionId, idt: idToken },
+          ttl,
+        );
+        reply.setCookie(OIDC_LOGOUT_COOKIE, sealed, { ...cookieBase, path: '/api/auth', maxAge: ttl });
+      }
       return reply.redirect(`${publicUrl}/`, 302);
     },
   );
