@@ -12,8 +12,9 @@ import { dirname, join, resolve } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { envBindings } from '../../apps/api/src/config/index.ts';
 import { createThrowawayPostgres } from '../test/postgres.ts';
-import { deployPath, freePort, readYaml, requireTool, run, tempDir } from '../test/tools.ts';
+import { deployPath, freePort, readYaml, repoPath, requireTool, run, tempDir } from '../test/tools.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: compose documents are untyped
 type Any = any;
@@ -153,6 +154,52 @@ describe('docker-compose.yml', () => {
       expect(text).toMatch(new RegExp(`\\$\\{${key}[:}]`));
       expect(readFileSync(join(composeDir, '.env.example'), 'utf8')).toMatch(new RegExp(`^${key}=$`, 'm'));
     }
+  });
+});
+
+describe('docker-compose.yml references only things that exist', () => {
+  it('project images carry the release version and are built from their Dockerfile; others are pinned', () => {
+    const version = (JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string }).version;
+    for (const [name, svc] of Object.entries(services)) {
+      const image = String(svc.image ?? '');
+      expect(image, `${name}: image`).not.toBe('');
+      const [repo = '', tag] = image.split(/:(?=[^/]+$)/);
+      expect(tag, `${name}: ${image} has no tag`).toBeDefined();
+      expect(tag, `${name}: ${image}`).not.toBe('latest');
+      const project = /^ghcr\.io\/genz-ai\/genz-(\w+)$/.exec(repo)?.[1];
+      if (project) {
+        expect(tag, `${name}: ${image}`).toBe(version);
+        expect(svc.build?.dockerfile, `${name}: built from deploy/docker/${project}.Dockerfile`).toBe(
+          `deploy/docker/${project}.Dockerfile`,
+        );
+      } else if (svc.build) {
+        // a local image (genz-pgbouncer) exists once compose has built it
+        expect(tag, `${name}: ${image}`).toBe('local');
+      } else {
+        expect(tag, `${name}: ${image} should pin a version`).toMatch(/\d/);
+      }
+    }
+  });
+
+  it('every variable the file interpolates is listed in .env.example (or has a default)', () => {
+    const text = readFileSync(composeFile, 'utf8');
+    const listed = new Set(
+      [...readFileSync(join(composeDir, '.env.example'), 'utf8').matchAll(/^([A-Z_][A-Z0-9_]*)=/gm)].map((m) => m[1]),
+    );
+    const unlisted = [...text.matchAll(/\$\{([A-Z_][A-Z0-9_]*)(:?[-?][^}]*)?\}/g)]
+      .filter((m) => !(m[2] ?? '').startsWith(':-') && !listed.has(m[1] ?? ''))
+      .map((m) => m[1]);
+    expect([...new Set(unlisted)]).toEqual([]);
+  });
+
+  it("the API's environment names only configuration keys the API knows", () => {
+    const known = new Set(envBindings().map((b) => b.env));
+    for (const k of ['GENZ_CONFIG', 'NODE_ENV']) known.add(k);
+    const unknown: string[] = [];
+    for (const name of ['api-1', 'api-2'])
+      for (const key of Object.keys(services[name].environment ?? {}))
+        if (!known.has(key)) unknown.push(`${name}: ${key}`);
+    expect(unknown).toEqual([]);
   });
 });
 
