@@ -1,5 +1,13 @@
 import { DomainError } from '../http/errors.ts';
-import type { ChatMessage, ChatRequest, ContentPart, Frame, Usage } from '../modules/providers/providers.types.ts';
+import { fromOpenAiUsage } from '../modules/providers/frames.ts';
+import type {
+  ChatMessage,
+  ChatRequest,
+  ChunkChoiceDelta,
+  ContentPart,
+  Frame,
+  Usage,
+} from '../modules/providers/providers.types.ts';
 
 /** The Responses API request, as far as GenZ serves it (text, images, function tools). */
 export interface ResponsesRequest {
@@ -18,6 +26,8 @@ export interface ResponsesRequest {
   temperature?: number | null;
   top_p?: number | null;
   text?: { format?: { type?: string; name?: string; schema?: Record<string, unknown>; strict?: boolean } };
+  /** Reasoning models: `effort` becomes chat `reasoning_effort`, which each adapter maps to its vendor's field. */
+  reasoning?: { effort?: string | null; summary?: string | null } | null;
 }
 
 function partsOf(content: unknown, index: number): string | ContentPart[] {
@@ -99,6 +109,7 @@ export function toChatRequest(r: ResponsesRequest): ChatRequest {
   if (r.max_output_tokens != null) chat.max_tokens = r.max_output_tokens;
   if (r.temperature != null) chat.temperature = r.temperature;
   if (r.top_p != null) chat.top_p = r.top_p;
+  if (r.reasoning?.effort) chat.reasoning_effort = r.reasoning.effort;
   const format = r.text?.format;
   if (format?.type === 'json_object') chat.response_format = { type: 'json_object' };
   if (format?.type === 'json_schema') {
@@ -114,13 +125,28 @@ interface OutputState {
   id: string;
   model: string;
   createdAt: number;
+  /** The model's reasoning as the vendor streamed it (chat `reasoning_content`, thinking blocks, thought parts). */
+  reasoning: string;
   text: string;
   calls: { id: string; callId: string; name: string; arguments: string }[];
   usage: Usage | undefined;
 }
 
+/** Reasoning text of a chat delta or message: `reasoning_content` (OpenAI wire, the adapters) or `reasoning`. */
+const reasoningOf = (d: Pick<ChunkChoiceDelta, 'reasoning_content' | 'reasoning'> | undefined) =>
+  d?.reasoning_content || d?.reasoning || '';
+
+/** The Responses `reasoning` output item, carrying the model's reasoning as `reasoning_text` content. */
+const reasoningItem = (s: OutputState, text: string) => ({
+  type: 'reasoning',
+  id: `rs_${s.id.slice(5)}`,
+  summary: [],
+  content: [{ type: 'reasoning_text', text }],
+});
+
 function responseObject(s: OutputState, status: 'in_progress' | 'completed' | 'failed') {
   const output: Record<string, unknown>[] = [];
+  if (s.reasoning) output.push(reasoningItem(s, s.reasoning));
   if (s.text || s.calls.length === 0) {
     output.push({
       type: 'message',
@@ -169,6 +195,7 @@ const newState = (model: string): OutputState => ({
   id: `resp_${crypto.randomUUID().replaceAll('-', '')}`,
   model,
   createdAt: Math.floor(Date.now() / 1000),
+  reasoning: '',
   text: '',
   calls: [],
   usage: undefined,
@@ -180,12 +207,15 @@ export function fromCompletion(body: string, model: string, usage: Usage | undef
     choices?: {
       message?: {
         content?: string | null;
+        reasoning_content?: string;
+        reasoning?: string;
         tool_calls?: { id: string; function: { name: string; arguments: string } }[];
       };
     }[];
   };
   const s = newState(model);
   const message = parsed.choices?.[0]?.message;
+  s.reasoning = reasoningOf(message);
   s.text = message?.content ?? '';
   s.calls = (message?.tool_calls ?? []).map((c) => ({
     id: `fc_${c.id}`,
@@ -198,8 +228,10 @@ export function fromCompletion(body: string, model: string, usage: Usage | undef
 }
 
 /**
- * Chat chunk frames -> Responses streaming events (`event: <type>` + data with a sequence_number). A failure after
- * the stream started becomes an `error` event followed by `response.failed`, never `response.completed`.
+ * Chat chunk frames -> Responses streaming events (`event: <type>` + data with a sequence_number). Output items come
+ * in the order the model produced them: its reasoning (a `reasoning` item of `reasoning_text`, closed when the answer
+ * begins), the message text, then function calls. A failure after the stream started becomes an `error` event
+ * followed by `response.failed`, never `response.completed`.
  */
 export async function* toResponseEvents(frames: AsyncIterable<Frame>, model: string): AsyncGenerator<string> {
   const s = newState(model);
@@ -207,29 +239,59 @@ export async function* toResponseEvents(frames: AsyncIterable<Frame>, model: str
   const ev = (type: string, data: Record<string, unknown>) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
   const msgId = `msg_${s.id.slice(5)}`;
-  let textOpen = false;
+  const rsId = `rs_${s.id.slice(5)}`;
+  let nextIndex = 0;
+  let reasoningIndex = -1;
+  let reasoningOpen = false;
+  let textIndex = -1;
   const callByIndex = new Map<number, OutputState['calls'][number] & { outputIndex: number }>();
-  const outputIndex = 0;
+  function* closeReasoning() {
+    if (!reasoningOpen) return;
+    reasoningOpen = false;
+    yield ev('response.reasoning_text.done', {
+      item_id: rsId,
+      output_index: reasoningIndex,
+      content_index: 0,
+      text: s.reasoning,
+    });
+    yield ev('response.output_item.done', { output_index: reasoningIndex, item: reasoningItem(s, s.reasoning) });
+  }
   yield ev('response.created', { response: responseObject(s, 'in_progress') });
   yield ev('response.in_progress', { response: responseObject(s, 'in_progress') });
   try {
     for await (const frame of frames) {
-      if (frame.chunk.usage) {
-        const u = frame.chunk.usage;
-        s.usage = { inputTokens: u.prompt_tokens, outputTokens: u.completion_tokens };
-      }
+      if (frame.chunk.usage) s.usage = fromOpenAiUsage(frame.chunk.usage);
       const delta = frame.chunk.choices[0]?.delta;
       if (!delta) continue;
-      if (delta.content) {
-        if (!textOpen) {
-          textOpen = true;
+      const thought = reasoningOf(delta);
+      if (thought) {
+        if (reasoningIndex < 0) {
+          reasoningIndex = nextIndex++;
+          reasoningOpen = true;
           yield ev('response.output_item.added', {
-            output_index: outputIndex,
+            output_index: reasoningIndex,
+            item: { type: 'reasoning', id: rsId, summary: [], content: [] },
+          });
+        }
+        s.reasoning += thought;
+        yield ev('response.reasoning_text.delta', {
+          item_id: rsId,
+          output_index: reasoningIndex,
+          content_index: 0,
+          delta: thought,
+        });
+      }
+      if (delta.content) {
+        yield* closeReasoning();
+        if (textIndex < 0) {
+          textIndex = nextIndex++;
+          yield ev('response.output_item.added', {
+            output_index: textIndex,
             item: { type: 'message', id: msgId, status: 'in_progress', role: 'assistant', content: [] },
           });
           yield ev('response.content_part.added', {
             item_id: msgId,
-            output_index: outputIndex,
+            output_index: textIndex,
             content_index: 0,
             part: { type: 'output_text', text: '', annotations: [] },
           });
@@ -237,13 +299,14 @@ export async function* toResponseEvents(frames: AsyncIterable<Frame>, model: str
         s.text += delta.content;
         yield ev('response.output_text.delta', {
           item_id: msgId,
-          output_index: outputIndex,
+          output_index: textIndex,
           content_index: 0,
           delta: delta.content,
           logprobs: [],
         });
       }
       for (const tc of delta.tool_calls ?? []) {
+        yield* closeReasoning();
         let call = callByIndex.get(tc.index);
         if (!call) {
           const callId = tc.id ?? `call_${tc.index}`;
@@ -252,7 +315,7 @@ export async function* toResponseEvents(frames: AsyncIterable<Frame>, model: str
             callId,
             name: tc.function?.name ?? '',
             arguments: '',
-            outputIndex: outputIndex + (textOpen ? 1 : 0) + callByIndex.size,
+            outputIndex: nextIndex++,
           };
           callByIndex.set(tc.index, call);
           s.calls.push(call);
@@ -294,18 +357,19 @@ export async function* toResponseEvents(frames: AsyncIterable<Frame>, model: str
     });
     return;
   }
-  if (textOpen) {
+  yield* closeReasoning();
+  if (textIndex >= 0) {
     const part = { type: 'output_text', text: s.text, annotations: [] };
     yield ev('response.output_text.done', {
       item_id: msgId,
-      output_index: 0,
+      output_index: textIndex,
       content_index: 0,
       text: s.text,
       logprobs: [],
     });
-    yield ev('response.content_part.done', { item_id: msgId, output_index: 0, content_index: 0, part });
+    yield ev('response.content_part.done', { item_id: msgId, output_index: textIndex, content_index: 0, part });
     yield ev('response.output_item.done', {
-      output_index: 0,
+      output_index: textIndex,
       item: { type: 'message', id: msgId, status: 'completed', role: 'assistant', content: [part] },
     });
   }

@@ -178,6 +178,18 @@ export const ResponsesBody = Type.Object(
     temperature: num(0, 2),
     top_p: num(0, 1),
     text: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    reasoning: Type.Optional(
+      Type.Union([
+        Type.Object(
+          {
+            effort: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+            summary: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+          },
+          { additionalProperties: false },
+        ),
+        Type.Null(),
+      ]),
+    ),
     metadata: Type.Optional(Type.Record(Type.String(), Type.String())),
     store: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
     user: Type.Optional(Type.String()),

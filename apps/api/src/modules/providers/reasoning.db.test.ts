@@ -100,6 +100,70 @@ describe.each(vendors)('reasoning from a fake $vendor upstream', ({ vendor, prov
     expect(row).toMatchObject({ outputTokens: want.outputTokens, reasoningTokens: want.reasoningTokens, status: 'ok' });
   });
 
+  const respond = async (stream: boolean) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/v1/responses',
+      headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
+      payload: { model: 'thinker', stream, reasoning: { effort: 'low' }, input: 'Hi' },
+    });
+
+  it('streams the reasoning on /v1/responses as a reasoning item before the message, and counts it', async () => {
+    const res = await respond(true);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(upstreamAsked(fake.requests.at(-1)?.body ?? {})).toBeDefined();
+    const events = res.body
+      .split('\n\n')
+      .filter((e) => e.includes('data: '))
+      .map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)));
+    const of = (type: string) => events.filter((e) => e.type === type);
+    expect(
+      of('response.reasoning_text.delta')
+        .map((e) => e.delta)
+        .join(''),
+    ).toBe(THINKING);
+    expect(
+      of('response.output_text.delta')
+        .map((e) => e.delta)
+        .join(''),
+    ).toBe('Hello!');
+    const added = of('response.output_item.added').map((e) => [e.output_index, e.item.type]);
+    expect(added).toEqual([
+      [0, 'reasoning'],
+      [1, 'message'],
+    ]);
+    // The reasoning item is complete before the answer starts.
+    const types = events.map((e) => e.type);
+    expect(types.indexOf('response.reasoning_text.done')).toBeLessThan(types.indexOf('response.output_text.delta'));
+    const completed = of('response.completed')[0].response;
+    expect(completed.output[0]).toMatchObject({
+      type: 'reasoning',
+      content: [{ type: 'reasoning_text', text: THINKING }],
+    });
+    expect(completed.usage).toMatchObject({
+      output_tokens: want.outputTokens,
+      output_tokens_details: { reasoning_tokens: want.reasoningTokens },
+    });
+    const row = await usageRow(String(res.headers['x-request-id']));
+    expect(row).toMatchObject({ outputTokens: want.outputTokens, reasoningTokens: want.reasoningTokens, status: 'ok' });
+  });
+
+  it('returns the reasoning as the first output item of a non-stream /v1/responses reply, and counts it', async () => {
+    const res = await respond(false);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(upstreamAsked(fake.requests.at(-1)?.body ?? {})).toBeDefined();
+    const body = res.json();
+    expect(body.output.map((o: { type: string }) => o.type)).toEqual(['reasoning', 'message']);
+    expect(body.output[0].content).toEqual([{ type: 'reasoning_text', text: THINKING }]);
+    expect(body.output_text).toBe('Hello!');
+    expect(body.usage).toMatchObject({
+      output_tokens: want.outputTokens,
+      output_tokens_details: { reasoning_tokens: want.reasoningTokens },
+    });
+    const row = await usageRow(String(res.headers['x-request-id']));
+    expect(row).toMatchObject({ outputTokens: want.outputTokens, reasoningTokens: want.reasoningTokens });
+  });
+
   it('returns the reasoning on the message of a non-stream reply, and counts it in usage', async () => {
     const res = await ask(false);
     expect(res.statusCode, res.body).toBe(200);
