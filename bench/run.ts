@@ -186,7 +186,7 @@ interface Shot {
   latencies: LatencyRecorder;
 }
 
-type Vary = () => { headers?: Record<string, string>; body?: string };
+type Vary = () => { headers?: Record<string, string>; body?: string; path?: string };
 
 function fire(
   url: string,
@@ -207,6 +207,7 @@ function fire(
                 ...req,
                 headers: { ...headers, ...(v.headers ?? {}) },
                 ...(v.body !== undefined ? { body: v.body } : {}),
+                ...(v.path !== undefined ? { path: v.path } : {}),
               };
             },
           },

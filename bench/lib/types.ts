@@ -45,9 +45,9 @@ export interface Target {
   body?: string;
   /**
    * Per-request variation: called once after setup; the function it returns is called for every request and its
-   * headers/body replace the static ones (e.g. a different user's token each time).
+   * headers/body/path replace the static ones (e.g. a different user's token, or conversation, each time).
    */
-  vary?: (ctx: BenchContext) => () => { headers?: Record<string, string>; body?: string };
+  vary?: (ctx: BenchContext) => () => { headers?: Record<string, string>; body?: string; path?: string };
   /** The ratio column is relative to the target marked as the baseline (exactly one per scenario). */
   baseline?: boolean;
 }

@@ -835,6 +835,11 @@ const Chats = Type.Object(
     ),
     conversationsPageDefault: int(20, 1, 'Conversations per page when the client gives no limit.'),
     conversationsPageMax: int(100, 1, 'Most conversations per page.'),
+    conversationsCacheTtlMs: int(
+      60_000,
+      0,
+      "How long the first page of a user's conversation list stays cached (writes evict it at once); 0: not cached.",
+    ),
     messagesPageDefault: int(50, 1, 'Messages per page of a branch when the client gives no limit.'),
     messagesPageMax: int(200, 1, 'Most messages per page of a branch.'),
     maxHistoryMessages: int(

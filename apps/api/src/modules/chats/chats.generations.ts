@@ -6,6 +6,7 @@ import { DomainError } from '../../http/errors.ts';
 import type { ChatRequest, Frame } from '../providers/providers.types.ts';
 import type { ProviderRouter } from '../providers/router.ts';
 import type { GenerationGuard } from '../rate-limit/generation-guard.ts';
+import type { ConversationListCache } from './chats.list-cache.ts';
 import * as repo from './chats.repository.ts';
 import { isTerminal, type StreamBuffer, type StreamEvent, type StreamEventName } from './chats.stream.ts';
 
@@ -190,6 +191,7 @@ export class GenerationManager {
   private readonly db: Db;
   private readonly providers: ProviderRouter;
   private readonly buffer: StreamBuffer;
+  private readonly listCache: ConversationListCache;
   private readonly timings: GenerationTimings;
   private readonly log: FastifyBaseLogger;
   readonly owner: string;
@@ -201,6 +203,7 @@ export class GenerationManager {
     db: Db;
     providers: ProviderRouter;
     buffer: StreamBuffer;
+    listCache: ConversationListCache;
     timings: GenerationTimings;
     log: FastifyBaseLogger;
     owner: string;
@@ -208,6 +211,7 @@ export class GenerationManager {
     this.db = deps.db;
     this.providers = deps.providers;
     this.buffer = deps.buffer;
+    this.listCache = deps.listCache;
     this.timings = deps.timings;
     this.log = deps.log;
     this.owner = deps.owner;
@@ -423,6 +427,7 @@ export class GenerationManager {
       return { gen, msg };
     });
     if (!rows) return undefined;
+    await this.listCache.changed(actor.userId); // the conversation moved up (updated_at)
     const ev = terminalEvent(rows.gen, rows.msg, f.seq);
     await this.buffer.append(generation.id, ev).catch((err: unknown) => {
       this.log.warn({ err, generationId: generation.id }, 'terminal event not buffered; followers read the row');

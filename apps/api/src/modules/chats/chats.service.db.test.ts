@@ -353,6 +353,42 @@ describe('generation', () => {
   });
 });
 
+describe('conversation list cache', () => {
+  it('serves the first page from the cache, and every write shows in the next list at once', async () => {
+    const svc = t.app.chats;
+    const user = actorOf((await createTestUser(t.app)).id);
+    const titles = async () => (await svc.listConversations(user)).items.map((c) => c.title);
+    const hits = async () => {
+      const metric = await t.app.metrics.registry.getSingleMetric('cache_requests_total')?.get();
+      return metric?.values.find((v) => v.labels.tier === 'l1' && v.labels.result === 'hit')?.value ?? 0;
+    };
+    const a = await svc.createConversation(user, { title: 'a' });
+    const b = await svc.createConversation(user, { title: 'b' });
+    expect(await titles()).toEqual(['b', 'a']);
+    const before = await hits();
+    expect(await titles()).toEqual(['b', 'a']);
+    expect(await hits()).toBeGreaterThanOrEqual(before + 2); // the version and the page
+    await svc.updateConversation(user, a.id, { title: 'a2' });
+    expect(await titles()).toEqual(['b', 'a2']);
+    await svc.updateConversation(user, a.id, { pinned: true });
+    await svc.updateConversation(user, a.id, { pinned: false });
+    // A reply moves its conversation to the top, when it is sent and again when it ends.
+    const g = await svc.sendMessage(user, a.id, { content: 'move up' });
+    expect(await titles()).toEqual(['a2', 'b']);
+    await svc.sendMessage(user, b.id, { content: 'and back' }).then((x) => follow(user, x.generationId));
+    await follow(user, g.generationId);
+    const order = (await svc.listConversations(user)).items.map((c) => c.updatedAt);
+    expect(order).toEqual([...order].sort().reverse());
+    await svc.updateConversation(user, b.id, { archived: true });
+    expect(await titles()).toEqual(['a2']);
+    expect((await svc.listConversations(user, { archived: true })).items.map((c) => c.title)).toEqual(['b']);
+    await svc.deleteConversation(user, a.id);
+    expect(await titles()).toEqual([]);
+    await svc.importChatGpt(user, [{ title: 'imported', mapping: {} }]);
+    expect(await titles()).toEqual(['imported']);
+  });
+});
+
 describe('coalesced deltas', () => {
   it('merges deltas up to chats.streamCoalesceMaxChars; the text, the ids and a resume are unchanged', async () => {
     // A window longer than the reply: only the size bound (and the end of the reply) closes a batch.

@@ -19,6 +19,7 @@ import {
   shareNotFound,
 } from './chats.errors.ts';
 import type { GenerationManager } from './chats.generations.ts';
+import type { ConversationListCache } from './chats.list-cache.ts';
 import * as repo from './chats.repository.ts';
 import type { StreamEvent } from './chats.stream.ts';
 
@@ -30,6 +31,8 @@ export interface ChatsContext {
   generations: GenerationManager;
   /** Per-plan limits (modules/rate-limit): the generation cap and token/cost reservations /v1 uses too. */
   limits: LimitsService;
+  /** First pages of conversation lists; every write below that changes a list calls `changed` after it commits. */
+  listCache: ConversationListCache;
   config: ChatsConfig;
   log: FastifyBaseLogger;
   clock?: () => Date;
@@ -278,7 +281,10 @@ export function createChatsService(ctx: ChatsContext) {
       .replace(/^["'\s]+|["'\s.]+$/g, '')
       .replace(/\s+/g, ' ')
       .slice(0, config.maxTitleChars);
-    if (title) await repo.setAutoTitle(db, actor, conversation.id, title, false);
+    if (title) {
+      await repo.setAutoTitle(db, actor, conversation.id, title, false);
+      await ctx.listCache.changed(actor.userId);
+    }
   }
 
   /** Shared by send and regenerate: one transaction, then the worker starts. */
@@ -365,6 +371,7 @@ export function createChatsService(ctx: ChatsContext) {
         if (input.idempotencyKey) await repo.completeIdempotencyKey(tx, actor, input.idempotencyKey, gid);
         return gen;
       });
+      await ctx.listCache.changed(actor.userId);
       const userText = input.userMessage?.content ?? '';
       const firstExchange = conversation.title === null && input.userMessage !== null;
       await ctx.generations.start({
@@ -433,6 +440,7 @@ export function createChatsService(ctx: ChatsContext) {
         settings,
         at: now(),
       });
+      await ctx.listCache.changed(actor.userId);
       return conversationView(row);
     },
 
@@ -448,20 +456,25 @@ export function createChatsService(ctx: ChatsContext) {
         }
         after = { pinned: p === 1, updatedAt, id };
       }
-      const rows = await repo.listConversations(db, actor, {
-        archived: opts.archived ?? false,
-        limit: limit + 1,
-        ...(after ? { after } : {}),
-      });
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        items: page.map(conversationView),
-        nextCursor:
-          rows.length > limit && last
-            ? encodeCursor([last.pinned ? 1 : 0, last.updatedAt.toISOString(), last.id])
-            : null,
+      const archived = opts.archived ?? false;
+      const load = async () => {
+        const rows = await repo.listConversations(db, actor, {
+          archived,
+          limit: limit + 1,
+          ...(after ? { after } : {}),
+        });
+        const page = rows.slice(0, limit);
+        const last = page.at(-1);
+        return {
+          items: page.map(conversationView),
+          nextCursor:
+            rows.length > limit && last
+              ? encodeCursor([last.pinned ? 1 : 0, last.updatedAt.toISOString(), last.id])
+              : null,
+        };
       };
+      // The first page is what every page load asks for: it is cached; later pages are read each time.
+      return after ? load() : ctx.listCache.page(actor.userId, `${archived ? 1 : 0}:${limit}`, load);
     },
 
     async getConversation(actor: Actor, id: string): Promise<ConversationView> {
@@ -490,6 +503,7 @@ export function createChatsService(ctx: ChatsContext) {
       }
       const row = await repo.updateConversation(db, actor, id, set);
       if (!row) throw conversationNotFound();
+      await ctx.listCache.changed(actor.userId);
       return conversationView(row);
     },
 
@@ -501,6 +515,7 @@ export function createChatsService(ctx: ChatsContext) {
         await repo.updateConversation(tx, actor, id, { deletedAt: at });
         await repo.revokeConversationShares(tx, actor, id, at);
       });
+      await ctx.listCache.changed(actor.userId);
     },
 
     /** The retention job (every replica may run it; batches keep transactions short). */
@@ -881,6 +896,7 @@ export function createChatsService(ctx: ChatsContext) {
           if (leaf) await repo.updateConversation(tx, actor, conv.id, { activeLeafId: leaf, updatedAt: c.updatedAt });
         }
       });
+      await ctx.listCache.changed(actor.userId);
       return { imported: convs.length, messages: messageCount };
     },
   };

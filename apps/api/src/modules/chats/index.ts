@@ -6,6 +6,7 @@ import { Gauge } from 'prom-client';
 import type { AppConfig } from '../../config/index.ts';
 import { createRedis, waitReady } from '../../infra/redis.ts';
 import { GenerationManager } from './chats.generations.ts';
+import { conversationListCache } from './chats.list-cache.ts';
 import chatsRoutes from './chats.routes.ts';
 import { type ChatsService, createChatsService } from './chats.service.ts';
 import { memoryStreamBuffer, redisStreamBuffer, type StreamBuffer } from './chats.stream.ts';
@@ -52,10 +53,12 @@ export default fp(
         maxGenerations: config.memoryBufferMaxGenerations,
       });
     }
+    const listCache = conversationListCache(app.cache, config.conversationsCacheTtlMs);
     const generations = new GenerationManager({
       db: app.db.db,
       providers: app.providers,
       buffer,
+      listCache,
       timings: {
         heartbeatMs: config.heartbeatMs,
         staleAfterMs: config.staleAfterMs,
@@ -72,6 +75,7 @@ export default fp(
       providers: app.providers,
       generations,
       limits: app.limits,
+      listCache,
       config,
       log: app.log,
     });
@@ -115,5 +119,5 @@ export default fp(
       subscriber?.disconnect();
     });
   },
-  { name: 'chats', dependencies: ['db', 'redis', 'providers', 'metrics', 'sse', 'rate-limit'] },
+  { name: 'chats', dependencies: ['db', 'redis', 'cache', 'providers', 'metrics', 'sse', 'rate-limit'] },
 );

@@ -1,0 +1,245 @@
+import { uuidv7 } from '@genz/db';
+import pg from 'pg';
+import type { BenchContext, Scenario } from '../lib/types.ts';
+import { SEED_WORDS, seedChats } from '../seed/chats.ts';
+import { signAccessTokens } from '../seed/tokens.ts';
+import { seedUsers } from '../seed/users.ts';
+
+/**
+ * Issue 5 "Performance": chats on real PostgreSQL with `--param users=N` users (default 1,000,000), one of them
+ * holding `--param conversations=N` conversations (default 10,000; 4 messages each) and one conversation of
+ * `--param messages=N` messages (default 2,000), and `--param others=N` other users with one small conversation each
+ * (default 10,000). All requests are the heavy user's (one access token), at --connections (default 50).
+ *   npm run bench -w @genz/bench -- chats --param users=1000000
+ *   quick: npm run bench -w @genz/bench -- chats --param users=20000 --duration 5 --warmup 2 --rounds 1 --no-append
+ */
+
+function intParam(ctx: BenchContext, name: string, fallback: number): number {
+  const raw = ctx.params.get(name);
+  const n = raw === undefined ? fallback : Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--param ${name} must be a non-negative integer, got ${raw}`);
+  return n;
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.length)] as T;
+
+/** The statements behind the measured routes (chats.repository.ts), for the EXPLAIN notes. */
+const LIST_PAGE_2_SQL = `select * from conversations where user_id = $1 and deleted_at is null and archived_at is null
+  and (pinned, updated_at, id) < ($2, $3::timestamptz, $4::uuid) order by pinned desc, updated_at desc, id desc limit 21`;
+const BRANCH_SQL = `with recursive branch as (
+  select user_id, id, conversation_id, parent_id, role, content, status, created_at, 1 as depth from messages
+   where user_id = $1::uuid and id = $2::uuid and conversation_id = $3::uuid
+  union all
+  select m.user_id, m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.created_at, b.depth + 1
+    from branch b join messages m on m.id = b.parent_id where m.user_id = $1::uuid and b.depth < 50
+) select * from branch limit 50`;
+const SEARCH_SQL = `with hits as (
+  select m.conversation_id, m.id as message_id, ts_rank(m.tsv, to_tsquery('simple', $2))::float8 as rank, m.id as sort_id
+    from messages m join conversations c on c.user_id = m.user_id and c.id = m.conversation_id and c.deleted_at is null
+   where m.user_id = $1::uuid and m.tsv @@ to_tsquery('simple', $2)
+  union all
+  select c.id, null, (ts_rank(c.title_tsv, to_tsquery('simple', $2)) * 2)::float8, c.id from conversations c
+   where c.user_id = $1::uuid and c.deleted_at is null and c.title_tsv @@ to_tsquery('simple', $2)
+) select * from hits order by rank desc, sort_id desc limit 21`;
+
+async function explain(client: pg.Client, text: string, values: unknown[]): Promise<string> {
+  const plan = await client.query<{ 'QUERY PLAN': string }>({ text: `explain (analyze, buffers) ${text}`, values });
+  return plan.rows.map((r) => `  ${r['QUERY PLAN']}`).join('\n');
+}
+
+export const scenario: Scenario = {
+  name: 'chats',
+  description:
+    'Issue 5 "Performance": chat routes of one heavy user on real PostgreSQL and Redis (seeded by bench/seed/users.ts ' +
+    'and bench/seed/chats.ts; sizes in the notes). First page of the conversation list (cached: ' +
+    '`chats.conversationsCacheTtlMs`) and the second page (keyset, from the database); the first page (50) of the ' +
+    "2,000-message conversation's branch; append-message (POST to a random conversation of the user: the message, " +
+    'the reply generation and its SSE stream to the end, from the built-in demo model with no delay); search for a ' +
+    'random seeded word. Per-IP and per-user limits are off (all load is one user from one address).',
+  apiConfigYaml: `providers:
+  demoChunkDelayMs: 0
+limits:
+  ipRequests: null
+  defaults:
+    requests: null
+    tokens: null
+    tokensPerDay: null
+    tokensPerMonth: null
+    costPerMonthUsd: null
+    concurrentGenerations: null
+`,
+  async setup(ctx) {
+    const count = intParam(ctx, 'users', 1_000_000);
+    const started = performance.now();
+    await seedUsers({
+      databaseUrl: ctx.databaseUrl,
+      count,
+      onProgress: (done, total) => process.stderr.write(`\r  seeding ${fmt(done)} / ${fmt(total)} users `),
+    });
+    const usersS = (performance.now() - started) / 1000;
+    process.stderr.write('\n');
+    const client = new pg.Client({ connectionString: ctx.databaseUrl });
+    await client.connect();
+    try {
+      const heavy = (
+        await client.query<{ id: string }>(`select id from users where status = 'active' order by id limit 1`)
+      ).rows[0]?.id;
+      if (!heavy) throw new Error('no active user seeded');
+      const chatsStarted = performance.now();
+      const seeded = await seedChats({
+        databaseUrl: ctx.databaseUrl,
+        heavyUserId: heavy,
+        conversations: Math.max(2, intParam(ctx, 'conversations', 10_000)),
+        bigConversationMessages: Math.max(2, intParam(ctx, 'messages', 2000)),
+        otherUsers: Math.min(count - 1, intParam(ctx, 'others', 10_000)),
+        onProgress: (what, done, total) => process.stderr.write(`\r  seeding ${what} ${fmt(done)} / ${fmt(total)}   `),
+      });
+      const chatsS = (performance.now() - chatsStarted) / 1000;
+      process.stderr.write('\n');
+      const size = (
+        await client.query<Record<string, string>>(
+          `select (select count(*) from conversations)::text as conversations, (select count(*) from messages)::text as messages,
+                  (select count(*) from messages where user_id = $1)::text as heavy_messages,
+                  pg_size_pretty(pg_total_relation_size('conversations')) as conversations_size,
+                  (select pg_size_pretty(sum(pg_total_relation_size(inhrelid))) from pg_inherits
+                    where inhparent = 'messages'::regclass) as messages_size`,
+          [heavy],
+        )
+      ).rows[0];
+      ctx.note(
+        `Seeded ${fmt(count)} users in ${usersS.toFixed(1)} s, then chats in ${chatsS.toFixed(1)} s (server-side ` +
+          `INSERT … SELECT): ${fmt(Number(size?.conversations))} conversations (${size?.conversations_size}), ` +
+          `${fmt(Number(size?.messages))} messages in 16 hash partitions (${size?.messages_size} with indexes); the ` +
+          `heavy user has ${fmt(seeded.conversations - Math.min(count - 1, intParam(ctx, 'others', 10_000)))} ` +
+          `conversations and ${fmt(Number(size?.heavy_messages))} messages, one conversation of ` +
+          `${fmt(Math.max(2, intParam(ctx, 'messages', 2000)))}.`,
+      );
+      const [token] = await signAccessTokens({
+        authSecrets: ctx.authSecrets,
+        users: [{ userId: heavy, sessionId: uuidv7() }],
+      });
+      const auth = { authorization: `Bearer ${token}` };
+      const first = await ctx.request('api', 'GET', '/api/conversations', undefined, auth);
+      if (first.status !== 200) throw new Error(`GET /api/conversations: ${first.status} ${first.body}`);
+      const cursor = (JSON.parse(first.body) as { nextCursor: string | null }).nextCursor;
+      if (!cursor) throw new Error('the conversation list has one page only');
+      const convIds = (
+        await client.query<{ id: string }>(
+          // The small ones (the big one's 1,000-message history is more than the demo model's context window).
+          `select id from conversations where user_id = $1 and id <> $2 and archived_at is null and deleted_at is null`,
+          [heavy, seeded.bigConversationId],
+        )
+      ).rows.map((r) => r.id);
+      const big = await client.query<{ active_leaf_id: string }>(
+        'select active_leaf_id from conversations where user_id = $1 and id = $2',
+        [heavy, seeded.bigConversationId],
+      );
+      const messages = await ctx.request(
+        'api',
+        'GET',
+        `/api/conversations/${seeded.bigConversationId}/messages`,
+        undefined,
+        auth,
+      );
+      if (messages.status !== 200) throw new Error(`GET messages: ${messages.status} ${messages.body}`);
+      const sent = await ctx.request(
+        'api',
+        'POST',
+        `/api/conversations/${convIds[0]}/messages`,
+        { content: 'bench' },
+        {
+          ...auth,
+          'content-type': 'application/json',
+        },
+      );
+      if (sent.status !== 200 || !sent.body.includes('event: done')) {
+        throw new Error(`POST message: ${sent.status} ${sent.body.slice(-500)}`);
+      }
+      const found = await ctx.request('api', 'GET', `/api/search?q=${SEED_WORDS[0]}`, undefined, auth);
+      if (found.status !== 200) throw new Error(`GET search: ${found.status} ${found.body}`);
+
+      const second = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+      const key = Array.isArray(second) ? second : [];
+      ctx.note(
+        `\`EXPLAIN (ANALYZE, BUFFERS)\` in setup, on this database, of the list's page 2 (keyset):\n\n  \`\`\`\n${await explain(
+          client,
+          LIST_PAGE_2_SQL,
+          [heavy, key[0] === 1, key[1], key[2]],
+        ).catch((e: Error) => `  (cursor not decodable here: ${e.message})`)}\n  \`\`\``,
+      );
+      ctx.note(
+        `The first page of the 2,000-message branch (recursive walk up from the active leaf, 50 rows):\n\n  \`\`\`\n${await explain(
+          client,
+          BRANCH_SQL,
+          [heavy, big.rows[0]?.active_leaf_id, seeded.bigConversationId],
+        )}\n  \`\`\``,
+      );
+      ctx.note(
+        `Search for one seeded word (\`${SEED_WORDS[0]}:*\`, ranks before snippets):\n\n  \`\`\`\n${await explain(
+          client,
+          SEARCH_SQL,
+          [heavy, `${SEED_WORDS[0]}:*`],
+        )}\n  \`\`\``,
+      );
+      ctx.vars.set('auth', token ?? '');
+      ctx.vars.set('cursor', cursor);
+      ctx.vars.set('big', seeded.bigConversationId);
+      ctx.vars.set('conversations', JSON.stringify(convIds));
+    } finally {
+      await client.end();
+    }
+  },
+  targets: [
+    { name: 'baseline: fastify hello-world GET /', server: 'baseline', path: '/', baseline: true },
+    {
+      name: 'list-conversations: GET /api/conversations (first page, cached)',
+      server: 'api',
+      path: '/api/conversations',
+      headers: (ctx) => ({ authorization: `Bearer ${ctx.vars.get('auth')}` }),
+    },
+    {
+      name: 'list-conversations: page 2 (keyset, database)',
+      server: 'api',
+      path: '/api/conversations',
+      headers: (ctx) => ({ authorization: `Bearer ${ctx.vars.get('auth')}` }),
+      vary(ctx) {
+        const path = `/api/conversations?cursor=${ctx.vars.get('cursor')}`;
+        return () => ({ path });
+      },
+    },
+    {
+      name: 'first page of messages: GET /api/conversations/:id/messages (2,000-message conversation)',
+      server: 'api',
+      path: '/api/conversations',
+      headers: (ctx) => ({ authorization: `Bearer ${ctx.vars.get('auth')}` }),
+      vary(ctx) {
+        const path = `/api/conversations/${ctx.vars.get('big')}/messages`;
+        return () => ({ path });
+      },
+    },
+    {
+      name: 'append-message: POST /api/conversations/:id/messages (random conversation, reply streamed to the end)',
+      server: 'api',
+      method: 'POST',
+      path: '/api/conversations',
+      headers: (ctx) => ({ authorization: `Bearer ${ctx.vars.get('auth')}`, 'content-type': 'application/json' }),
+      vary(ctx) {
+        const ids = JSON.parse(ctx.vars.get('conversations') ?? '[]') as string[];
+        return () => ({
+          path: `/api/conversations/${pick(ids)}/messages`,
+          body: JSON.stringify({ content: `tell me about the ${pick(SEED_WORDS)} and the ${pick(SEED_WORDS)}` }),
+        });
+      },
+    },
+    {
+      name: 'search: GET /api/search?q=<random seeded word>',
+      server: 'api',
+      path: '/api/search',
+      headers: (ctx) => ({ authorization: `Bearer ${ctx.vars.get('auth')}` }),
+      vary() {
+        return () => ({ path: `/api/search?q=${pick(SEED_WORDS)}` });
+      },
+    },
+  ],
+};
