@@ -106,7 +106,7 @@ export const routeTable: RouteTable = {
   'POST /api/auth/mfa/enroll/confirm': {
     request: async (f) => {
       const { challenge } = await f.app.mfa.challenge(f.owner.id, 'mfa_enrollment_required');
-      const { secret } = await f.app.mfa.startEnrollment(f.owner.id);
+      const { secret } = await f.app.mfa.startEnrollment(f.owner);
       return json('POST', '/api/auth/mfa/enroll/confirm', { challenge, code: totpCode(secret) });
     },
   },
@@ -147,7 +147,7 @@ export const routeTable: RouteTable = {
   'POST /api/me/mfa/totp': { request: () => json('POST', '/api/me/mfa/totp') },
   'POST /api/me/mfa/totp/confirm': {
     request: async (f) => {
-      const { secret } = await f.app.mfa.startEnrollment(f.owner.id);
+      const { secret } = await f.app.mfa.startEnrollment(f.owner);
       return json('POST', '/api/me/mfa/totp/confirm', { code: totpCode(secret) });
     },
   },

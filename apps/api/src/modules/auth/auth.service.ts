@@ -419,6 +419,7 @@ export function createAccountsService(ctx: AccountsContext) {
     },
 
     async resendVerification(actor: Actor) {
+      if (actor.account?.emailVerifiedAt) return;
       const user = await repo.findUserById(db, actor.userId);
       if (user && !user.emailVerifiedAt) await service.sendVerification(user);
     },
@@ -603,13 +604,17 @@ export function createAccountsService(ctx: AccountsContext) {
       return { status: 'reset' as const };
     },
 
-    /** The caller's profile: from the account the auth hook loaded for this request (one read per request). */
-    async me(actor: Actor) {
+    /** The caller's account: what the auth hook loaded for this request (read only for actors made elsewhere). */
+    async accountOf(actor: Actor): Promise<AuthUser> {
       const account = actor.account
         ? { ...actor.account, id: actor.userId, role: actor.role, plan: actor.plan }
         : await loadAuthUser(actor.userId);
       if (!account) throw new DomainError('unauthenticated', 'The account no longer exists.');
-      return { ...publicAccount(account), scopes: [...actor.scopes], via: actor.via };
+      return account;
+    },
+
+    async me(actor: Actor) {
+      return { ...publicAccount(await service.accountOf(actor)), scopes: [...actor.scopes], via: actor.via };
     },
 
     async listSessions(actor: Actor) {

@@ -134,7 +134,7 @@ export default async function mfaRoutes(
       await ipLimit(request);
       const user = await challengedUser(request.body.challenge, 'mfa_enrollment_required');
       reply.header('cache-control', 'no-store');
-      return mfa.startEnrollment(user.id);
+      return mfa.startEnrollment(user);
     },
   );
 
@@ -173,7 +173,7 @@ export default async function mfaRoutes(
       return reply
         .code(201)
         .header('cache-control', 'no-store')
-        .send(await mfa.startEnrollment(actor.userId));
+        .send(await mfa.startEnrollment(await accounts.accountOf(actor)));
     },
   );
 

@@ -266,9 +266,8 @@ export function createMfaService(ctx: MfaContext) {
     },
 
     /** Starts (or restarts) TOTP enrolment: the seed is shown this once, as an otpauth URI and as text. */
-    async startEnrollment(userId: string) {
-      const user = await repo.findUserById(db, userId);
-      if (!user) throw new DomainError('unauthenticated', 'The account no longer exists.');
+    async startEnrollment(user: { id: string; email: string }) {
+      const userId = user.id;
       const existing = await factorOf(db, userId);
       if (existing?.confirmedAt) {
         throw new DomainError('conflict', 'An authenticator is already enabled; disable it first to replace it.');

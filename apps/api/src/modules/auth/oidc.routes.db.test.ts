@@ -238,7 +238,9 @@ describe('RP-initiated logout', () => {
     expect(out.statusCode, out.body).toBe(200);
     expect(out.cookies.find((c) => c.name === OIDC_LOGOUT_COOKIE)?.value).toBe('');
     const end = new URL(out.json<{ redirectTo: string }>().redirectTo);
-    const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json();
+    const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {
+      end_session_endpoint: string;
+    };
     expect(`${end.origin}${end.pathname}`).toBe(discovery.end_session_endpoint);
     expect(end.searchParams.get('post_logout_redirect_uri')).toBe(SIGNED_OUT);
     expect(end.searchParams.get('client_id')).toBe('genz');

@@ -102,7 +102,7 @@ export default async function passkeyRoutes(
     { config: { auth: { scope: 'chat' } }, schema: { tags: ['me'], response: { 200: OptionsAnswer } } },
     async (request) => {
       const actor = sessionActor(request);
-      const me = await accounts.me(actor);
+      const me = await accounts.accountOf(actor);
       const existing = await db.select().from(passkeys).where(eq(passkeys.userId, actor.userId));
       const options = await generateRegistrationOptions({
         rpName: config.mfa.issuer,
