@@ -115,6 +115,10 @@ describe.each(['dev', 'prod'])('overlay %s', (overlay) => {
     ]);
     for (const c of [api, web])
       for (const p of ['readinessProbe', 'livenessProbe', 'startupProbe']) expect(c[p].httpGet.port).toBe('http');
+    // The endpoints exist: the API's health module registers them, the web app has a route handler for each.
+    const health = readFileSync(repoPath('apps', 'api', 'src', 'modules', 'health', 'index.ts'), 'utf8');
+    for (const path of ['/livez', '/readyz']) expect(health).toContain(`app.get('${path}'`);
+    expect(existsSync(repoPath('apps', 'web', 'src', 'app', 'livez', 'route.ts'))).toBe(true);
   });
 
   it("terminationGracePeriodSeconds covers preStop + the API's drain delay + grace", () => {
