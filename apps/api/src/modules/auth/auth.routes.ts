@@ -79,7 +79,7 @@ export function sessionDeliverer(config: AppConfig) {
 export type ProviderLogout = (
   request: FastifyRequest,
   reply: FastifyReply,
-  sessionId: string | undefined,
+  ended: { userId: string; sessionId: string } | undefined,
 ) => Promise<string | null>;
 
 export default async function authRoutes(
@@ -197,9 +197,9 @@ export default async function authRoutes(
     },
     async (request, reply) => {
       const { token } = refreshTokenOf(request, request.body?.refreshToken);
-      const sessionId = await accounts.logout({ refreshToken: token, actor: request.actor }, meta(request));
+      const ended = await accounts.logout({ refreshToken: token, actor: request.actor }, meta(request));
       clearCookies(reply);
-      const redirectTo = await providerLogout(request, reply, sessionId);
+      const redirectTo = await providerLogout(request, reply, ended);
       if (!redirectTo) return reply.code(204).send(null);
       // A form post (top-level navigation) follows a redirect; fetch() cannot cross origins, so it gets the URL.
       if (request.headers['sec-fetch-mode'] === 'navigate') return reply.redirect(redirectTo, 303);

@@ -516,7 +516,7 @@ export function createAccountsService(ctx: AccountsContext) {
       return issued;
     },
 
-    /** Ends the session of the refresh token (or the caller's); answers its id, if there was one. */
+    /** Ends the session of the refresh token (or the caller's); answers whose and which, if there was one. */
     async logout(input: { refreshToken?: string | undefined; actor: Actor | null }, meta: RequestMeta) {
       let userId: string | undefined;
       let familyId: string | undefined;
@@ -541,7 +541,7 @@ export function createAccountsService(ctx: AccountsContext) {
           ip: meta.ip,
         });
       });
-      return fid;
+      return { userId: uid, sessionId: fid };
     },
 
     async requestPasswordReset(rawEmail: string) {

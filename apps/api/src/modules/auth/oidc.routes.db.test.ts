@@ -5,6 +5,8 @@ import { eq } from 'drizzle-orm';
 import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
+import { createTestUser } from '../../test/users.ts';
+import { totpCode } from './mfa-totp.ts';
 import { mapGroups, OIDC_COOKIE, OIDC_LOGOUT_COOKIE } from './oidc.routes.ts';
 
 const PUBLIC = 'http://localhost:3000';
@@ -279,24 +281,51 @@ describe('RP-initiated logout', () => {
     expect(navigate.statusCode).toBe(303);
     expect(String(navigate.headers.location).startsWith(`${issuer}/`)).toBe(true);
 
-    // The log-out cookie of an OIDC session does not send the log-out of another (password) session to the IdP.
+    // A leftover log-out cookie does not send another user's log-out to the IdP.
     const again = await oidcLogin('frank');
     const stale = again.callback.cookies.find((c) => c.name === OIDC_LOGOUT_COOKIE)?.value ?? '';
-    const other = await t.app.accounts.issueSession(
-      (
-        await t.app.inject({
-          url: '/api/me',
-          cookies: { gz_at: again.callback.cookies.find((c) => c.name === 'gz_at')?.value ?? '' },
-        })
-      ).json().id,
-      { ip: '127.0.0.1' },
-    );
+    const someoneElse = await createTestUser(t.app);
     const local = await t.app.inject({
       method: 'POST',
       url: '/api/auth/logout',
-      payload: { refreshToken: other.refreshToken },
+      payload: { refreshToken: someoneElse.refreshToken },
       cookies: { [OIDC_LOGOUT_COOKIE]: stale },
     });
     expect(local.statusCode).toBe(204);
+  });
+
+  it('also after a log-in finished with a second factor (the session starts at POST /api/auth/mfa/verify)', async () => {
+    const first = await oidcLogin('gina');
+    const gz_at = first.callback.cookies.find((c) => c.name === 'gz_at')?.value ?? '';
+    const userId = (await t.app.inject({ url: '/api/me', cookies: { gz_at } })).json().id as string;
+    const { secret } = await t.app.mfa.startEnrollment({ id: userId, email: 'gina@idp.test' });
+    const [recoveryCode] = await t.app.mfa.confirmEnrollment(userId, totpCode(secret), '127.0.0.1');
+
+    const { callback } = await oidcLogin('gina');
+    const location = new URL(String(callback.headers.location));
+    expect(`${location.origin}${location.pathname}`).toBe(`${PUBLIC}/login`);
+    const pending = new URLSearchParams(location.hash.slice(1));
+    expect(pending.get('status')).toBe('mfa_required');
+    expect(callback.cookies.find((c) => c.name === 'gz_at')).toBeUndefined();
+    const logoutCookie = callback.cookies.find((c) => c.name === OIDC_LOGOUT_COOKIE)?.value ?? '';
+    expect(logoutCookie).not.toBe('');
+
+    const done = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/mfa/verify',
+      payload: { challenge: pending.get('challenge'), recoveryCode },
+    });
+    expect(done.statusCode, done.body).toBe(200);
+    const out = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/logout',
+      headers: { origin: PUBLIC },
+      cookies: {
+        gz_rt: done.cookies.find((c) => c.name === 'gz_rt')?.value ?? '',
+        [OIDC_LOGOUT_COOKIE]: logoutCookie,
+      },
+    });
+    expect(out.statusCode, out.body).toBe(200);
+    expect(out.json().redirectTo.startsWith(`${issuer}/`)).toBe(true);
   });
 });

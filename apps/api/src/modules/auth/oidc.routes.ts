@@ -14,7 +14,7 @@ import type { MfaService } from './mfa.service.ts';
 import type { SigningKeys } from './signing-keys.ts';
 
 export const OIDC_COOKIE = 'gz_oidc';
-/** The ID token of an OIDC-started session, for RP-initiated logout (path /api/auth: sent to log-out only). */
+/** The ID token of an OIDC log-in, for RP-initiated logout (path /api/auth: sent to log-out only). */
 export const OIDC_LOGOUT_COOKIE = 'gz_oidc_logout';
 const COOKIE_PATH = '/api/auth/oidc';
 const STATE_AUDIENCE = 'genz-oidc-state';
@@ -91,11 +91,13 @@ async function unseal(keys: SigningKeys, issuer: string, audience: string, token
 }
 
 /**
- * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): when the session being ended was started by OIDC
- * log-in (its ID token is in the `gz_oidc_logout` cookie, bound to that session id), the provider's
- * `end_session_endpoint` from discovery, with `id_token_hint`, `client_id` and `oidc.postLogoutRedirectUri` when
- * set. Null when there is nothing to end at the provider (another session, no cookie, no endpoint, switched off,
- * provider unreachable: the local log-out stands either way). Always clears the cookie.
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): when this browser signed in by OIDC (the ID token
+ * is in the `gz_oidc_logout` cookie, bound to the user it signed in) and the session being ended is that user's, the
+ * provider's `end_session_endpoint` from discovery, with `id_token_hint`, `client_id` and
+ * `oidc.postLogoutRedirectUri` when set. The binding is to the user, not the session id, because a log-in with a
+ * second factor starts its session later (POST /api/auth/mfa/verify). Null when there is nothing to end at the
+ * provider (another user, no cookie, no endpoint, switched off, provider unreachable: the local log-out stands either
+ * way). Always clears the cookie.
  */
 export function oidcProviderLogout(opts: { config: AppConfig; keys: SigningKeys; discovery: OidcDiscovery }) {
   const { config, keys, discovery } = opts;
@@ -103,7 +105,7 @@ export function oidcProviderLogout(opts: { config: AppConfig; keys: SigningKeys;
   return async function endSessionUrl(
     request: FastifyRequest,
     reply: FastifyReply,
-    sessionId: string | undefined,
+    ended: { userId: string } | undefined,
   ): Promise<string | null> {
     const cookie = request.cookies[OIDC_LOGOUT_COOKIE];
     if (!cookie) return null;
@@ -112,8 +114,8 @@ export function oidcProviderLogout(opts: { config: AppConfig; keys: SigningKeys;
     let idToken: string;
     try {
       const payload = await unseal(keys, config.auth.issuer, LOGOUT_AUDIENCE, cookie);
-      if (typeof payload.idt !== 'string' || typeof payload.sid !== 'string') return null;
-      if (sessionId !== undefined && payload.sid !== sessionId) return null;
+      if (typeof payload.idt !== 'string' || typeof payload.sub !== 'string') return null;
+      if (ended !== undefined && payload.sub !== ended.userId) return null;
       idToken = payload.idt;
     } catch {
       return null;
@@ -250,6 +252,12 @@ export default async function oidcRoutes(
       if (user.status === 'pending_approval') {
         throw new DomainError('account_pending', 'An administrator has not approved this account yet.');
       }
+      if (idToken && oidc.logoutAtProvider) {
+        // Kept for RP-initiated logout (oidcProviderLogout), bound to this user; lives as long as a session.
+        const ttl = config.auth.refreshTokenTtlSec;
+        const sealed = await seal(keys, config.auth.issuer, LOGOUT_AUDIENCE, { sub: user.id, idt: idToken }, ttl);
+        reply.setCookie(OIDC_LOGOUT_COOKIE, sealed, { ...cookieBase, path: '/api/auth', maxAge: ttl });
+      }
       // A second factor set up here still applies: the web app finishes the log-in with the challenge.
       const pending = await mfa.gate(user);
       if (pending) {
@@ -271,18 +279,6 @@ export default async function oidcRoutes(
         data: { via: provider, groups },
       });
       deliver(reply, issued, 'cookie');
-      if (idToken && oidc.logoutAtProvider) {
-        // Kept for RP-initiated logout (oidcProviderLogout), bound to this session; lives as long as the session.
-        const ttl = config.auth.refreshTokenTtlSec;
-        const sealed = await seal(
-          keys,
-          config.auth.issuer,
-          LOGOUT_AUDIENCE,
-          { sid: issued.sessionId, idt: idToken },
-          ttl,
-        );
-        reply.setCookie(OIDC_LOGOUT_COOKIE, sealed, { ...cookieBase, path: '/api/auth', maxAge: ttl });
-      }
       return reply.redirect(`${publicUrl}/`, 302);
     },
   );
