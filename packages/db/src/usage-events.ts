@@ -7,12 +7,35 @@ import { uuidv7 } from './uuidv7.ts';
 export type NewUsageEvent = Omit<NewUsageEventRow, 'id'> & { id?: string };
 
 /**
- * Appends a batch of usage events in one multi-row INSERT (the usage writer's database sink). An empty batch is a
- * no-op. PostgreSQL caps a statement at 65535 parameters, 16 per row: callers keep batches under 4000 rows.
+ * Appends a batch of usage events in one INSERT (the usage writer's database sink): one array parameter per column,
+ * unnested into rows, so a batch costs 16 parameters whatever its size (a multi-row VALUES list built 16 per row, and
+ * building and serialising them was a visible share of the API's CPU under load). An empty batch is a no-op.
  */
 export async function insertUsageEvents(db: Db, events: readonly NewUsageEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await db.insert(usageEvents).values(events.map((e) => ({ ...e, id: e.id ?? uuidv7() })));
+  const col = <T>(f: (e: NewUsageEvent) => T) => sql.param(events.map(f));
+  const now = new Date().toISOString();
+  await db.execute(sql`
+    insert into ${usageEvents} (id, created_at, request_id, user_id, api_key_id, alias, deployment, endpoint, status,
+      input_tokens, output_tokens, reasoning_tokens, cost_usd, price_version, latency_ms, ttft_ms)
+    select * from unnest(
+      ${col((e) => e.id ?? uuidv7())}::uuid[],
+      ${col((e) => (e.createdAt ? e.createdAt.toISOString() : now))}::timestamptz[],
+      ${col((e) => e.requestId)}::text[],
+      ${col((e) => e.userId ?? null)}::uuid[],
+      ${col((e) => e.apiKeyId ?? null)}::uuid[],
+      ${col((e) => e.alias)}::text[],
+      ${col((e) => e.deployment)}::text[],
+      ${col((e) => e.endpoint)}::text[],
+      ${col((e) => e.status)}::text[],
+      ${col((e) => e.inputTokens)}::integer[],
+      ${col((e) => e.outputTokens)}::integer[],
+      ${col((e) => e.reasoningTokens)}::integer[],
+      ${col((e) => e.costUsd)}::float8[],
+      ${col((e) => e.priceVersion)}::text[],
+      ${col((e) => e.latencyMs)}::integer[],
+      ${col((e) => e.ttftMs ?? null)}::integer[]
+    )`);
 }
 
 export interface UsageTotals {

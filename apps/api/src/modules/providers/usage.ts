@@ -26,7 +26,7 @@ export interface UsageSink {
 }
 
 /**
- * Writes each batch as one multi-row INSERT into usage_events (packages/db insertUsageEvents). A failure rejects the
+ * Writes each batch as one INSERT into usage_events (packages/db insertUsageEvents). A failure rejects the
  * whole batch; the writer counts it as dropped (`write_failed`) and carries on.
  */
 export function dbUsageSink(db: () => Db): UsageSink {
