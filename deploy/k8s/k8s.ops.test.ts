@@ -14,6 +14,7 @@ import {
   deployPath,
   knownSeriesNames,
   metricNamesIn,
+  metricsContract,
   readYaml,
   readYamlDocs,
   repoPath,
@@ -451,6 +452,17 @@ describe('negative fixtures: the validation is real', () => {
     writeFileSync(file, 'server:\n  prot: 8080\n');
     expect(() => loadConfig({ env: { GENZ_CONFIG: file }, cwd: dir })).toThrow(ConfigError);
     expect(() => loadConfig({ env: { GENZ_CONFIG: file }, cwd: dir })).toThrow(/genz\.yaml.*server\.prot/);
+  });
+});
+
+describe('metric sources', () => {
+  it('every exporter the metric contract names as a source is a documented prerequisite of the cluster', () => {
+    const readme = readFileSync(deployPath('k8s', 'README.md'), 'utf8');
+    const sources = new Set(metricsContract().map((m) => m.source));
+    sources.delete('api'); // the ServiceMonitor scrapes it
+    sources.delete('prometheus'); // `up`: Prometheus itself
+    expect(sources.size).toBeGreaterThan(0);
+    for (const s of sources) expect(readme, `${s} not named in deploy/k8s/README.md`).toContain(`\`${s}\``);
   });
 });
 
