@@ -36,8 +36,8 @@ const BRANCH_SQL = `with recursive branch as (
 ) select * from branch limit 50`;
 const SEARCH_SQL = `with hits as (
   select m.conversation_id, m.id as message_id, ts_rank(m.tsv, to_tsquery('simple', $2))::float8 as rank, m.id as sort_id
-    from messages m join conversations c on c.user_id = m.user_id and c.id = m.conversation_id and c.deleted_at is null
-   where m.user_id = $1::uuid and m.tsv @@ to_tsquery('simple', $2)
+    from messages m where m.user_id = $1::uuid and m.tsv @@ to_tsquery('simple', $2) and not exists (select 1
+      from conversations d where d.user_id = m.user_id and d.id = m.conversation_id and d.deleted_at is not null)
   union all
   select c.id, null, (ts_rank(c.title_tsv, to_tsquery('simple', $2)) * 2)::float8, c.id from conversations c
    where c.user_id = $1::uuid and c.deleted_at is null and c.title_tsv @@ to_tsquery('simple', $2)

@@ -599,15 +599,17 @@ export interface SearchHit {
  */
 export function searchSql(actor: Actor, tsquery: string, limit: number, before?: { rank: number; id: string }): SQL {
   const opts = 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5';
-  // The tsquery is inlined (not a CTE) so the planner can use it as a GIN index condition. Ranks first, then
-  // snippets for the page only: ts_headline re-parses the text and is the expensive part.
+  // Deleted conversations are an anti-join (a few rows, if any), not a join on every hit's conversation: about 3x
+  // less work for a common word. The tsquery is inlined (not a CTE) so the planner can use it as a GIN index
+  // condition. Ranks first, then snippets for the page only: ts_headline re-parses the text and is the expensive part.
   const q = sql`to_tsquery('simple', ${tsquery})`;
   return sql`with hits as (
           select m.conversation_id, m.id as message_id, ts_rank(m.tsv, ${q})::float8 as rank, m.created_at,
                  m.id as sort_id, m.content, null::text as title
             from messages m
-            join conversations c on c.user_id = m.user_id and c.id = m.conversation_id and c.deleted_at is null
            where m.user_id = ${actor.userId}::uuid and m.tsv @@ ${q}
+             and not exists (select 1 from conversations d where d.user_id = m.user_id and d.id = m.conversation_id
+                              and d.deleted_at is not null)
           union all
           select c.id, null, (ts_rank(c.title_tsv, ${q}) * 2)::float8, c.created_at, c.id, null, c.title
             from conversations c

@@ -97,10 +97,13 @@ describe('conversations', () => {
   it('soft delete hides at once; the retention job purges with the messages after the window', async () => {
     const svc = t.app.chats;
     const c = await svc.createConversation(alice, { title: 'doomed' });
-    const g = await svc.sendMessage(alice, c.id, { content: 'hello there' });
+    const g = await svc.sendMessage(alice, c.id, { content: 'hello there zyzzyva' });
     await follow(alice, g.generationId);
+    const found = async () => (await svc.search(alice, 'zyzzyva')).items.map((i) => i.conversationId);
+    expect(await found()).toContain(c.id);
     await svc.deleteConversation(alice, c.id);
     await expect(svc.getConversation(alice, c.id)).rejects.toMatchObject({ code: 'not_found' });
+    expect(await found()).toEqual([]); // search leaves deleted conversations out at once
     expect(await svc.purgeDeleted(new Date())).toBe(0); // within the retention window
     expect(await countMessages(alice, c.id)).toBe(2);
     const later = new Date(Date.now() + (t.config.chats.deletedRetentionDays + 1) * 86_400_000);
