@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiFromPage, axeViolations, type LaunchedBrowser, launchBrowser, logIn, PASSWORD, signUp } from './browser';
-import { type Stack, startStack } from './stack';
+import { STACK_START_MS, type Stack, startStack } from './stack';
 
 /**
  * Accounts against the real API (PGlite, demo model): the first admin from the setup link, sign-up validation,
@@ -12,7 +12,7 @@ let browser: LaunchedBrowser;
 beforeAll(async () => {
   stack = await startStack({ demoChunkDelayMs: 0 });
   browser = await launchBrowser();
-});
+}, STACK_START_MS);
 
 afterAll(async () => {
   await browser?.close();

@@ -21,6 +21,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** For `beforeAll`: starting the API, the web server and Chromium on a busy machine takes minutes at worst. */
+export const STACK_START_MS = 300_000;
+
 export interface StackOptions {
   /** Delay between demo reply chunks (`providers.demoChunkDelayMs`): slow enough to reload or stop mid-reply. */
   demoChunkDelayMs: number;
@@ -71,14 +74,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
-    api = await startApiProcess({
-      DATA_DIR: dataDir,
-      GENZ_CONFIG: config,
-      PUBLIC_URL: url,
-      LOG_LEVEL: 'warn',
-      // The drain delay is for load balancers; a test has none to wait for.
-      SHUTDOWN_DRAIN_DELAY_MS: '0',
-    });
+    api = await startApiProcess(
+      {
+        DATA_DIR: dataDir,
+        GENZ_CONFIG: config,
+        PUBLIC_URL: url,
+        LOG_LEVEL: 'warn',
+        // The drain delay is for load balancers; a test has none to wait for.
+        SHUTDOWN_DRAIN_DELAY_MS: '0',
+        // PGlite (WebAssembly) boots and migrates slowly on a busy 2-core CI machine.
+      },
+      150_000,
+    );
     const apiUrl = `http://127.0.0.1:${api.port}`;
     const setupPath = await setupLink(api);
     web = await startWebServer({ API_INTERNAL_URL: apiUrl }, webPort);

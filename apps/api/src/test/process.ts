@@ -51,15 +51,24 @@ export async function startApiProcess(env: Record<string, string>, timeoutMs = 6
   child.stderr?.on('data', (c) => {
     output += c;
   });
+  let outcome: 'ready' | 'exited';
   try {
-    await waitFor(
-      async () => ((await status(port, '/readyz')) === 200 ? true : undefined),
+    outcome = await waitFor(
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return 'exited' as const;
+        return (await status(port, '/readyz')) === 200 ? ('ready' as const) : undefined;
+      },
       timeoutMs,
-      `API process on ${port}: ${output.slice(-500)}`,
+      `API process on ${port}`,
     );
   } catch (err) {
     child.kill('SIGKILL');
-    throw err;
+    throw new Error(`${(err as Error).message}; its output:\n${output.slice(-2000)}`);
+  }
+  if (outcome === 'exited') {
+    throw new Error(
+      `API process exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.slice(-2000)}`,
+    );
   }
   return { port, child, output: () => output };
 }

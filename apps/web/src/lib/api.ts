@@ -378,9 +378,10 @@ export const api = {
     ),
   deleteConversation: (conversationId: string) =>
     apiJson<void>(`/api/conversations/${id(conversationId)}`, { method: 'DELETE' }),
+  /** Every message of the conversation (all branches), oldest first: `view=tree`, a page at a time. */
   messages: async (conversationId: string, cursor?: string | null) => {
     const page = await apiJson<Page<unknown>>(
-      `/api/conversations/${id(conversationId)}/messages${q({ cursor, limit: 100 })}`,
+      `/api/conversations/${id(conversationId)}/messages${q({ view: 'tree', cursor, limit: 200 })}`,
     );
     return { items: page.items.map(normalizeMessage), nextCursor: page.nextCursor };
   },

@@ -260,7 +260,10 @@ export function runReply(
   return { done, abort: () => controller.abort() };
 }
 
-/** Opens the send request; the response is the SSE stream. */
+/**
+ * Opens the send request; the response is the SSE stream. `parentId` is always sent: `null` starts a new root (the
+ * first message, or an edit of it), where an absent one would mean "after the active leaf" to the API.
+ */
 export function sendMessageStart(
   conversationId: string,
   body: { content: string; parentId?: string | null; model?: string; options?: Record<string, unknown> },
@@ -269,7 +272,7 @@ export function sendMessageStart(
   return (signal) =>
     request(`/api/conversations/${encodeURIComponent(conversationId)}/messages`, {
       method: 'POST',
-      body: { ...body, parentId: body.parentId ?? undefined },
+      body: { ...body, parentId: body.parentId ?? null },
       headers: { accept: 'text/event-stream', 'idempotency-key': idempotencyKey },
       signal,
     });

@@ -3,7 +3,17 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
 import dynamic from 'next/dynamic';
 import { useSearchParams } from 'next/navigation';
-import { type KeyboardEvent, memo, useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
+import {
+  type KeyboardEvent,
+  memo,
+  useCallback,
+  useEffect,
+  useId,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+} from 'react';
 import { api, type ChatSettings, type Conversation, errorMessage, type Message, type MessagePart } from '@/lib/api';
 import {
   clearSnapshot,
@@ -307,7 +317,17 @@ export function ConversationView({
     const target = info.ids[info.index - 1 + delta];
     if (!target) return;
     const key = message.parentId && tree.byId.has(message.parentId) ? message.parentId : '';
-    setChoice((prev) => new Map(prev).set(key, target));
+    const next = new Map(choice).set(key, target);
+    setChoice(next);
+    // The branch shown is remembered by the API (activeLeafId), so a reload or another device opens it too.
+    const leaf = activePath(tree, next, conversation?.activeLeafId ?? null).at(-1);
+    if (!conversationId || !leaf || leaf.id === conversation?.activeLeafId) return;
+    api
+      .updateConversation(conversationId, { activeLeafId: leaf.id })
+      .then((updated) => {
+        if (idRef.current === updated.id) setConversation(updated);
+      })
+      .catch((error: unknown) => toast.show(errorMessage(error, t)));
   };
 
   if (loadState === 'loading') {
@@ -437,12 +457,21 @@ interface ListProps {
   busy: boolean;
 }
 
-/** Windowed: only the messages near the viewport are in the DOM, so 2,000 messages scroll like 20. */
+/**
+ * Windowed: only the messages near the viewport are in the DOM, so 2,000 messages scroll like 20.
+ *
+ * Opening a conversation shows its newest message, and a growing reply stays in view, until the reader scrolls
+ * up. "Stuck to the bottom" ends only on an upward scroll away from the bottom: rows measured after the first
+ * paint (estimated 140 px, then markdown loads) grow the content under a programmatic scroll, which must not
+ * count as the reader leaving.
+ */
 function MessageList(props: ListProps) {
   const t = useT();
-  const { path, jumpTo, setHighlight } = props;
+  const { path, jumpTo, setHighlight, busy } = props;
   const scroller = useRef<HTMLDivElement>(null);
-  const atBottom = useRef(true);
+  const stuck = useRef(true);
+  const lastTop = useRef(0);
+  const [following, setFollowing] = useState(true);
   const virtualizer = useVirtualizer({
     count: path.length,
     getScrollElement: () => scroller.current,
@@ -451,14 +480,25 @@ function MessageList(props: ListProps) {
     getItemKey: (index) => path[index]?.id ?? index,
   });
 
-  // Follow the newest text while the reader is at the bottom; leave them be when they scrolled up.
-  const lastText = path.at(-1) ? textOf(path.at(-1)?.parts ?? []).length : 0;
-  // biome-ignore lint/correctness/useExhaustiveDependencies: re-run when the last message grows or the path changes
+  const follow = useCallback((value: boolean) => {
+    stuck.current = value;
+    setFollowing(value);
+  }, []);
+
+  // A reply starting (sent here, or resumed after a reload) is followed again.
   useEffect(() => {
-    if (atBottom.current && path.length > 0 && !jumpTo) {
-      virtualizer.scrollToIndex(path.length - 1, { align: 'end' });
-    }
-  }, [path.length, lastText, virtualizer, jumpTo]);
+    if (busy) follow(true);
+  }, [busy, follow]);
+
+  // While stuck, every change of size keeps the bottom in view: new rows, a growing reply, rows measured late.
+  const totalSize = virtualizer.getTotalSize();
+  const lastText = path.at(-1) ? textOf(path.at(-1)?.parts ?? []).length : 0;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: re-run whenever the content below may have grown
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el || !stuck.current || path.length === 0) return;
+    el.scrollTop = el.scrollHeight;
+  }, [totalSize, path.length, lastText, following]);
 
   // A search hit: bring the message into view and mark it.
   const jumped = useRef<string | null>(null);
@@ -467,12 +507,12 @@ function MessageList(props: ListProps) {
     const index = path.findIndex((m) => m.id === jumpTo);
     if (index === -1) return;
     jumped.current = jumpTo;
-    atBottom.current = false;
+    follow(false);
     virtualizer.scrollToIndex(index, { align: 'center' });
     setHighlight(jumpTo);
     const timer = setTimeout(() => setHighlight(null), 4000);
     return () => clearTimeout(timer);
-  }, [jumpTo, path, virtualizer, setHighlight]);
+  }, [jumpTo, path, virtualizer, setHighlight, follow]);
 
   return (
     <div
@@ -480,14 +520,16 @@ function MessageList(props: ListProps) {
       className="messages"
       onScroll={(event) => {
         const el = event.currentTarget;
-        atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+        const gap = el.scrollHeight - el.scrollTop - el.clientHeight;
+        if (gap < 80) {
+          if (!stuck.current) follow(true);
+        } else if (el.scrollTop < lastTop.current && stuck.current) {
+          follow(false);
+        }
+        lastTop.current = el.scrollTop;
       }}
     >
-      <section
-        aria-label={t('chat.messages')}
-        className="messages-inner"
-        style={{ height: virtualizer.getTotalSize() }}
-      >
+      <section aria-label={t('chat.messages')} className="messages-inner" style={{ height: totalSize }}>
         {virtualizer.getVirtualItems().map((item) => {
           const message = path[item.index];
           if (!message) return null;
@@ -513,6 +555,11 @@ function MessageList(props: ListProps) {
           );
         })}
       </section>
+      {following ? null : (
+        <button type="button" className="btn btn-small jump-latest" onClick={() => follow(true)}>
+          ↓ {t('chat.jumpToLatest')}
+        </button>
+      )}
     </div>
   );
 }

@@ -2,7 +2,16 @@
 
 import Link from 'next/link';
 import { usePathname } from 'next/navigation';
-import { type FormEvent, type ReactNode, useCallback, useEffect, useId, useRef, useState } from 'react';
+import {
+  type FormEvent,
+  type MouseEvent,
+  type ReactNode,
+  useCallback,
+  useEffect,
+  useId,
+  useRef,
+  useState,
+} from 'react';
 import { api, type Conversation, errorMessage, type SearchHit } from '@/lib/api';
 import { useT } from '../providers';
 import { useToast } from '../toasts';
@@ -31,6 +40,14 @@ export function Snippet({ text }: { text: string }) {
 }
 
 const DELETE_GRACE_MS = 6000;
+
+/** A menu action: the menu (a `<details>`) closes once one is chosen. */
+const closing =
+  (action: () => unknown) =>
+  (event: MouseEvent<HTMLButtonElement>): void => {
+    event.currentTarget.closest('details')?.removeAttribute('open');
+    action();
+  };
 
 export function Sidebar({ onNavigate }: { onNavigate(): void }) {
   const t = useT();
@@ -236,24 +253,36 @@ export function Sidebar({ onNavigate }: { onNavigate(): void }) {
             ⋯
           </summary>
           <fieldset className="menu" aria-label={t('sidebar.actions', { title })}>
-            <button type="button" className="btn btn-ghost btn-small" onClick={() => setRenaming(conversation.id)}>
+            <button
+              type="button"
+              className="btn btn-ghost btn-small"
+              onClick={closing(() => setRenaming(conversation.id))}
+            >
               {t('sidebar.rename')}
             </button>
             <button
               type="button"
               className="btn btn-ghost btn-small"
-              onClick={() => act(() => api.updateConversation(conversation.id, { pinned: !conversation.pinned }))}
+              onClick={closing(() =>
+                act(() => api.updateConversation(conversation.id, { pinned: !conversation.pinned })),
+              )}
             >
               {conversation.pinned ? t('sidebar.unpin') : t('sidebar.pin')}
             </button>
             <button
               type="button"
               className="btn btn-ghost btn-small"
-              onClick={() => act(() => api.updateConversation(conversation.id, { archived: !conversation.archived }))}
+              onClick={closing(() =>
+                act(() => api.updateConversation(conversation.id, { archived: !conversation.archived })),
+              )}
             >
               {conversation.archived ? t('sidebar.unarchive') : t('sidebar.archive')}
             </button>
-            <button type="button" className="btn btn-ghost btn-small btn-danger" onClick={() => remove(conversation)}>
+            <button
+              type="button"
+              className="btn btn-ghost btn-small btn-danger"
+              onClick={closing(() => remove(conversation))}
+            >
               {t('common.delete')}
             </button>
           </fieldset>
