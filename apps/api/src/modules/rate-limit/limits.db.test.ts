@@ -34,6 +34,9 @@ describe('request rates', () => {
     expect(first.statusCode).toBe(200);
     expect(first.headers['ratelimit-limit']).toBe('2');
     expect(first.headers['ratelimit-remaining']).toBe('1');
+    // Until the burst is whole again: one emission interval (2 s) after this charge, in whole seconds rounded up.
+    expect(Number(first.headers['ratelimit-reset'])).toBeGreaterThanOrEqual(1);
+    expect(Number(first.headers['ratelimit-reset'])).toBeLessThanOrEqual(3);
     await t.app.inject({ url: '/api/me', headers: alice.headers });
     const refused = await t.app.inject({ url: '/api/me', headers: alice.headers });
     expect(refused.statusCode).toBe(429);
@@ -156,6 +159,47 @@ describe('token reservations on /v1', () => {
       new Date(now).getUTCDate() + 1,
     );
     expect(Math.abs(Number(res.headers['retry-after']) - (midnight - now) / 1000)).toBeLessThanOrEqual(1.5);
+  });
+
+  it('a monthly cost budget: reservations priced at the deployment, 429 insufficient_quota past it', async () => {
+    const t = await app({
+      // $1 a token either way, so a reservation costs its token count in dollars.
+      'providers.deployments': [
+        { id: 'priced', provider: 'demo', model: 'demo', inputPricePerMTok: 1e6, outputPricePerMTok: 1e6 },
+      ],
+      'providers.aliases': { priced: { deployments: ['priced'] } },
+      'limits.defaults.costPerMonthUsd': 100,
+      'metrics.token': 'limits-metrics-token-00',
+    });
+    const user = await createTestUser(t.app);
+    const key = await createTestApiKey(t.app, user, ['inference', 'read']);
+    const post = (max_tokens: number) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: key.headers,
+        payload: { ...chat(max_tokens), model: 'priced' },
+      });
+    // 'hello there' is estimated at 3 prompt tokens: 3 + 200 = $203 does not fit a $100 budget, even unused.
+    const refused = await post(200);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_quota' });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    // $3 + $20 fits; afterwards usage shows what it really cost.
+    const ok = await post(20);
+    expect(ok.statusCode).toBe(200);
+    const spent = ok.json().usage.total_tokens as number;
+    const usage = (await t.app.inject({ url: '/api/me/usage', headers: key.headers })).json() as UsageBody;
+    const cost = usage.items.find((i) => i.policy === 'user_cost_month');
+    expect(cost?.limit).toBe(100);
+    expect(cost?.used).toBeCloseTo(spent, 5);
+    // Decisions are counted per policy and outcome.
+    const metrics = await t.app.inject({
+      url: '/metrics',
+      headers: { authorization: 'Bearer limits-metrics-token-00' },
+    });
+    expect(metrics.body).toMatch(/genz_ratelimit_decisions_total\{policy="user_cost_month",outcome="limited"\} 1\b/);
+    expect(metrics.body).toMatch(/genz_ratelimit_decisions_total\{policy="user_cost_month",outcome="allowed"\} 1\b/);
   });
 
   it('simultaneous generations per user: one more than the cap gets 429', async () => {
