@@ -103,6 +103,23 @@ export const routeTable: RouteTable = {
       return json('POST', '/api/auth/mfa/enroll', { challenge });
     },
   },
+  'POST /api/auth/mfa/enroll/passkey/options': {
+    request: async (f) => {
+      const { challenge } = await f.app.mfa.challenge(f.owner.id, 'mfa_enrollment_required');
+      return json('POST', '/api/auth/mfa/enroll/passkey/options', { challenge });
+    },
+  },
+  // a bogus ceremony answers 400 (passkeys.routes.db.test.ts registers for real)
+  'POST /api/auth/mfa/enroll/passkey/verify': {
+    request: async (f) => {
+      const { challenge } = await f.app.mfa.challenge(f.owner.id, 'mfa_enrollment_required');
+      return json('POST', '/api/auth/mfa/enroll/passkey/verify', {
+        challenge,
+        ceremony: 'x'.repeat(40),
+        response: { ...fakeAssertion, response: { clientDataJSON: 'AAAA', attestationObject: 'AAAA' } },
+      });
+    },
+  },
   'POST /api/auth/mfa/enroll/confirm': {
     request: async (f) => {
       const { challenge } = await f.app.mfa.challenge(f.owner.id, 'mfa_enrollment_required');

@@ -233,7 +233,7 @@ export default fp(
       providerLogout: oidcProviderLogout({ config, keys, discovery }),
     });
     await app.register(adminRoutes, { accounts, mailer, mfa });
-    await app.register(mfaRoutes, { config, accounts, mfa });
+    await app.register(mfaRoutes, { config, accounts, mfa, passkeys });
     await app.register(oidcRoutes, { config, accounts, external, mfa, keys, discovery });
     await app.register(passkeyRoutes, { config, accounts, mfa, passkeys });
 

@@ -1,6 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { writeAuditEvent } from '@genz/db';
-import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AppConfig } from '../../config/index.ts';
@@ -11,7 +11,14 @@ import { actorOf, meta, sessionDeliverer } from './auth.routes.ts';
 import { Delivery, Password, SessionTokens } from './auth.schemas.ts';
 import type { AccountsService } from './auth.service.ts';
 import type { MfaService } from './mfa.service.ts';
-import { AuthenticationResponse, Ceremony } from './passkeys.routes.ts';
+import {
+  AuthenticationResponse,
+  Ceremony,
+  OptionsAnswer,
+  PasskeyName,
+  RegistrationResponse,
+} from './passkeys.routes.ts';
+import type { Passkeys } from './passkeys.service.ts';
 
 const strict = { additionalProperties: false } as const;
 const Code = Type.String({ pattern: '^[0-9]{6}$', description: 'The 6-digit code of the authenticator app.' });
@@ -56,6 +63,16 @@ const VerifyBody = Type.Object(
 );
 const EnrollBody = Type.Object({ challenge: Challenge }, strict);
 const EnrollConfirmBody = Type.Object({ challenge: Challenge, code: Code, delivery: Type.Optional(Delivery) }, strict);
+const EnrollPasskeyBody = Type.Object(
+  {
+    challenge: Challenge,
+    ceremony: Ceremony,
+    response: RegistrationResponse,
+    name: PasskeyName,
+    delivery: Type.Optional(Delivery),
+  },
+  strict,
+);
 
 const tags = ['auth'];
 const publicRoute = { auth: 'public' as const };
@@ -76,9 +93,9 @@ function sessionActor(request: FastifyRequest): Actor {
  */
 export default async function mfaRoutes(
   app: FastifyInstance,
-  opts: { config: AppConfig; accounts: AccountsService; mfa: MfaService },
+  opts: { config: AppConfig; accounts: AccountsService; mfa: MfaService; passkeys: Passkeys },
 ) {
-  const { config, accounts, mfa } = opts;
+  const { config, accounts, mfa, passkeys } = opts;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const deliver = sessionDeliverer(config);
   const perIp = policy('auth_mfa_ip', config.limits.auth.verifyPerIp);
@@ -155,6 +172,35 @@ export default async function mfaRoutes(
       const issued = await startSession(request, user.id, 'totp_enrolled');
       reply.header('cache-control', 'no-store');
       return { ...deliver(reply, issued, request.body.delivery ?? 'cookie'), recoveryCodes };
+    },
+  );
+
+  // A role that requires a factor may enrol a passkey instead of TOTP: registration with the enrolment challenge.
+  r.post(
+    '/api/auth/mfa/enroll/passkey/options',
+    { config: publicRoute, schema: { tags, body: EnrollBody, response: { 200: OptionsAnswer } } },
+    async (request) => {
+      await ipLimit(request);
+      const user = await challengedUser(request.body.challenge, 'mfa_enrollment_required');
+      return passkeys.registrationOptions(user);
+    },
+  );
+
+  r.post(
+    '/api/auth/mfa/enroll/passkey/verify',
+    { config: publicRoute, schema: { tags, body: EnrollPasskeyBody, response: { 200: SessionTokens } } },
+    async (request, reply) => {
+      await ipLimit(request);
+      const { challenge, delivery, ...registration } = request.body;
+      const user = await challengedUser(challenge, 'mfa_enrollment_required');
+      await passkeys.register(
+        user.id,
+        { ...registration, response: registration.response as RegistrationResponseJSON },
+        request.ip,
+        request.log,
+      );
+      const issued = await startSession(request, user.id, 'passkey_enrolled');
+      return deliver(reply, issued, delivery ?? 'cookie');
     },
   );
 

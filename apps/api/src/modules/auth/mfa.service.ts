@@ -18,7 +18,7 @@ export interface LoginPending {
   pending: 'mfa_required' | 'mfa_enrollment_required';
   challenge: string;
   expiresAt: number;
-  /** The second steps this account can answer with (`totp` includes its recovery codes). */
+  /** The second steps this account can answer with (`totp` includes its recovery codes), or may enrol. */
   methods: SecondFactorKind[];
 }
 
@@ -161,7 +161,7 @@ export function createMfaService(ctx: MfaContext) {
     async gate(user: UserRow): Promise<LoginPending | null> {
       const methods = methodsOf(await factors(user.id));
       if (methods.length > 0) return service.challenge(user.id, 'mfa_required', methods);
-      if (requiredFor(user.role)) return service.challenge(user.id, 'mfa_enrollment_required', ['totp']);
+      if (requiredFor(user.role)) return service.challenge(user.id, 'mfa_enrollment_required', ['totp', 'passkey']);
       return null;
     },
 

@@ -275,6 +275,51 @@ describe('a passkey is a second factor', () => {
   });
 });
 
+describe('enrolling a passkey when the role requires a factor', () => {
+  it('the enrolment challenge registers a passkey instead of TOTP and starts the session', async () => {
+    const admin = await createTestUser(t.app, { role: 'admin' });
+    const pending = (await passwordLogin(admin)).json<{ status: string; challenge: string; methods: string[] }>();
+    expect(pending).toMatchObject({ status: 'mfa_enrollment_required', methods: ['totp', 'passkey'] });
+    const opts = await post('/api/auth/mfa/enroll/passkey/options', { challenge: pending.challenge });
+    expect(opts.statusCode, opts.body).toBe(200);
+    const { ceremony, options } = opts.json<{
+      ceremony: string;
+      options: { challenge: string; user: { name: string } };
+    }>();
+    expect(options.user.name).toBe(admin.email);
+    const device = softwareAuthenticator();
+    // A ceremony made for someone else's session does not register here.
+    const other = await createTestUser(t.app);
+    const foreign = (await post('/api/me/passkeys/registration/options', {}, other.headers)).json<{
+      ceremony: string;
+      options: { challenge: string };
+    }>();
+    const mixed = await post('/api/auth/mfa/enroll/passkey/verify', {
+      challenge: pending.challenge,
+      ceremony: foreign.ceremony,
+      response: device.create(foreign.options.challenge),
+    });
+    expect(mixed.statusCode).toBe(400);
+
+    const done = await post('/api/auth/mfa/enroll/passkey/verify', {
+      challenge: pending.challenge,
+      ceremony,
+      response: device.create(options.challenge),
+      name: 'key',
+      delivery: 'bearer',
+    });
+    expect(done.statusCode, done.body).toBe(200);
+    const headers = { authorization: `Bearer ${done.json().accessToken}` };
+    expect((await t.app.inject({ url: '/api/me/mfa', headers })).json()).toMatchObject({
+      totp: false,
+      passkeys: 1,
+      required: true,
+    });
+    // From now on the password log-in asks for that passkey.
+    expect((await passwordLogin(admin)).json()).toMatchObject({ status: 'mfa_required', methods: ['passkey'] });
+  });
+});
+
 describe('admin reset of a lost second factor', () => {
   it('removes TOTP, recovery codes and passkeys, ends every session, is audited; only admins may', async () => {
     const admin = await createTestUser(t.app, { role: 'admin' });

@@ -1,13 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { uuidv7, writeAuditEvent } from '@genz/db';
-import { passkeys } from '@genz/db/schema';
-import {
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransport,
-  generateRegistrationOptions,
-  type RegistrationResponseJSON,
-  verifyRegistrationResponse,
-} from '@simplewebauthn/server';
+import { writeAuditEvent } from '@genz/db';
+import { type PasskeyRow, passkeys } from '@genz/db/schema';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { and, eq } from 'drizzle-orm';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
@@ -19,7 +13,7 @@ import { actorOf, meta, sessionDeliverer } from './auth.routes.ts';
 import { Delivery, IdParams, SessionTokens } from './auth.schemas.ts';
 import type { AccountsService } from './auth.service.ts';
 import type { MfaService } from './mfa.service.ts';
-import { type Passkeys, passkeyRefused } from './passkeys.service.ts';
+import type { Passkeys } from './passkeys.service.ts';
 
 const strict = { additionalProperties: false } as const;
 const B64 = Type.String({ pattern: '^[A-Za-z0-9_-]*$', maxLength: 16_384 });
@@ -28,7 +22,7 @@ const Attachment = Type.Optional(Type.Union([Type.Literal('platform'), Type.Lite
 const Extensions = Type.Record(Type.String(), Type.Unknown());
 
 /** The browser's `PublicKeyCredential.toJSON()` after `navigator.credentials.create()`. */
-const RegistrationResponse = Type.Object({
+export const RegistrationResponse = Type.Object({
   id: B64,
   rawId: B64,
   type: Type.Literal('public-key'),
@@ -58,7 +52,8 @@ export const AuthenticationResponse = Type.Object({
   clientExtensionResults: Extensions,
 });
 export const Ceremony = Type.String({ minLength: 20, maxLength: 4096 });
-const OptionsAnswer = Type.Object({
+export const PasskeyName = Type.Optional(Type.String({ maxLength: 100 }));
+export const OptionsAnswer = Type.Object({
   ceremony: Ceremony,
   options: Type.Record(Type.String(), Type.Unknown()),
 });
@@ -69,7 +64,12 @@ const Passkey = Type.Object({
   lastUsedAt: Type.Union([Type.String(), Type.Null()]),
 });
 
-const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
+export const publicPasskey = (p: PasskeyRow) => ({
+  id: p.id,
+  name: p.name,
+  createdAt: p.createdAt.toISOString(),
+  lastUsedAt: p.lastUsedAt?.toISOString() ?? null,
+});
 
 /**
  * Passkeys (WebAuthn, @simplewebauthn/server; docs/accounts.md "Passkeys"): registration, list and removal for a
@@ -83,7 +83,6 @@ export default async function passkeyRoutes(
 ) {
   const { config, accounts, mfa } = opts;
   const ceremonies = opts.passkeys;
-  const { origin, rpID } = ceremonies;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const db = app.db.db;
   const deliver = sessionDeliverer(config);
@@ -100,27 +99,7 @@ export default async function passkeyRoutes(
   r.post(
     '/api/me/passkeys/registration/options',
     { config: { auth: { scope: 'chat' } }, schema: { tags: ['me'], response: { 200: OptionsAnswer } } },
-    async (request) => {
-      const actor = sessionActor(request);
-      const me = await accounts.accountOf(actor);
-      const existing = await db.select().from(passkeys).where(eq(passkeys.userId, actor.userId));
-      const options = await generateRegistrationOptions({
-        rpName: config.mfa.issuer,
-        rpID,
-        userName: me.email,
-        userID: new TextEncoder().encode(actor.userId),
-        attestationType: 'none',
-        excludeCredentials: existing.map((p) => ({
-          id: p.credentialId,
-          transports: p.transports as AuthenticatorTransport[],
-        })),
-        authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
-      });
-      return {
-        ceremony: await ceremonies.ceremony('register', options.challenge, actor.userId),
-        options: { ...options },
-      };
-    },
+    async (request) => ceremonies.registrationOptions(await accounts.accountOf(sessionActor(request))),
   );
 
   r.post(
@@ -129,59 +108,19 @@ export default async function passkeyRoutes(
       config: { auth: { scope: 'chat' } },
       schema: {
         tags: ['me'],
-        body: Type.Object(
-          { ceremony: Ceremony, response: RegistrationResponse, name: Type.Optional(Type.String({ maxLength: 100 })) },
-          strict,
-        ),
+        body: Type.Object({ ceremony: Ceremony, response: RegistrationResponse, name: PasskeyName }, strict),
         response: { 201: Passkey },
       },
     },
     async (request, reply) => {
       const actor = sessionActor(request);
-      const { challenge, userId } = await ceremonies.readCeremony(request.body.ceremony, 'register');
-      if (userId !== actor.userId) throw new DomainError('invalid_token', 'This ceremony belongs to another session.');
-      let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
-      try {
-        verification = await verifyRegistrationResponse({
-          response: request.body.response as RegistrationResponseJSON,
-          expectedChallenge: challenge,
-          expectedOrigin: origin,
-          expectedRPID: rpID,
-          requireUserVerification: true,
-        });
-      } catch (err) {
-        request.log.info({ reason: (err as Error).message }, 'passkey registration refused');
-        throw passkeyRefused();
-      }
-      if (!verification.verified) throw passkeyRefused();
-      const { credential } = verification.registrationInfo;
-      const [row] = await db
-        .insert(passkeys)
-        .values({
-          id: uuidv7(),
-          userId: actor.userId,
-          credentialId: credential.id,
-          publicKey: b64(credential.publicKey),
-          counter: credential.counter,
-          transports: credential.transports ?? [],
-          name: request.body.name ?? 'Passkey',
-        })
-        .onConflictDoNothing()
-        .returning();
-      if (!row) throw new DomainError('conflict', 'This passkey is already registered.');
-      await writeAuditEvent(db, {
-        event: 'passkey.added',
-        actorUserId: actor.userId,
-        targetType: 'passkey',
-        targetId: row.id,
-        ip: request.ip,
-      });
-      return reply.code(201).send({
-        id: row.id,
-        name: row.name,
-        createdAt: row.createdAt.toISOString(),
-        lastUsedAt: null,
-      });
+      const row = await ceremonies.register(
+        actor.userId,
+        { ...request.body, response: request.body.response as RegistrationResponseJSON },
+        request.ip,
+        request.log,
+      );
+      return reply.code(201).send(publicPasskey(row));
     },
   );
 
@@ -193,12 +132,7 @@ export default async function passkeyRoutes(
         .select()
         .from(passkeys)
         .where(eq(passkeys.userId, actorOf(request).userId));
-      return rows.map((p) => ({
-        id: p.id,
-        name: p.name,
-        createdAt: p.createdAt.toISOString(),
-        lastUsedAt: p.lastUsedAt?.toISOString() ?? null,
-      }));
+      return rows.map(publicPasskey);
     },
   );
 

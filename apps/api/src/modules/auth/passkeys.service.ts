@@ -1,10 +1,13 @@
-import type { DbHandle } from '@genz/db';
+import { type DbHandle, uuidv7, writeAuditEvent } from '@genz/db';
 import { type PasskeyRow, passkeys } from '@genz/db/schema';
 import {
   type AuthenticationResponseJSON,
   type AuthenticatorTransport,
   generateAuthenticationOptions,
+  generateRegistrationOptions,
+  type RegistrationResponseJSON,
   verifyAuthenticationResponse,
+  verifyRegistrationResponse,
 } from '@simplewebauthn/server';
 import { eq, sql } from 'drizzle-orm';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -73,10 +76,71 @@ export function createPasskeys(ctx: PasskeyContext) {
   }
 
   return {
-    origin,
-    rpID,
-    ceremony,
-    readCeremony,
+    /** Options for `navigator.credentials.create()` for `user`, and the ceremony (bound to the user) carrying them. */
+    async registrationOptions(user: { id: string; email: string }) {
+      const existing = await db.select().from(passkeys).where(eq(passkeys.userId, user.id));
+      const options = await generateRegistrationOptions({
+        rpName: config.mfa.issuer,
+        rpID,
+        userName: user.email,
+        userID: new TextEncoder().encode(user.id),
+        attestationType: 'none',
+        excludeCredentials: existing.map((p) => ({
+          id: p.credentialId,
+          transports: p.transports as AuthenticatorTransport[],
+        })),
+        authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+      });
+      return { ceremony: await ceremony('register', options.challenge, user.id), options: { ...options } };
+    },
+
+    /** Verifies a registration for `userId` (the ceremony must be theirs) and stores the passkey, audited. */
+    async register(
+      userId: string,
+      input: { ceremony: string; response: RegistrationResponseJSON; name?: string | undefined },
+      ip: string,
+      log: FastifyBaseLogger,
+    ): Promise<PasskeyRow> {
+      const read = await readCeremony(input.ceremony, 'register');
+      if (read.userId !== userId) throw new DomainError('invalid_token', 'This ceremony belongs to another session.');
+      let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+      try {
+        verification = await verifyRegistrationResponse({
+          response: input.response,
+          expectedChallenge: read.challenge,
+          expectedOrigin: origin,
+          expectedRPID: rpID,
+          requireUserVerification: true,
+        });
+      } catch (err) {
+        log.info({ reason: (err as Error).message }, 'passkey registration refused');
+        throw passkeyRefused();
+      }
+      if (!verification.verified) throw passkeyRefused();
+      const { credential } = verification.registrationInfo;
+      const [row] = await db
+        .insert(passkeys)
+        .values({
+          id: uuidv7(),
+          userId,
+          credentialId: credential.id,
+          publicKey: Buffer.from(credential.publicKey).toString('base64url'),
+          counter: credential.counter,
+          transports: credential.transports ?? [],
+          name: input.name ?? 'Passkey',
+        })
+        .onConflictDoNothing()
+        .returning();
+      if (!row) throw new DomainError('conflict', 'This passkey is already registered.');
+      await writeAuditEvent(db, {
+        event: 'passkey.added',
+        actorUserId: userId,
+        targetType: 'passkey',
+        targetId: row.id,
+        ip,
+      });
+      return row;
+    },
 
     /** Options for `navigator.credentials.get()` and the ceremony that carries their challenge. */
     async loginOptions() {
