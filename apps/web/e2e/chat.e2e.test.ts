@@ -230,6 +230,17 @@ describe('chat in the browser (real API, demo model)', () => {
     expect(rows).toBeGreaterThan(0);
     expect(rows).toBeLessThan(60);
     expect(await page.getByText('Message 1 of the long chat.').count()).toBe(0);
+
+    // Scrolling up leaves the bottom (other rows replace these) and offers the way back.
+    await page.locator('.messages').hover();
+    await page.mouse.wheel(0, -3000);
+    const jump = page.getByRole('button', { name: 'Jump to the latest message' });
+    await jump.waitFor();
+    await page.getByText(`Message ${LONG_CHAT} of the long chat.`).waitFor({ state: 'detached' });
+    expect(await page.locator('.message-slot').count()).toBeLessThan(60);
+    await jump.click();
+    await page.getByText(`Message ${LONG_CHAT} of the long chat.`).waitFor();
+    await jump.waitFor({ state: 'detached' });
     await page.close();
   });
 
