@@ -62,9 +62,10 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
 
   // ---------------- conversations ----------------
 
-  app.get('/api/conversations', { config: readable, schema: s.listConversations }, async (request) => {
+  app.get('/api/conversations', { config: readable, schema: s.listConversations }, async (request, reply) => {
     const q = request.query as { archived?: boolean; cursor?: string; limit?: number };
-    return svc.listConversations(actorOf(request), q);
+    // The body as the cache keeps it (serialised once, when the page was read).
+    return reply.type('application/json; charset=utf-8').send(await svc.listConversationsJson(actorOf(request), q));
   });
 
   app.post('/api/conversations', { config: chat, schema: s.createConversation }, async (request, reply) => {

@@ -418,6 +418,46 @@ export function createChatsService(ctx: ChatsContext) {
     return parent.id;
   }
 
+  /**
+   * A page of the conversation list as its JSON body: the first page is kept serialised in the cache, so a hit is
+   * sent as it is (no parse, no serialisation).
+   */
+  async function listConversationsJson(
+    actor: Actor,
+    opts: { archived?: boolean; cursor?: string; limit?: number } = {},
+  ): Promise<string> {
+    const limit = Math.min(opts.limit ?? config.conversationsPageDefault, config.conversationsPageMax);
+    let after: repo.ConversationKey | undefined;
+    if (opts.cursor !== undefined) {
+      const key = decodeCursor(opts.cursor, 3);
+      const [p, u, id] = key ?? [];
+      const updatedAt = typeof u === 'string' ? new Date(u) : undefined;
+      if ((p !== 0 && p !== 1) || !updatedAt || Number.isNaN(updatedAt.getTime()) || !isUuid(id)) {
+        throw invalidCursor();
+      }
+      after = { pinned: p === 1, updatedAt, id };
+    }
+    const archived = opts.archived ?? false;
+    const load = async () => {
+      const rows = await repo.listConversations(db, actor, {
+        archived,
+        limit: limit + 1,
+        ...(after ? { after } : {}),
+      });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return JSON.stringify({
+        items: page.map(conversationView),
+        nextCursor:
+          rows.length > limit && last
+            ? encodeCursor([last.pinned ? 1 : 0, last.updatedAt.toISOString(), last.id])
+            : null,
+      });
+    };
+    // The first page is what every page load asks for: it is cached; later pages are read each time.
+    return after ? load() : ctx.listCache.page(actor.userId, `${archived ? 1 : 0}:${limit}`, load);
+  }
+
   return {
     // ---------------- conversations ----------------
     async createConversation(
@@ -444,38 +484,15 @@ export function createChatsService(ctx: ChatsContext) {
       return conversationView(row);
     },
 
+    /** The conversation list (GET /api/conversations sends listConversationsJson's body as it is). */
     async listConversations(actor: Actor, opts: { archived?: boolean; cursor?: string; limit?: number } = {}) {
-      const limit = Math.min(opts.limit ?? config.conversationsPageDefault, config.conversationsPageMax);
-      let after: repo.ConversationKey | undefined;
-      if (opts.cursor !== undefined) {
-        const key = decodeCursor(opts.cursor, 3);
-        const [p, u, id] = key ?? [];
-        const updatedAt = typeof u === 'string' ? new Date(u) : undefined;
-        if ((p !== 0 && p !== 1) || !updatedAt || Number.isNaN(updatedAt.getTime()) || !isUuid(id)) {
-          throw invalidCursor();
-        }
-        after = { pinned: p === 1, updatedAt, id };
-      }
-      const archived = opts.archived ?? false;
-      const load = async () => {
-        const rows = await repo.listConversations(db, actor, {
-          archived,
-          limit: limit + 1,
-          ...(after ? { after } : {}),
-        });
-        const page = rows.slice(0, limit);
-        const last = page.at(-1);
-        return {
-          items: page.map(conversationView),
-          nextCursor:
-            rows.length > limit && last
-              ? encodeCursor([last.pinned ? 1 : 0, last.updatedAt.toISOString(), last.id])
-              : null,
-        };
+      return JSON.parse(await listConversationsJson(actor, opts)) as {
+        items: ConversationView[];
+        nextCursor: string | null;
       };
-      // The first page is what every page load asks for: it is cached; later pages are read each time.
-      return after ? load() : ctx.listCache.page(actor.userId, `${archived ? 1 : 0}:${limit}`, load);
     },
+
+    listConversationsJson,
 
     async getConversation(actor: Actor, id: string): Promise<ConversationView> {
       return conversationView(await conversationOr404(actor, id));
