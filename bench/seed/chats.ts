@@ -239,8 +239,9 @@ export async function seedChats(opts: ChatSeedOptions): Promise<ChatSeedResult> 
       messages += res.rowCount ?? 0;
       opts.onProgress?.('other users', otherUsers, otherUsers);
     }
-    await client.query('ANALYZE conversations');
-    await client.query('ANALYZE messages');
+    // VACUUM too: it flushes the GIN pending lists the bulk insert filled (autovacuum would, on a live database);
+    // until then every search scans them.
+    await client.query('VACUUM (ANALYZE) conversations, messages');
     return { conversations: conversations + otherUsers, messages, bigConversationId: bigConversation.id };
   } finally {
     await client.end();
