@@ -24,7 +24,11 @@ export type { QueryObserver } from './query-timing.ts';
 export { executeRows } from './sql.ts';
 export type { Db, DbHandle, DbOptions } from './types.ts';
 export {
+  type AllUsersWindow,
+  allUsageBreakdown,
+  type DeploymentLatency,
   deleteUserUsage,
+  deploymentLatency,
   insertUsageEvents,
   type NewUsageEvent,
   type QuotaWindow,

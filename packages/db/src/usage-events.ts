@@ -56,9 +56,12 @@ export interface UsageWindow {
   status?: 'ok' | 'error' | 'aborted';
 }
 
-function where(w: UsageWindow): SQL | undefined {
+/** A window over every user's calls (admin reports). */
+export type AllUsersWindow = Omit<UsageWindow, 'userId'>;
+
+function where(w: AllUsersWindow & { userId?: string }): SQL | undefined {
   return and(
-    eq(usageEvents.userId, w.userId),
+    w.userId === undefined ? undefined : eq(usageEvents.userId, w.userId),
     gte(usageEvents.createdAt, w.from),
     lt(usageEvents.createdAt, w.to ?? new Date()),
     w.status ? eq(usageEvents.status, w.status) : undefined,
@@ -133,9 +136,18 @@ export type UsageBucket = UsageTotals & {
 };
 
 /** The same totals grouped by UTC day (oldest first) or by model alias (most requests first). */
-export async function userUsageBreakdown(
+export function userUsageBreakdown(db: Db, window: UsageWindow & { by: 'day' | 'model' }): Promise<UsageBucket[]> {
+  return breakdown(db, window);
+}
+
+/** userUsageBreakdown over every user (the admin usage charts). */
+export function allUsageBreakdown(db: Db, window: AllUsersWindow & { by: 'day' | 'model' }): Promise<UsageBucket[]> {
+  return breakdown(db, window);
+}
+
+async function breakdown(
   db: Db,
-  window: UsageWindow & { by: 'day' | 'model' },
+  window: AllUsersWindow & { userId?: string; by: 'day' | 'model' },
 ): Promise<UsageBucket[]> {
   const key =
     window.by === 'day'
@@ -148,6 +160,42 @@ export async function userUsageBreakdown(
     .groupBy(key)
     .orderBy(window.by === 'day' ? key : sql`count(*) desc, ${key}`);
   return rows.map((r) => ({ key: String(r.key), ...toTotals(r) }));
+}
+
+export interface DeploymentLatency {
+  requests: number;
+  errors: number;
+  latencyMs: number;
+  p95LatencyMs: number;
+  ttftMs: number | null;
+}
+
+/** Every replica's calls per deployment in [from, now): count, errors, mean and p95 latency, mean time to first token. */
+export async function deploymentLatency(db: Db, from: Date): Promise<Map<string, DeploymentLatency>> {
+  const rows = await db
+    .select({
+      deployment: usageEvents.deployment,
+      requests: sql<number>`count(*)::int`,
+      errors: sql<number>`(count(*) filter (where ${usageEvents.status} = 'error'))::int`,
+      latencyMs: sql<number>`avg(${usageEvents.latencyMs})::float8`,
+      p95LatencyMs: sql<number>`percentile_cont(0.95) within group (order by ${usageEvents.latencyMs})::float8`,
+      ttftMs: sql<number | null>`avg(${usageEvents.ttftMs})::float8`,
+    })
+    .from(usageEvents)
+    .where(gte(usageEvents.createdAt, from))
+    .groupBy(usageEvents.deployment);
+  return new Map(
+    rows.map((r) => [
+      r.deployment,
+      {
+        requests: Number(r.requests),
+        errors: Number(r.errors),
+        latencyMs: Math.round(Number(r.latencyMs)),
+        p95LatencyMs: Math.round(Number(r.p95LatencyMs)),
+        ttftMs: r.ttftMs === null ? null : Math.round(Number(r.ttftMs)),
+      },
+    ]),
+  );
 }
 
 /** Removes a user's usage rows (account purge). Returns how many were deleted. */

@@ -302,6 +302,8 @@ export const routeTable: RouteTable = {
   // ---------- models and provider configuration (modules/providers) ----------
   'GET /api/models': { request: () => ({ method: 'GET', url: '/api/models' }) },
   'GET /api/admin/config': { request: () => ({ method: 'GET', url: '/api/admin/config' }) },
+  'GET /api/admin/providers': { request: () => ({ method: 'GET', url: '/api/admin/providers' }) },
+  'GET /api/admin/usage': { request: () => ({ method: 'GET', url: '/api/admin/usage?days=7' }) },
   'PUT /api/admin/config': {
     request: (f) => ({
       method: 'PUT',

@@ -136,6 +136,21 @@ describe('chat routes', () => {
     const anon = await t.app.inject({ url: `/api/shared/${token}` });
     expect(anon.statusCode).toBe(200);
     expect(Object.keys(anon.json() as object).sort()).toEqual(['createdAt', 'messages', 'title']);
+    // Cached by version, revalidated on every read: the ETag is the share id, a match is a bodiless 304.
+    const shareId = (share.json() as { id: string }).id;
+    expect(anon.headers.etag).toBe(`"${shareId}"`);
+    expect(anon.headers['cache-control']).toBe('no-cache');
+    const revalidated = await t.app.inject({
+      url: `/api/shared/${token}`,
+      headers: { 'if-none-match': `"${shareId}"` },
+    });
+    expect(revalidated.statusCode).toBe(304);
+    expect(revalidated.body).toBe('');
+    const stale = await t.app.inject({ url: `/api/shared/${token}`, headers: { 'if-none-match': '"other"' } });
+    expect(stale.statusCode).toBe(200);
+    await t.app.inject({ method: 'DELETE', url: `/api/shares/${shareId}`, headers: alice.headers });
+    const revoked = await t.app.inject({ url: `/api/shared/${token}`, headers: { 'if-none-match': `"${shareId}"` } });
+    expect(revoked.statusCode).toBe(404);
     const key = await createTestApiKey(t.app, alice, ['read']);
     const listed = await t.app.inject({ url: '/api/conversations', headers: key.headers });
     expect(listed.statusCode).toBe(200);

@@ -186,11 +186,18 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
     return reply.code(204).send();
   });
 
-  // Anonymous: the snapshot only, by its capability token.
+  // Anonymous: the snapshot only, by its capability token. The ETag is the share's version; `no-cache` lets a
+  // reader (the web app's share page) keep the body under it but makes it ask every time, so a revoked share is
+  // gone for every reader at once (404), and a live one costs a 304.
   app.get('/api/shared/:token', { config: { auth: 'public' }, schema: s.readShare }, async (request, reply) => {
-    reply.header('cache-control', 'no-store');
+    const { version, snapshot } = await svc.readShare((request.params as { token: string }).token);
+    const etag = `"${version}"`;
+    reply.header('cache-control', 'no-cache');
+    reply.header('etag', etag);
     reply.header('x-robots-tag', 'noindex');
-    return svc.readShare((request.params as { token: string }).token);
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (ifNoneMatch?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) return reply.code(304).send();
+    return snapshot;
   });
 
   // ---------------- export / import ----------------

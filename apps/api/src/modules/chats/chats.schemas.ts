@@ -186,7 +186,7 @@ export const createShare = {
 export const listShares = { tags, response: { 200: SharePage } };
 export const readShare = {
   tags,
-  response: { 200: ShareSnapshotSchema },
+  response: { 200: ShareSnapshotSchema, 304: Type.Null({ description: 'If-None-Match named the current version.' }) },
   params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) }, strict),
 };
 const Format = Type.Object(

@@ -520,7 +520,8 @@ describe('search, shares, export, import', () => {
     const share = await svc.createShare(alice, c.id);
     const later = await svc.sendMessage(alice, c.id, { content: 'private follow-up' });
     await follow(alice, later.generationId);
-    const snap = await svc.readShare(share.token);
+    const { version, snapshot: snap } = await svc.readShare(share.token);
+    expect(version).toBe(share.id);
     expect(snap.title).toBe('Shared one');
     expect(snap.messages.map((m) => m.role)).toEqual(['user', 'assistant']);
     expect(JSON.stringify(snap)).not.toContain('private follow-up');

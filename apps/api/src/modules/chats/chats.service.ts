@@ -821,11 +821,15 @@ export function createChatsService(ctx: ChatsContext) {
       if (!isUuid(id) || !(await repo.revokeShare(db, actor, id, now()))) throw shareNotFound();
     },
 
-    /** Anonymous: the snapshot and nothing else. Revoked, expired and unknown tokens are the same 404. */
-    async readShare(token: string): Promise<ShareSnapshot> {
+    /**
+     * Anonymous: the snapshot and nothing else, with its version (the share id: a snapshot never changes, so a
+     * reader may cache it under that version and revalidate on every read). Revoked, expired and unknown tokens are
+     * the same 404.
+     */
+    async readShare(token: string): Promise<{ version: string; snapshot: ShareSnapshot }> {
       const row = await repo.publicShareByToken(db, token, now());
       if (!row) throw shareNotFound();
-      return row.snapshot;
+      return { version: row.id, snapshot: row.snapshot };
     },
 
     // ---------------- export / import ----------------

@@ -1,4 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { allUsageBreakdown, deploymentLatency } from '@genz/db';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { DomainError } from '../../http/errors.ts';
@@ -47,7 +48,41 @@ function expectedVersion(request: FastifyRequest): number {
   return Number(match[1]);
 }
 
-/** GET /api/models for the web app, and the admin configuration document (GET/PUT /api/admin/config). */
+const DAY_MS = 86_400_000;
+const Num = Type.Number();
+const NullableNum = Type.Union([Type.Number(), Type.Null()]);
+const ProviderStatus = Type.Object({
+  id: Type.String(),
+  provider: Type.String(),
+  model: Type.String(),
+  aliases: Type.Array(Type.String()),
+  circuit: Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half_open')]),
+  live: Type.Object(
+    { inFlight: Num, ttftMs: NullableNum, tokensPerSecond: NullableNum, healthScore: Num },
+    { description: "This replica's view: requests in flight and EWMAs of its own traffic." },
+  ),
+  lastHour: Type.Object(
+    { requests: Num, errors: Num, latencyMs: NullableNum, p95LatencyMs: NullableNum, ttftMs: NullableNum },
+    { description: 'Every replica, from usage_events.' },
+  ),
+});
+const UsageQuery = Type.Object(
+  { days: Type.Optional(Type.Integer({ minimum: 1, maximum: 366, default: 30 })) },
+  { additionalProperties: false },
+);
+const UsageBucket = Type.Object({
+  key: Type.String({ description: '`YYYY-MM-DD` (UTC) in `byDay`, the model alias in `byModel`.' }),
+  requests: Num,
+  inputTokens: Num,
+  outputTokens: Num,
+  reasoningTokens: Num,
+  costUsd: Num,
+});
+
+/**
+ * GET /api/models for the web app; for admins the configuration document (GET/PUT /api/admin/config), provider
+ * status (GET /api/admin/providers) and usage over time (GET /api/admin/usage).
+ */
 export default async function providersRoutes(app: FastifyInstance, opts: { manager: ProviderConfigManager }) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { manager } = opts;
@@ -129,6 +164,70 @@ export default async function providersRoutes(app: FastifyInstance, opts: { mana
       });
       const snapshot = manager.snapshot();
       return reply.header('etag', `"${snapshot.version}"`).header('cache-control', 'no-store').send(snapshot);
+    },
+  );
+
+  r.get(
+    '/api/admin/providers',
+    {
+      config: admin,
+      schema: {
+        tags: ['admin'],
+        description:
+          'Every deployment with its circuit state (shared by the replicas), the live latency and health of this ' +
+          "replica's traffic, and the last hour of every replica's calls.",
+        response: { 200: Type.Object({ items: Type.Array(ProviderStatus), nextCursor: Type.Null() }) },
+      },
+    },
+    async (_request, reply) => {
+      const lastHour = await deploymentLatency(app.db.db, new Date(Date.now() - 3_600_000));
+      const aliases = app.providers.aliases();
+      const items = app.providers.deployments().map((d) => {
+        const live = app.providers.deploymentStats(d.id);
+        const hour = lastHour.get(d.id);
+        return {
+          id: d.id,
+          provider: d.provider,
+          model: d.model,
+          aliases: aliases.filter((a) => a.deployments.some((x) => x.id === d.id)).map((a) => a.name),
+          circuit: app.providers.circuitState(d.id),
+          live: {
+            inFlight: live.inFlight,
+            ttftMs: live.ttftMs === undefined ? null : Math.round(live.ttftMs),
+            tokensPerSecond: live.tokensPerSecond === undefined ? null : Math.round(live.tokensPerSecond * 10) / 10,
+            healthScore: Math.round(live.health * 1000) / 1000,
+          },
+          lastHour: hour ?? { requests: 0, errors: 0, latencyMs: null, p95LatencyMs: null, ttftMs: null },
+        };
+      });
+      reply.header('cache-control', 'no-store');
+      return { items, nextCursor: null };
+    },
+  );
+
+  r.get(
+    '/api/admin/usage',
+    {
+      config: admin,
+      schema: {
+        tags: ['admin'],
+        description:
+          "Every user's requests, tokens and cost over the last `days` days: per UTC day (oldest first; days with no " +
+          'calls are left out) and per model alias (most requests first).',
+        querystring: UsageQuery,
+        response: {
+          200: Type.Object({ from: Type.String(), byDay: Type.Array(UsageBucket), byModel: Type.Array(UsageBucket) }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const from = new Date(Date.now() - (request.query.days ?? 30) * DAY_MS);
+      const [byDay, byModel] = await Promise.all([
+        allUsageBreakdown(app.db.db, { from, by: 'day' }),
+        allUsageBreakdown(app.db.db, { from, by: 'model' }),
+      ]);
+      reply.header('cache-control', 'no-store');
+      return { from: from.toISOString(), byDay, byModel };
     },
   );
 }

@@ -17,7 +17,7 @@ import type {
   RoutingConfig,
   Usage,
 } from './providers.types.ts';
-import type { RetryBudget, Stats } from './stats.ts';
+import type { DeploymentStats, RetryBudget, Stats } from './stats.ts';
 import { classify, UpstreamError } from './upstream-error.ts';
 import type { UsageEvent, UsageWriter } from './usage.ts';
 
@@ -204,6 +204,11 @@ export class ProviderRouter {
 
   circuitState(id: string) {
     return this.breakers.state(id);
+  }
+
+  /** This replica's live statistics of a deployment (in flight, latency EWMAs, passive health score). */
+  deploymentStats(id: string): Readonly<DeploymentStats> {
+    return this.stats.get(id);
   }
 
   resolve(model: string): Alias {
