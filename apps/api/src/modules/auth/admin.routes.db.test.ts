@@ -192,6 +192,7 @@ describe('who may join', () => {
     expect((await t.app.inject({ url: '/api/auth/signup-mode' })).json()).toEqual({
       mode: 'invite',
       setupRequired: false,
+      oidc: null,
     });
     expect((await signup('walkin@example.com')).json().code).toBe('signup_closed');
     const invite = await t.app.inject({

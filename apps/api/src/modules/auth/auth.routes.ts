@@ -124,7 +124,8 @@ export default async function authRoutes(
     { config: publicRoute, schema: { tags, response: { 200: s.SignupMode } } },
     async () => {
       const settings = await accounts.signupSettings();
-      return { mode: settings.mode, setupRequired: !(await accounts.isSetupDone()) };
+      const oidc = config.oidc.issuerUrl && config.oidc.clientId ? config.oidc.name : null;
+      return { mode: settings.mode, setupRequired: !(await accounts.isSetupDone()), oidc };
     },
   );
 

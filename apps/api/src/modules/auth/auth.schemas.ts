@@ -175,4 +175,10 @@ export const SignupSettingsBody = Type.Object(
   strict,
 );
 
-export const SignupMode = Type.Object({ mode: Type.String(), setupRequired: Type.Boolean() });
+export const SignupMode = Type.Object({
+  mode: Type.String(),
+  setupRequired: Type.Boolean(),
+  oidc: Type.Union([Type.String(), Type.Null()], {
+    description: 'The OIDC provider name when "Sign in with…" is configured (GET /api/auth/oidc/start), else null.',
+  }),
+});

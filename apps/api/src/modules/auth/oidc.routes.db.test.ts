@@ -140,6 +140,10 @@ async function oidcLogin(login: string, jar: Jar = new Map()) {
 }
 
 describe('OIDC log-in against a real oidc-provider', () => {
+  it('is announced to the log-in page by GET /api/auth/signup-mode', async () => {
+    expect((await t.app.inject({ url: '/api/auth/signup-mode' })).json()).toMatchObject({ oidc: 'oidc' });
+  });
+
   it('creates the user on first sight, maps groups to role, sets session cookies and redirects home', async () => {
     const { callback } = await oidcLogin('alice');
     expect(callback.statusCode, callback.body).toBe(302);
