@@ -1,6 +1,8 @@
 import type { Metadata, Viewport } from 'next';
 import type { ReactNode } from 'react';
 import { Providers } from '@/components/providers';
+import { imageOrigins } from '@/csp';
+import { catalogs } from '@/lib/i18n/catalogs';
 import { getLocale, getT, getTheme } from '@/lib/i18n/server';
 import './globals.css';
 
@@ -25,15 +27,6 @@ export const viewport: Viewport = {
   ],
 };
 
-/** Origins (besides this one) that chat markdown may load images from: `WEB_IMAGE_ORIGINS`, comma-separated. */
-function imageOrigins(): string[] {
-  return (process.env.WEB_IMAGE_ORIGINS ?? '')
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => URL.canParse(entry))
-    .map((entry) => new URL(entry).origin);
-}
-
 export default async function RootLayout({ children }: { children: ReactNode }) {
   const [locale, theme, t] = await Promise.all([getLocale(), getTheme(), getT()]);
   // The theme is rendered into <html> from a cookie, so the first paint is already right (no script, no flash);
@@ -44,7 +37,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
         <a className="skip-link" href="#main">
           {t('app.skipToContent')}
         </a>
-        <Providers locale={locale} theme={theme} imageOrigins={imageOrigins()}>
+        <Providers locale={locale} messages={catalogs[locale]} theme={theme} imageOrigins={imageOrigins()}>
           {children}
         </Providers>
       </body>

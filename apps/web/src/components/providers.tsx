@@ -2,7 +2,7 @@
 
 import { useRouter } from 'next/navigation';
 import { createContext, type ReactNode, useCallback, useContext, useMemo, useState } from 'react';
-import { LOCALE_COOKIE, type Locale, type Translate, translator } from '@/lib/i18n';
+import { type Catalog, format, LOCALE_COOKIE, type Locale, type Translate } from '@/lib/i18n';
 import { prefCookie, THEME_COOKIE, type Theme } from '@/lib/prefs';
 
 interface AppContext {
@@ -19,6 +19,8 @@ const Context = createContext<AppContext | null>(null);
 
 export function Providers(props: {
   locale: Locale;
+  /** The reader's catalog, from the server: the only language this page's JavaScript carries. */
+  messages: Catalog;
   theme: Theme;
   imageOrigins: readonly string[];
   children: ReactNode;
@@ -44,13 +46,13 @@ export function Providers(props: {
   const value = useMemo<AppContext>(
     () => ({
       locale: props.locale,
-      t: translator(props.locale),
+      t: (key, vars) => format(props.messages[key] ?? key, vars),
       theme,
       setTheme,
       setLocale,
       imageOrigins: props.imageOrigins,
     }),
-    [props.locale, props.imageOrigins, theme, setTheme, setLocale],
+    [props.locale, props.messages, props.imageOrigins, theme, setTheme, setLocale],
   );
   return <Context.Provider value={value}>{props.children}</Context.Provider>;
 }

@@ -16,11 +16,13 @@ import {
 import type { MessageKey } from '@/lib/i18n';
 import { type SettingsSection, settingsSections } from '@/lib/settings-sections';
 import { passwordIssues } from '@/lib/validation';
+import { AdminProviders, AdminUsage } from './admin-status';
 import { useMe } from './app-shell';
 import { CopyButton } from './copy-button';
 import { Field } from './field';
 import { PrefsControls } from './prefs-controls';
 import { useApp, useT } from './providers';
+import { Passkeys, SecondFactor } from './security-settings';
 import { useToast } from './toasts';
 
 const sectionTitle: Record<SettingsSection, MessageKey> = {
@@ -81,6 +83,8 @@ export function SettingsPage({ section }: { section: SettingsSection }) {
       {section === 'security' ? (
         <>
           <PasswordForm />
+          <SecondFactor />
+          <Passkeys />
           <Sessions />
         </>
       ) : null}
@@ -617,10 +621,8 @@ export function AdminUsers() {
           </div>
         ) : null}
       </section>
-      <section className="card">
-        <h2>{t('admin.providers')}</h2>
-        <p className="muted">{t('admin.providersLater')}</p>
-      </section>
+      <AdminProviders />
+      <AdminUsage />
     </div>
   );
 }

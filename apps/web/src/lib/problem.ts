@@ -4,10 +4,8 @@
  * For the generic codes (`validation_failed`, `conflict`, `bad_request`, `weak_password`) the API's `detail` says more than any
  * fixed sentence ("You already have 10 API keys; revoke one first."), so it wins there.
  */
-import { type MessageKey, type Translate, translator } from './i18n';
-import { en } from './i18n/en';
+import type { MessageKey, Translate } from './i18n';
 
-const english = translator('en');
 const detailFirst = new Set(['validation_failed', 'conflict', 'bad_request', 'weak_password']);
 
 export interface ParsedProblem {
@@ -49,22 +47,24 @@ export function parseProblem(body: unknown, status: number): ParsedProblem {
   return problem;
 }
 
-function catalogKey(code: string | undefined): MessageKey | undefined {
+/** The catalog's message for an error code, when it has one (`t` answers a missing key with the key itself). */
+function catalogMessage(code: string | undefined, t: Translate): string | undefined {
   if (code === undefined) return undefined;
-  const key = `errors.${code}`;
-  return Object.hasOwn(en, key) ? (key as MessageKey) : undefined;
+  const key = `errors.${code}` as MessageKey;
+  const said = t(key);
+  return said === key ? undefined : said;
 }
 
 /** The sentence to show for a parsed problem, in the reader's language where the catalog knows the code. */
-export function messageForProblem(problem: ParsedProblem, t: Translate = english): string {
-  const key = catalogKey(problem.code);
+export function messageForProblem(problem: ParsedProblem, t: Translate): string {
   if (problem.code !== undefined && detailFirst.has(problem.code) && problem.detail) return problem.detail;
-  if (key) return t(key);
+  const known = catalogMessage(problem.code, t);
+  if (known) return known;
   return problem.detail ?? problem.title ?? t('errors.http', { status: problem.status });
 }
 
 /** The message for a parsed error body (problem+json, or the OpenAI envelope on `/v1`). */
-export function problemMessage(body: unknown, status: number, t: Translate = english): string {
+export function problemMessage(body: unknown, status: number, t: Translate): string {
   return messageForProblem(parseProblem(body, status), t);
 }
 
@@ -80,6 +80,6 @@ export async function readJson(response: Response): Promise<unknown> {
 }
 
 /** Reads a failed response's body, tolerating bodies that are empty or not JSON. */
-export async function responseProblemMessage(response: Response, t: Translate = english): Promise<string> {
+export async function responseProblemMessage(response: Response, t: Translate): Promise<string> {
   return problemMessage(await readJson(response), response.status, t);
 }

@@ -28,16 +28,18 @@ import {
 import { messageForProblem } from '@/lib/problem';
 import { activePath, buildTree, choicesFor, siblingInfo, type Tree } from '@/lib/tree';
 import { useT } from '../providers';
+import { ShareButton } from '../share-button';
 import { useToast } from '../toasts';
 import { announceConversation } from './chat-events';
 import { safeHref } from './safe-links';
-import { SettingsPanel } from './settings-panel';
 
 // Markdown, KaTeX and the highlighter are the heaviest part of the page: loaded on first use, never in first load.
 const Markdown = dynamic(() => import('./markdown'), {
   ssr: false,
   loading: () => null,
 });
+// The per-conversation settings open on demand, so their code loads then too (first-load budget, docs/web.md).
+const SettingsPanel = dynamic(() => import('./settings-panel').then((m) => m.SettingsPanel), { ssr: false });
 
 const PENDING_USER = 'pending:user';
 const PENDING_ASSISTANT = 'pending:assistant';
@@ -359,6 +361,7 @@ export function ConversationView({
         >
           ⚙ {t('chat.settings')}
         </button>
+        {conversation ? <ShareButton conversationId={conversation.id} /> : null}
       </div>
       {showSettings ? (
         <SettingsPanel settings={settings} onSave={saveSettings} onClose={() => setShowSettings(false)} />

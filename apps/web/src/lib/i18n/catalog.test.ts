@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { catalogs, format, locales, placeholders, resolveLocale, translator } from './index';
+import { catalogs, translator } from './catalogs';
+import { format, locales, placeholders, resolveLocale } from './index';
 
 const english = catalogs.en;
 const keys = Object.keys(english).sort();

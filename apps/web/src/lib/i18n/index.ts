@@ -1,5 +1,4 @@
-import { de } from './de';
-import { type Catalog, en, type MessageKey } from './en';
+import type { Catalog, MessageKey } from './en';
 
 export type { Catalog, MessageKey };
 
@@ -8,7 +7,6 @@ export type Locale = (typeof locales)[number];
 export const defaultLocale: Locale = 'en';
 /** The language names, each in its own language (what a language switch shows). */
 export const localeNames: Record<Locale, string> = { en: 'English', de: 'Deutsch' };
-export const catalogs: Record<Locale, Catalog> = { en, de };
 
 /** Cookie holding the chosen language: a UI preference, not a secret (read by the server for the first paint). */
 export const LOCALE_COOKIE = 'gz_lang';
@@ -36,11 +34,6 @@ export function format(template: string, vars?: Vars): string {
   return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
     Object.hasOwn(vars, name) ? String(vars[name]) : whole,
   );
-}
-
-export function translator(locale: Locale): Translate {
-  const catalog = catalogs[locale];
-  return (key, vars) => format(catalog[key] ?? en[key], vars);
 }
 
 /** The `{name}` placeholders a message uses, sorted (the catalog test compares languages with it). */

@@ -1,6 +1,7 @@
 import { cookies, headers } from 'next/headers';
 import { isTheme, THEME_COOKIE, type Theme } from '../prefs';
-import { LOCALE_COOKIE, type Locale, resolveLocale, type Translate, translator } from './index';
+import { translator } from './catalogs';
+import { LOCALE_COOKIE, type Locale, resolveLocale, type Translate } from './index';
 
 /** The reader's language for a server render: the cookie, else Accept-Language. */
 export async function getLocale(): Promise<Locale> {

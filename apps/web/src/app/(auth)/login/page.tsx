@@ -2,6 +2,7 @@ import type { Metadata } from 'next';
 import { Suspense } from 'react';
 import { LoginForm } from '@/components/auth-forms';
 import { AuthShell } from '@/components/auth-shell';
+import { OidcButton } from '@/components/oidc-button';
 import { getT } from '@/lib/i18n/server';
 
 export async function generateMetadata(): Promise<Metadata> {
@@ -15,6 +16,7 @@ export default async function Page() {
       <Suspense>
         <LoginForm />
       </Suspense>
+      <OidcButton />
     </AuthShell>
   );
 }
