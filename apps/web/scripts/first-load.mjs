@@ -1,6 +1,8 @@
 // First-load JS of a page, from the BUILT standalone app (`npm run build -w @genz/web` first): starts the server
 // on a free port, reads the page's HTML and sums the gzipped size of every script it loads (<script src> and
-// modulepreload links), i.e. what a browser downloads before the page is interactive. Fails over the budget.
+// modulepreload links), i.e. what a browser downloads before the page is interactive. `noModule` scripts (Next's
+// legacy polyfills) are listed apart: browsers with ES modules, every supported one, never fetch them.
+// Fails when the modern total is over the budget.
 //   node apps/web/scripts/first-load.mjs [path ...]      (default /chat; budget FIRST_LOAD_BUDGET_KB, default 200)
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -44,22 +46,27 @@ try {
   let over = false;
   for (const page of pages) {
     const html = await (await fetch(`${base}${page}`)).text();
-    const srcs = new Set(
-      [...html.matchAll(/<script[^>]+src="([^"]+)"|<link[^>]+rel="modulepreload"[^>]+href="([^"]+)"/g)]
-        .map((m) => m[1] ?? m[2])
-        .filter((src) => src?.startsWith('/_next/static/')),
-    );
+    const tags = [...html.matchAll(/<script\b[^>]*\bsrc="([^"]+)"[^>]*>|<link\b[^>]*rel="modulepreload"[^>]*>/g)];
+    const scripts = new Map();
+    for (const [tag, src = /href="([^"]+)"/.exec(tag)?.[1]] of tags) {
+      if (src?.startsWith('/_next/static/')) scripts.set(src, /\bnoModule\b/i.test(tag));
+    }
     let total = 0;
+    let legacy = 0;
     const rows = [];
-    for (const src of srcs) {
+    for (const [src, noModule] of scripts) {
       const file = path.join(staticDir, decodeURIComponent(src.replace('/_next/static/', '').split('?')[0]));
       const size = gzipSync(await readFile(file), { level: 9 }).length;
-      total += size;
-      rows.push([size, src]);
+      if (noModule) legacy += size;
+      else total += size;
+      rows.push([size, noModule ? `${src} (noModule: legacy browsers only)` : src]);
     }
     rows.sort((a, b) => b[0] - a[0]);
     const kb = total / 1000;
-    console.log(`${page}: ${kb.toFixed(1)} kB gzipped first-load JS in ${srcs.size} scripts (budget ${budgetKb} kB)`);
+    console.log(
+      `${page}: ${kb.toFixed(1)} kB gzipped first-load JS (budget ${budgetKb} kB); ` +
+        `${(legacy / 1000).toFixed(1)} kB more of noModule polyfills for browsers without ES modules`,
+    );
     for (const [size, src] of rows) console.log(`  ${(size / 1000).toFixed(1).padStart(6)} kB  ${src}`);
     if (kb > budgetKb) over = true;
   }
