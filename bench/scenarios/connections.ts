@@ -22,6 +22,9 @@ const PROMPT = 'Please write a long reply so that many followers can watch it st
 
 interface Follower {
   ok: boolean;
+  /** HTTP status, or 0 when the connection failed before one (then `error` is the socket error code). */
+  status: number;
+  error?: string;
   /** From opening the request to its first event. */
   firstEventMs: number;
   events: number;
@@ -31,7 +34,7 @@ interface Follower {
 function follow(agent: Agent, base: string, path: string, token: string, opened: () => void): Promise<Follower> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const result: Follower = { ok: false, firstEventMs: Number.NaN, events: 0, done: false };
+    const result: Follower = { ok: false, status: 0, firstEventMs: Number.NaN, events: 0, done: false };
     const url = new URL(path, base);
     const req = request(
       {
@@ -42,7 +45,8 @@ function follow(agent: Agent, base: string, path: string, token: string, opened:
         headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
       },
       (res) => {
-        result.ok = res.statusCode === 200;
+        result.status = res.statusCode ?? 0;
+        result.ok = result.status === 200;
         if (!result.ok) res.resume();
         let tail = '';
         res.setEncoding('utf8');
@@ -65,7 +69,10 @@ function follow(agent: Agent, base: string, path: string, token: string, opened:
         res.on('error', () => resolve(result));
       },
     );
-    req.on('error', () => resolve(result));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      result.error = err.code ?? err.message;
+      resolve(result);
+    });
     req.end();
   });
 }
@@ -145,6 +152,7 @@ async function measure(ctx: BenchContext) {
   const sampler = startSampler(pid);
   await sleep(windowS * 1000);
   const held = sampler.stop();
+  const connectedAtEnd = connected;
   const results = await Promise.all(all);
   agent.destroy();
 
@@ -156,7 +164,21 @@ async function measure(ctx: BenchContext) {
   const cores = cpuPercent(first, last) / 100;
   const open = results.filter((r) => r.ok).length;
   const complete = results.filter((r) => r.done).length;
-  const per10k = 10_000 / Math.max(1, open);
+  const refused = new Map<string, number>();
+  for (const r of results) {
+    if (r.ok) continue;
+    const why = r.status === 0 ? `connection error ${r.error ?? ''}`.trim() : `HTTP ${r.status}`;
+    refused.set(why, (refused.get(why) ?? 0) + 1);
+  }
+  const refusedText =
+    [...refused]
+      .sort()
+      .map(([why, n]) => `${n} × ${why}`)
+      .join(', ') || 'none';
+  // Connections held during the window: those with their first event at its start and at its end, averaged (all of
+  // them on a quiet machine; fewer when opening is slower than the ramp, and the table says so).
+  const heldCount = (connectedAtHold + connectedAtEnd) / 2;
+  const per10k = 10_000 / Math.max(1, heldCount);
   const eventRate = 1000 / DEMO_CHUNK_MS;
   const firstEvent = results
     .filter((r) => Number.isFinite(r.firstEventMs))
@@ -165,13 +187,13 @@ async function measure(ctx: BenchContext) {
   const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '—');
   ctx.note(
     [
-      `${streams} SSE followers of one generation (demo model, one event every ${DEMO_CHUNK_MS} ms = ${eventRate} events/s per connection), opened over ${rampS} s; API process sampled for ${windowS} s once 99 % had their first event (${f(heldAtMs / 1000)} s after the send; ${connectedAtHold} of ${streams} by then):`,
+      `${streams} SSE followers of one generation (demo model, one event every ${DEMO_CHUNK_MS} ms = ${eventRate} events/s per connection), opened over ${rampS} s; API process sampled for ${windowS} s once 99 % had their first event (${f(heldAtMs / 1000)} s after the send); connections held during the window: ${connectedAtHold} at its start, ${connectedAtEnd} at its end (per-10k figures use their mean):`,
       '',
       '  | open (200) | got the whole reply | RSS idle MiB | RSS held MiB (median) | RSS per 10k connections MiB (`M_sse`) | CPU held, cores | cores per 10k connections | cores per 10k connections per event/s (`C_sse` ÷ rate) | open to first event p50 / p99 ms |',
       '  | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       `  | ${open} / ${streams} | ${complete} | ${f(idle.rssBytes / MiB, 0)} | ${f(heldRss / MiB, 0)} | ${f(((heldRss - idle.rssBytes) / MiB) * per10k, 0)} | ${f(cores, 2)} | ${f(cores * per10k, 2)} | ${f((cores * per10k) / eventRate, 3)} | ${f(percentile(firstEvent, 50), 0)} / ${f(percentile(firstEvent, 99), 0)} |`,
       '',
-      `  Idle CPU before the streams: ${f(cpuPercent(idleFrom, idle) / 100, 3)} cores. The reply has about 70 events (about ${f((70 * DEMO_CHUNK_MS) / 1000, 0)} s); followers that joined late replay it from the buffer first.`,
+      `  Not opened: ${refusedText}. Idle CPU before the streams: ${f(cpuPercent(idleFrom, idle) / 100, 3)} cores. The reply has about 70 events (about ${f((70 * DEMO_CHUNK_MS) / 1000, 0)} s); followers that joined late replay it from the buffer first.`,
     ].join('\n'),
   );
 }
