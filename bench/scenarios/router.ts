@@ -72,6 +72,8 @@ const bodyFor = (via: Via, slow: boolean, stream: boolean) =>
 
 interface Timing {
   ok: boolean;
+  /** HTTP status (0: no response); a 200 stream without its [DONE] or a content token is not ok. */
+  status: number;
   /** Request start to the whole response (non-stream), or to the first content token (stream). */
   ms: number;
   /** Streams: start to the end, and the longest silence between two chunks after the first. */
@@ -108,12 +110,13 @@ function call(agent: Agent, target: { url: string; headers: Record<string, strin
       });
       res.on('end', () => {
         const end = performance.now();
-        const ok = res.statusCode === 200 && (!stream || (done && Number.isFinite(first)));
-        resolve({ ok, ms: (stream ? first : end) - t0, totalMs: end - t0, maxGapMs: maxGap });
+        const status = res.statusCode ?? 0;
+        const ok = status === 200 && (!stream || (done && Number.isFinite(first)));
+        resolve({ ok, status, ms: (stream ? first : end) - t0, totalMs: end - t0, maxGapMs: maxGap });
       });
-      res.on('error', () => resolve({ ok: false, ms: Number.NaN, totalMs: Number.NaN, maxGapMs: maxGap }));
+      res.on('error', () => resolve({ ok: false, status: 0, ms: Number.NaN, totalMs: Number.NaN, maxGapMs: maxGap }));
     });
-    req.on('error', () => resolve({ ok: false, ms: Number.NaN, totalMs: Number.NaN, maxGapMs: maxGap }));
+    req.on('error', () => resolve({ ok: false, status: 0, ms: Number.NaN, totalMs: Number.NaN, maxGapMs: maxGap }));
     req.end(body);
   });
 }
@@ -192,22 +195,28 @@ async function measure(ctx: BenchContext) {
     const results = await slowStreams(ctx, via, streams, 500);
     await sleep(1000);
     const ok = results.filter((r) => r.ok);
+    // Why the others failed: HTTP status (0: no response; 200: a stream that ended without [DONE]), with counts.
+    const failures = new Map<number, number>();
+    for (const r of results) if (!r.ok) failures.set(r.status, (failures.get(r.status) ?? 0) + 1);
+    const failed = [...failures].map(([status, n]) => `${n}× ${status}`).join(', ') || 'none';
     const ttft = sorted(ok.map((r) => r.ms));
     const total = sorted(ok.map((r) => r.totalMs));
     const gap = Math.max(0, ...ok.map((r) => r.maxGapMs));
     const p95 = percentile(ttft, 95);
     if (via === 'direct') directTtftP95 = p95;
     rows.push(
-      `  | ${label[via]} | ${ok.length} / ${results.length} | ${f(percentile(ttft, 50), 1)} | ${f(p95, 1)} | ${f(percentile(ttft, 99), 1)} | ${via === 'direct' ? '—' : f(p95 - directTtftP95, 1)} | ${f(percentile(total, 50), 0)} / ${f(percentile(total, 99), 0)} | ${f(gap, 0)} |`,
+      `  | ${label[via]} | ${ok.length} / ${results.length} | ${failed} | ${f(percentile(ttft, 50), 1)} | ${f(p95, 1)} | ${f(percentile(ttft, 99), 1)} | ${via === 'direct' ? '—' : f(p95 - directTtftP95, 1)} | ${f(percentile(total, 50), 0)} / ${f(percentile(total, 99), 0)} | ${f(gap, 0)} |`,
     );
-    console.error(`      ${label[via]}: ${ok.length}/${results.length} complete, TTFT p95 ${f(p95, 1)} ms`);
+    console.error(
+      `      ${label[via]}: ${ok.length}/${results.length} complete (failed: ${failed}), TTFT p95 ${f(p95, 1)} ms`,
+    );
   }
   ctx.note(
     [
       `${streams} concurrent slow streams (20 events, 50 ms before each; started evenly over 500 ms; one discarded wave first; ms):`,
       '',
-      '  | target | complete | TTFT p50 | TTFT p95 | TTFT p99 | added TTFT p95 vs direct | total p50 / p99 | longest silence |',
-      '  | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '  | target | complete | failed (count× status) | TTFT p50 | TTFT p95 | TTFT p99 | added TTFT p95 vs direct | total p50 / p99 | longest silence |',
+      '  | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...rows,
     ].join('\n'),
   );
