@@ -82,7 +82,8 @@ export interface AccountsContext {
 
 const SIGNUP_SETTING = 'signup';
 const cacheKey = {
-  user: (id: string) => `auth:user:${id}`,
+  // v2: the entry also holds the profile (AuthUser); v1 entries (role, plan, status only) are never read.
+  user: (id: string) => `auth:user:v2:${id}`,
   apiKey: (hash: string) => `auth:apikey:${hash}`,
   signup: 'auth:signup-settings',
 };
