@@ -126,7 +126,7 @@ limits:
       if (!cursor) throw new Error('the conversation list has one page only');
       const convIds = (
         await client.query<{ id: string }>(
-          // The small ones (the big one's 1,000-message history is more than the demo model's context window).
+          // The small ones (a send to the big one builds a 1,000-message history to trim: another workload).
           `select id from conversations where user_id = $1 and id <> $2 and archived_at is null and deleted_at is null`,
           [heavy, seeded.bigConversationId],
         )

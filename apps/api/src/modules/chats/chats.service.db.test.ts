@@ -356,6 +356,40 @@ describe('generation', () => {
   });
 });
 
+describe('long conversations', () => {
+  it('a history longer than the context window sends the newest turns that fit, and the reply completes', async () => {
+    const svc = t.app.chats;
+    // A user of its own: this one reply reserves about 31,000 tokens of the per-minute limit.
+    const carol = actorOf((await createTestUser(t.app)).id);
+    const c = await svc.createConversation(carol, { settings: { systemPrompt: 'Be brief.' } });
+    // Four earlier turns of ~15,000 tokens each: 60,000 tokens, more than the demo model's 32,768.
+    const rows: repo.NewMessage[] = [];
+    let parentId: string | null = null;
+    for (let i = 0; i < 4; i++) {
+      const id = crypto.randomUUID();
+      const role = i % 2 === 0 ? 'user' : 'assistant';
+      rows.push({
+        id,
+        conversationId: c.id,
+        parentId,
+        role,
+        content: [{ type: 'text', text: `${i} `.repeat(30_000) }],
+      });
+      parentId = id;
+    }
+    await repo.insertMessages(t.app.db.db, carol, rows);
+    await svc.updateConversation(carol, c.id, { activeLeafId: parentId ?? '' });
+    const g = await svc.sendMessage(carol, c.id, { content: 'and now?' });
+    const events = await follow(carol, g.generationId);
+    expect(events.at(-1)?.event).toBe('done');
+    expect(data(events.at(-1))).toMatchObject({ status: 'complete' });
+    // The system prompt, the two newest earlier turns and the new message were sent (the usage the model reported).
+    const sent = (data(events.at(-1)).usage as { inputTokens: number }).inputTokens;
+    expect(sent).toBeGreaterThan(25_000);
+    expect(sent).toBeLessThan(32_768);
+  });
+});
+
 describe('conversation list cache', () => {
   it('serves the first page from the cache, and every write shows in the next list at once', async () => {
     const svc = t.app.chats;

@@ -251,6 +251,23 @@ export function createChatsService(ctx: ChatsContext) {
     return body;
   }
 
+  /**
+   * Drops the oldest turns of the history (never the system prompt or the new message) until the request, with its
+   * completion budget, fits the model's largest context window: the router would refuse it once the stream is open.
+   * Per-message estimates are rounded up, so the sum bounds the router's estimate of the whole.
+   */
+  function fitContext(request: ChatRequest, contextWindow: number) {
+    const first = request.messages[0]?.role === 'system' ? 1 : 0;
+    const sizes = request.messages.map((m) => estimateTokens({ model: request.model, messages: [m] }));
+    let total = sizes.reduce((a, b) => a + b, 0) + (request.max_tokens ?? 0);
+    let drop = 0;
+    while (total > contextWindow && first + drop < request.messages.length - 1) {
+      total -= sizes[first + drop] ?? 0;
+      drop++;
+    }
+    if (drop > 0) request.messages.splice(first, drop);
+  }
+
   async function maybeRetitle(actor: Actor, conversation: ConversationRow, userText: string, replyId: string) {
     if (!config.titleModel || conversation.title !== null) return;
     const reply = await repo.getMessage(db, actor, replyId);
@@ -307,6 +324,7 @@ export function createChatsService(ctx: ChatsContext) {
     const history = historyOf(branch, conversation.settings);
     if (input.userMessage) history.push({ role: 'user', content: input.userMessage.content });
     const request = requestFor(input.model, history, conversation.settings, input.options);
+    fitContext(request, Math.max(...ctx.providers.resolve(input.model).deployments.map((d) => d.contextWindow)));
     // The same reservation and generation slot as /v1 (429/503 before anything is written); the slot lives as
     // long as the reply, not the request.
     const guard = await reserveGeneration(
