@@ -96,9 +96,13 @@ describe('sharing through two web processes', () => {
   it('shares a chat, shows it logged out on both processes, and a revoke removes it from both at once', async () => {
     const page = await owner.context.newPage();
     await logIn(page, origin1, ADMIN);
-    await send(page, 'Look: **bold words** <img src=x onerror="window.__xss=1"> [bad](javascript:window.__xss=2)');
+    await send(
+      page,
+      'Look: **bold words** $e^{i\\pi}+1=0$ <img src=x onerror="window.__xss=1"> [bad](javascript:window.__xss=2)',
+    );
     await page.waitForURL(/\/chat\/[0-9a-f-]{36}/);
     await page.getByText('You said:').first().waitFor();
+    expect(await violations(page)).toEqual([]); // the streamed reply, rendered as markdown, under the CSP
     await page.getByRole('button', { name: 'Share', exact: true }).click();
     const panel = page.getByRole('region', { name: 'Share this chat' });
     await panel.getByRole('button', { name: 'Create link' }).click();
@@ -116,6 +120,7 @@ describe('sharing through two web processes', () => {
       expect(response?.headers()['cache-control']).toContain('no-store');
       const html = await response?.text();
       expect(html).toContain('<strong>bold words</strong>'); // in the server's HTML, not only after hydration
+      expect(html).toContain('class="katex"');
       await anon.getByRole('heading', { level: 1 }).waitFor();
       const messages = anon.locator('.share-messages');
       await expect(messages.getByText('You said:').count()).resolves.toBeGreaterThan(0);
