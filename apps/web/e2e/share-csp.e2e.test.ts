@@ -101,7 +101,11 @@ describe('sharing through two web processes', () => {
       'Look: **bold words** $e^{i\\pi}+1=0$ <img src=x onerror="window.__xss=1"> [bad](javascript:window.__xss=2)',
     );
     await page.waitForURL(/\/chat\/[0-9a-f-]{36}/);
-    await page.getByText('You said:').first().waitFor();
+    // The whole reply (a share snapshots finished messages only): the demo model ends with "and restart."
+    await page
+      .getByText(/and restart\.$/)
+      .first()
+      .waitFor();
     expect(await violations(page)).toEqual([]); // the streamed reply, rendered as markdown, under the CSP
     await page.getByRole('button', { name: 'Share', exact: true }).click();
     const panel = page.getByRole('region', { name: 'Share this chat' });
