@@ -1,15 +1,28 @@
 'use client';
 
+import dynamic from 'next/dynamic';
 import Link from 'next/link';
 import { useRouter, useSearchParams } from 'next/navigation';
 import { type FormEvent, useEffect, useId, useRef, useState } from 'react';
-import { api, errorMessage, fieldErrors, safeNext } from '@/lib/api';
+import {
+  api,
+  errorMessage,
+  fieldErrors,
+  loginHash,
+  type PendingLogin,
+  pendingFromHash,
+  pendingLogin,
+  safeNext,
+} from '@/lib/api';
 import type { Translate } from '@/lib/i18n';
 import { emailIssue, type Issue, PASSWORD_MIN_LENGTH, passwordIssues } from '@/lib/validation';
 import { Field } from './field';
 import { useT } from './providers';
 
 type Errors = Record<string, string | undefined>;
+
+// The second step (WebAuthn, QR codes) is fetched only when a log-in asks for it: /login's first load stays small.
+const LoginSecondStep = dynamic(() => import('./login-second-step'), { ssr: false });
 
 const say = (t: Translate, issue: Issue | undefined) => (issue ? t(issue.key, issue.vars) : undefined);
 
@@ -60,18 +73,49 @@ export function LoginForm({ compact = false }: { compact?: boolean }) {
   const params = useSearchParams();
   const form = useFormState();
   const next = safeNext(params.get('next'));
+  const [email, setEmail] = useState('');
+  const [secondStep, setSecondStep] = useState<PendingLogin | null>(null);
+
+  useEffect(() => {
+    // An OIDC log-in that needs a second factor comes back as /login#status=mfa_required&challenge=…
+    const handedOver = pendingFromHash(window.location.hash);
+    if (!handedOver) return;
+    // The challenge stands in for the password for a few minutes: out of the address bar and the history.
+    window.history.replaceState(null, '', `${window.location.pathname}${window.location.search}`);
+    setSecondStep(handedOver);
+  }, []);
 
   async function onSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const data = new FormData(event.currentTarget);
-    const email = String(data.get('email') ?? '');
+    const entered = String(data.get('email') ?? '');
     const password = String(data.get('password') ?? '');
-    const fields = { email: say(t, emailIssue(email)), password: password ? undefined : t('validation.required') };
+    setEmail(entered);
+    const fields = { email: say(t, emailIssue(entered)), password: password ? undefined : t('validation.required') };
     form.setFields(fields);
     if (fields.email || fields.password) return;
-    if (await submit(form, t, async () => void (await api.login({ email, password })))) router.replace(next);
+    let answer: unknown;
+    const ok = await submit(form, t, async () => {
+      answer = await api.login({ email: entered, password });
+    });
+    if (!ok) return;
+    const pending = pendingLogin(answer);
+    if (pending) setSecondStep(pending);
+    else router.replace(next);
   }
 
+  if (secondStep) {
+    return (
+      <LoginSecondStep
+        pending={secondStep}
+        onSignedIn={() => router.replace(next)}
+        onRestart={(message) => {
+          setSecondStep(null);
+          form.setError(message);
+        }}
+      />
+    );
+  }
   return (
     <form className="form" onSubmit={onSubmit} aria-label={t('auth.signIn')} noValidate>
       {!compact && params.get('expired') ? <p className="notice">{t('auth.login.expired')}</p> : null}
@@ -83,6 +127,7 @@ export function LoginForm({ compact = false }: { compact?: boolean }) {
         inputMode="email"
         required
         placeholder={t('auth.emailPlaceholder')}
+        defaultValue={email}
         error={form.fields.email}
       />
       <Field
@@ -133,12 +178,15 @@ export function SignupForm() {
     const fields = { email: say(t, emailIssue(email)), ...passwordFieldErrors(t, password, confirm, email) };
     form.setFields(fields);
     if (Object.values(fields).some(Boolean)) return;
+    let pending = null as PendingLogin | null;
     const ok = await submit(form, t, async () => {
       await api.signup({ email, password, ...(invite ? { inviteToken: invite } : {}) });
       // Sign-up does not start a session; the password works at once (the email is confirmed later).
-      await api.login({ email, password });
+      pending = pendingLogin(await api.login({ email, password }));
     });
-    if (ok) router.replace('/chat');
+    // A role that requires a second factor enrols it on the log-in page first.
+    if (ok && pending) window.location.assign(`/login${loginHash(pending)}`);
+    else if (ok) router.replace('/chat');
   }
 
   return (
@@ -362,13 +410,15 @@ export function LogoutNow() {
     api
       .logout()
       .catch(() => undefined)
-      .finally(() => {
+      .then((answer) => {
         try {
           sessionStorage.clear();
         } catch {
           // storage unavailable: nothing to clear
         }
-        router.replace('/login');
+        // Signed in with OIDC: the identity provider ends its session too, then sends the browser back.
+        if (answer?.redirectTo) window.location.assign(answer.redirectTo);
+        else router.replace('/login');
       });
   }, [router]);
   return <p role="status">{t('auth.signedOut')}</p>;

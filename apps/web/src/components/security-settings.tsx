@@ -2,10 +2,9 @@
 
 import { startRegistration } from '@simplewebauthn/browser';
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
-import { encode } from 'uqr';
-import { ApiError, apiJson, errorMessage } from '@/lib/api';
-import { CopyButton } from './copy-button';
+import { ApiError, apiJson, errorMessage, type TotpEnrollment } from '@/lib/api';
 import { Field } from './field';
+import { RecoveryCodes, TotpCodeField, TotpEnrollmentFields } from './mfa-parts';
 import { useT } from './providers';
 import { useToast } from './toasts';
 
@@ -22,54 +21,13 @@ interface Passkey {
   lastUsedAt: string | null;
 }
 
-/** A QR code drawn as SVG rectangles from the encoded matrix (no image, no innerHTML). */
-function QrCode({ text, label }: { text: string; label: string }) {
-  const { data, size } = encode(text, { border: 2 });
-  let path = '';
-  data.forEach((row, y) => {
-    row.forEach((dark, x) => {
-      if (dark) path += `M${x} ${y}h1v1h-1z`;
-    });
-  });
-  return (
-    <svg className="qr" viewBox={`0 0 ${size} ${size}`} role="img" aria-label={label} shapeRendering="crispEdges">
-      <rect width={size} height={size} fill="#fff" />
-      <path d={path} fill="#000" />
-    </svg>
-  );
-}
-
-/** Recovery codes, shown once: copy them, then confirm to hide them for good. */
-function RecoveryCodes({ codes, onDone }: { codes: string[]; onDone(): void }) {
-  const t = useT();
-  return (
-    <section className="recovery-codes" aria-label={t('mfa.recoveryTitle')}>
-      <h3>{t('mfa.recoveryTitle')}</h3>
-      <p>{t('mfa.recoveryOnce')}</p>
-      <ul className="code-list">
-        {codes.map((code) => (
-          <li key={code}>
-            <code>{code}</code>
-          </li>
-        ))}
-      </ul>
-      <div className="row">
-        <CopyButton text={codes.join('\n')} label={t('common.copy')} />
-        <button type="button" className="btn btn-small" onClick={onDone}>
-          {t('mfa.recoverySaved')}
-        </button>
-      </div>
-    </section>
-  );
-}
-
 /** Authenticator app (TOTP): enrol with a QR code or the secret, confirm with a code, get recovery codes once. */
 export function SecondFactor() {
   const t = useT();
   const toast = useToast();
   const [status, setStatus] = useState<MfaStatus | null>(null);
   const [error, setError] = useState<string | undefined>();
-  const [enrollment, setEnrollment] = useState<{ secret: string; otpauthUri: string } | null>(null);
+  const [enrollment, setEnrollment] = useState<TotpEnrollment | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
   const [code, setCode] = useState('');
   const [password, setPassword] = useState('');
@@ -157,22 +115,7 @@ export function SecondFactor() {
       ) : null}
       {enrollment ? (
         <form className="form" onSubmit={confirm} aria-label={t('mfa.setUp')}>
-          <p>{t('mfa.scan')}</p>
-          <QrCode text={enrollment.otpauthUri} label={t('mfa.qrLabel')} />
-          <p className="muted">
-            {t('mfa.orType')} <code className="secret">{enrollment.secret}</code>{' '}
-            <CopyButton text={enrollment.secret} label={t('common.copy')} />
-          </p>
-          <Field
-            label={t('mfa.code')}
-            inputMode="numeric"
-            autoComplete="one-time-code"
-            pattern="[0-9]{6}"
-            maxLength={6}
-            required
-            value={code}
-            onChange={(e) => setCode(e.target.value.trim())}
-          />
+          <TotpEnrollmentFields enrollment={enrollment} code={code} onCode={setCode} />
           <div className="row">
             <button type="submit" className="btn btn-primary" disabled={pending}>
               {t('mfa.confirm')}
@@ -188,16 +131,7 @@ export function SecondFactor() {
           <p>
             {t('mfa.on')} {t('mfa.codesLeft', { count: status.recoveryCodesLeft })}
           </p>
-          <Field
-            label={t('mfa.code')}
-            inputMode="numeric"
-            autoComplete="one-time-code"
-            pattern="[0-9]{6}"
-            maxLength={6}
-            required
-            value={code}
-            onChange={(e) => setCode(e.target.value.trim())}
-          />
+          <TotpCodeField value={code} onChange={setCode} />
           <Field
             label={t('mfa.password')}
             hint={t('mfa.passwordHint')}

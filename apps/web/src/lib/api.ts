@@ -158,6 +158,18 @@ export function normalizeMessage(raw: unknown): Message {
   };
 }
 
+/** A TOTP seed, shown once: `otpauthUri` for the QR code, `secret` for typing. */
+export interface TotpEnrollment {
+  secret: string;
+  otpauthUri: string;
+}
+
+/** A WebAuthn ceremony: `options` go to the browser, `ceremony` comes back with its answer. */
+export interface PasskeyCeremony {
+  ceremony: string;
+  options: unknown;
+}
+
 export type Health = 'healthy' | 'degraded' | 'down' | 'unknown';
 
 export interface ModelInfo {
@@ -180,6 +192,50 @@ export interface Preset {
   id: string;
   name: string;
   settings: ChatSettings;
+}
+
+// ---------- log-in steps ----------
+
+export type SecondFactorMethod = 'totp' | 'passkey';
+
+/** A log-in whose password was right and whose second step is to come (docs/accounts.md "Second factor"). */
+export interface PendingLogin {
+  status: 'mfa_required' | 'mfa_enrollment_required';
+  /** The JWT that `/api/auth/mfa/*` takes instead of a session; it expires after a few minutes. */
+  challenge: string;
+  methods: SecondFactorMethod[];
+}
+
+const isMethod = (m: unknown): m is SecondFactorMethod => m === 'totp' || m === 'passkey';
+
+function pendingFrom(status: unknown, challenge: unknown, methods: unknown): PendingLogin | null {
+  if (status !== 'mfa_required' && status !== 'mfa_enrollment_required') return null;
+  if (typeof challenge !== 'string' || challenge === '') return null;
+  const known = (Array.isArray(methods) ? methods : []).filter(isMethod);
+  // The enrolment step always offers the authenticator app; a challenge naming no method we know asks for a code.
+  return { status, challenge, methods: known.length > 0 ? known : ['totp'] };
+}
+
+/** The second step a `POST /api/auth/login` answer asks for, or null when it started the session. */
+export function pendingLogin(answer: unknown): PendingLogin | null {
+  const r = record(answer);
+  return pendingFrom(r.status, r.challenge, r.methods);
+}
+
+/** The second step an OIDC callback hands over in the log-in page's hash (`#status=…&challenge=…&methods=…`). */
+export function pendingFromHash(hash: string): PendingLogin | null {
+  const params = new URLSearchParams(hash.replace(/^#/, ''));
+  return pendingFrom(params.get('status'), params.get('challenge'), (params.get('methods') ?? '').split(','));
+}
+
+/** The hash that hands a second step to the log-in page (what the API's OIDC callback sends, too). */
+export function loginHash(pending: PendingLogin): string {
+  const params = new URLSearchParams({
+    status: pending.status,
+    challenge: pending.challenge,
+    methods: pending.methods.join(','),
+  });
+  return `#${params.toString()}`;
 }
 
 // ---------- errors ----------
@@ -331,7 +387,32 @@ export const api = {
   signup: (body: { email: string; password: string; inviteToken?: string }) =>
     apiJson<{ status: string; message?: string }>('/api/auth/signup', { body, anonymous: true }),
   login: (body: { email: string; password: string }) => apiJson<unknown>('/api/auth/login', { body, anonymous: true }),
-  logout: () => apiJson<void>('/api/auth/logout', { method: 'POST', anonymous: true }),
+  /** `{ redirectTo }` when the identity provider ends its own session too (OIDC RP-initiated logout), else nothing. */
+  logout: () => apiJson<{ redirectTo: string } | undefined>('/api/auth/logout', { method: 'POST', anonymous: true }),
+  /** The second step: a code, a recovery code or a passkey assertion (ceremony from `passkeyLoginOptions`). */
+  mfaVerify: (
+    body: { challenge: string } & (
+      | { code: string }
+      | { recoveryCode: string }
+      | { passkey: { ceremony: string; response: unknown } }
+    ),
+  ) => apiJson<unknown>('/api/auth/mfa/verify', { body, anonymous: true }),
+  passkeyLoginOptions: () => apiJson<PasskeyCeremony>('/api/auth/passkeys/options', { body: {}, anonymous: true }),
+  /** Forced enrolment (a role that requires a factor): the seed, then a code that turns it on and signs in. */
+  mfaEnroll: (challenge: string) =>
+    apiJson<TotpEnrollment>('/api/auth/mfa/enroll', { body: { challenge }, anonymous: true }),
+  mfaEnrollConfirm: (challenge: string, code: string) =>
+    apiJson<{ recoveryCodes: string[] }>('/api/auth/mfa/enroll/confirm', {
+      body: { challenge, code },
+      anonymous: true,
+    }),
+  mfaEnrollPasskeyOptions: (challenge: string) =>
+    apiJson<PasskeyCeremony>('/api/auth/mfa/enroll/passkey/options', { body: { challenge }, anonymous: true }),
+  mfaEnrollPasskeyVerify: (challenge: string, ceremony: string, response: unknown) =>
+    apiJson<unknown>('/api/auth/mfa/enroll/passkey/verify', {
+      body: { challenge, ceremony, response },
+      anonymous: true,
+    }),
   verifyEmail: (token: string) =>
     apiJson<{ verified: true }>('/api/auth/verify-email', { body: { token }, anonymous: true }),
   requestPasswordReset: (email: string) =>
