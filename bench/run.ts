@@ -293,9 +293,18 @@ const databaseUrl = (() => {
 })();
 const redisUrl = args.redis === 'none' ? undefined : args.redis;
 
+/** Each `ownDatabaseApis` server's database: the run's name and the server's (e.g. `…_api_small`). */
+const ownDatabases = (scenario.ownDatabaseApis ?? []).map((server) => {
+  const name = `${dbName}_${server.toLowerCase().replace(/[^a-z0-9]+/g, '_')}`;
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return { server, name, url: u.toString() };
+});
+
 const admin = new pg.Client({ connectionString: adminUrl });
 await admin.connect();
-await admin.query(`CREATE DATABASE ${dbName}`);
+const databases = [dbName, ...ownDatabases.map((d) => d.name)];
+for (const name of databases) await admin.query(`CREATE DATABASE ${name}`);
 const dataDir = await mkdtemp(join(tmpdir(), 'genz-bench-'));
 const children: Child[] = [];
 let interrupted = false;
@@ -351,9 +360,25 @@ try {
     ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `{bench${stamp}}:` }
     : {};
   await start('api', 'apps/api/src/server.ts', { ...apiEnv, ...redisEnv }, '/readyz', profile);
+  const databaseUrls: Record<ServerName, string> = { api: databaseUrl };
   if (scenario.memoryApi) {
     await start('api-memory', 'apps/api/src/server.ts', apiEnv, '/readyz', profile);
     sampled.push('api-memory');
+    databaseUrls['api-memory'] = databaseUrl;
+  }
+  for (const own of ownDatabases) {
+    const ownRedis: Record<string, string> = redisUrl
+      ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `{bench${stamp}-${own.server}}:` }
+      : {};
+    await start(
+      own.server,
+      'apps/api/src/server.ts',
+      { ...apiEnv, DATABASE_URL: own.url, ...ownRedis },
+      '/readyz',
+      profile,
+    );
+    sampled.push(own.server);
+    databaseUrls[own.server] = own.url;
   }
   await start('baseline', 'bench/baselines/fastify-hello.ts', { NODE_ENV: 'production' }, '/');
   sampled.push('baseline');
@@ -367,6 +392,7 @@ try {
     urls: urls(),
     pid: (server) => childOf(server).pid,
     databaseUrl,
+    databaseUrls,
     vars: new Map(),
     params,
     authSecrets,
@@ -430,7 +456,7 @@ try {
   if (scenario.measure) {
     if (interrupted) throw new Error('interrupted');
     console.error('  scenario measurements');
-    await scenario.measure(ctx);
+    await scenario.measure(ctx, results);
   }
   // RSS after the load: a settle for timers, sockets and the usage writer to drain, then one sample per process.
   await sleep(10_000);
@@ -472,7 +498,7 @@ try {
             `**Noisy run:** other work on the machine used up to ${busiest.toFixed(0)}% of a core during the measured windows (median per target); ratios are more trustworthy than absolutes, and both less than in a quiet run.`,
           ]
         : []),
-      `API server: ${redisUrl ? 'with Redis' : 'without Redis'}${scenario.memoryApi ? '; `api-memory`: the same server without Redis' : ''}, PostgreSQL database created for this run and dropped after.`,
+      `API server: ${redisUrl ? 'with Redis' : 'without Redis'}${scenario.memoryApi ? '; `api-memory`: the same server without Redis' : ''}${ownDatabases.length ? `; ${ownDatabases.map((d) => `\`${d.server}\``).join(', ')}: the same server on a database of its own` : ''}, PostgreSQL database${ownDatabases.length ? 's' : ''} created for this run and dropped after.`,
       ...(configYaml !== undefined
         ? [`API genz.yaml:\n\n  \`\`\`yaml\n${indent(configYaml.trimEnd())}\n  \`\`\``]
         : []),
@@ -481,9 +507,11 @@ try {
   };
 } finally {
   for (const child of children.reverse()) await stopChild(child);
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err: Error) => {
-    console.error(`could not drop ${dbName}: ${err.message}`);
-  });
+  for (const name of databases) {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((err: Error) => {
+      console.error(`could not drop ${name}: ${err.message}`);
+    });
+  }
   await admin.end();
   await rm(dataDir, { recursive: true, force: true });
 }

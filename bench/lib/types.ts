@@ -1,7 +1,9 @@
+import type { TargetResult } from './report.ts';
+
 /**
  * Which process a target is sent to. `api` is the real server (apps/api/src/server.ts); `baseline` the Fastify
  * hello-world; `api-memory` the real server without Redis (`Scenario.memoryApi`); any other name, one of the
- * scenario's own `servers`.
+ * scenario's own `servers` or `ownDatabaseApis`.
  */
 export type ServerName = string;
 
@@ -9,8 +11,10 @@ export type ServerName = string;
 export interface BenchContext {
   /** Base URL of each running server, e.g. `http://127.0.0.1:40123`. */
   urls: Record<ServerName, string>;
-  /** The run's own fresh database (dropped after the run). */
+  /** The run's own fresh database (dropped after the run), the one `api` and `api-memory` use. */
   databaseUrl: string;
+  /** The database of each API server: `api` and `api-memory` → `databaseUrl`; each of `ownDatabaseApis` → its own. */
+  databaseUrls: Record<ServerName, string>;
   /** The process id of a running server (to sample its RSS and CPU from /proc). */
   pid(server: ServerName): number;
   /** Values setup produces for targets (e.g. a bearer token). */
@@ -71,10 +75,17 @@ export interface Scenario {
   /** Also start `api-memory`: the same API server on the same database without Redis (in-memory limiter). */
   memoryApi?: boolean;
   /**
-   * Measurements the autocannon targets cannot express (a TTFT client, thousands of concurrent streams), run once
-   * after the rounds; they report through `ctx.note`.
+   * Also start these API servers, each like `api` (same genz.yaml, env and Redis, a Redis key prefix of its own) but
+   * on a fresh database of its own, created and dropped with the run's (`ctx.databaseUrls`): the same route on other
+   * data, measured in the same rounds.
    */
-  measure?(ctx: BenchContext): Promise<void>;
+  ownDatabaseApis?: ServerName[];
+  /**
+   * Measurements the autocannon targets cannot express (a TTFT client, thousands of concurrent streams), run once
+   * after the rounds, which they get (`rounds[i][j]`: round i, target j in scenario order), e.g. to compare two
+   * targets round by round; they report through `ctx.note`.
+   */
+  measure?(ctx: BenchContext, rounds: TargetResult[][]): Promise<void>;
 }
 
 export interface ExtraServer {
