@@ -1,5 +1,10 @@
+import { createHash } from 'node:crypto';
 import { uuidv7 } from '@genz/db';
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import pg from 'pg';
+import type { Actor } from '../../apps/api/src/http/actor.ts';
+import { branchPageSql, searchSql } from '../../apps/api/src/modules/chats/chats.repository.ts';
 import type { BenchContext, Scenario } from '../lib/types.ts';
 import { SEED_WORDS, seedChats } from '../seed/chats.ts';
 import { signAccessTokens } from '../seed/tokens.ts';
@@ -27,21 +32,12 @@ const pick = <T>(list: readonly T[]): T => list[Math.floor(Math.random() * list.
 /** The statements behind the measured routes (chats.repository.ts), for the EXPLAIN notes. */
 const LIST_PAGE_2_SQL = `select * from conversations where user_id = $1 and deleted_at is null and archived_at is null
   and (pinned, updated_at, id) < ($2, $3::timestamptz, $4::uuid) order by pinned desc, updated_at desc, id desc limit 21`;
-const BRANCH_SQL = `with recursive branch as (
-  select user_id, id, conversation_id, parent_id, role, content, status, created_at, 1 as depth from messages
-   where user_id = $1::uuid and id = $2::uuid and conversation_id = $3::uuid
-  union all
-  select m.user_id, m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.created_at, b.depth + 1
-    from branch b join messages m on m.id = b.parent_id where m.user_id = $1::uuid and b.depth < 50
-) select * from branch limit 50`;
-const SEARCH_SQL = `with hits as (
-  select m.conversation_id, m.id as message_id, ts_rank(m.tsv, to_tsquery('simple', $2))::float8 as rank, m.id as sort_id
-    from messages m where m.user_id = $1::uuid and m.tsv @@ to_tsquery('simple', $2) and not exists (select 1
-      from conversations d where d.user_id = m.user_id and d.id = m.conversation_id and d.deleted_at is not null)
-  union all
-  select c.id, null, (ts_rank(c.title_tsv, to_tsquery('simple', $2)) * 2)::float8, c.id from conversations c
-   where c.user_id = $1::uuid and c.deleted_at is null and c.title_tsv @@ to_tsquery('simple', $2)
-) select * from hits order by rank desc, sort_id desc limit 21`;
+/** The repository's own statements, rendered by drizzle for EXPLAIN (text with $n parameters, and the values). */
+function rendered(query: SQL): [string, unknown[]] {
+  const q = new PgDialect().sqlToQuery(query);
+  return [q.sql, q.params];
+}
+const asUser = (userId: string): Actor => ({ userId, role: 'user', plan: 'free', scopes: ['chat'], via: 'session' });
 
 async function explain(client: pg.Client, text: string, values: unknown[]): Promise<string> {
   const plan = await client.query<{ 'QUERY PLAN': string }>({ text: `explain (analyze, buffers) ${text}`, values });
@@ -168,20 +164,26 @@ limits:
           [heavy, key[0] === 1, key[1], key[2]],
         ).catch((e: Error) => `  (cursor not decodable here: ${e.message})`)}\n  \`\`\``,
       );
+      const user = asUser(heavy);
       ctx.note(
-        `The first page of the 2,000-message branch (recursive walk up from the active leaf, 50 rows):\n\n  \`\`\`\n${await explain(
+        `The first page of the 2,000-message branch (recursive walk up from the active leaf, 50 rows, each with its siblings):\n\n  \`\`\`\n${await explain(
           client,
-          BRANCH_SQL,
-          [heavy, big.rows[0]?.active_leaf_id, seeded.bigConversationId],
+          ...rendered(branchPageSql(user, seeded.bigConversationId, big.rows[0]?.active_leaf_id ?? '', 50, 100)),
         )}\n  \`\`\``,
       );
-      ctx.note(
-        `Search for one seeded word (\`${SEED_WORDS[0]}:*\`, ranks before snippets):\n\n  \`\`\`\n${await explain(
-          client,
-          SEARCH_SQL,
-          [heavy, `${SEED_WORDS[0]}:*`],
-        )}\n  \`\`\``,
-      );
+      // A filler word of the seed (bench/seed/chats.ts seed_text): in a few dozen of the user's messages.
+      const rare = createHash('md5').update('5').digest('hex').slice(0, 8);
+      for (const [word, what] of [
+        [SEED_WORDS[0], 'a seeded word, in about one message in fifteen'],
+        [rare, 'a rare word'],
+      ] as const) {
+        ctx.note(
+          `Search for ${what} (\`${word}:*\`, newest first, 21 rows):\n\n  \`\`\`\n${await explain(
+            client,
+            ...rendered(searchSql(user, `${word}:*`, 21)),
+          )}\n  \`\`\``,
+        );
+      }
       ctx.vars.set('auth', token ?? '');
       ctx.vars.set('cursor', cursor);
       ctx.vars.set('big', seeded.bigConversationId);

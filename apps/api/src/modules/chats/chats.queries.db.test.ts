@@ -93,11 +93,13 @@ it('list conversations: first and later pages come from conversations_list_idx',
   }
 });
 
-it('a page of a long branch walks primary keys in one hash partition', async () => {
-  const rows = await repo.branchUpwards(t.db, target, longConversation, leaf, 50);
+it('a page of a long branch walks primary keys in one hash partition, siblings from their index', async () => {
+  const rows = await repo.branchPage(t.db, target, longConversation, leaf, 50, 100);
   expect(rows).toHaveLength(50);
-  const p = await plan(repo.branchSql(target, longConversation, leaf, 50));
+  expect(rows[0]?.siblingIds).toEqual([leaf]);
+  const p = await plan(repo.branchPageSql(target, longConversation, leaf, 50, 100));
   expect(p).toMatch(/Index Scan using messages_p\d\d_pkey/);
+  expect(p).toMatch(/Index (Only )?Scan using messages_p\d\d_user_id_conversation_id_parent_id_id_idx/);
   expect(p).not.toMatch(/Seq Scan on messages_p/);
   expect(new Set(p.match(/messages_p\d\d\b/g)).size).toBe(1);
 });

@@ -300,49 +300,65 @@ export async function branchUpwards(
   return rows.map(fromRaw);
 }
 
-/** Children of the given parents in a conversation (siblings of the messages under them), oldest first. */
-export async function childrenOf(
+/** A message as a page lists it: with every message under the same parent (itself included), oldest first. */
+export type PageMessage = MessageView & { siblingIds: string[] };
+
+/**
+ * `rows` (a statement selecting message columns) with each row's siblings, ordered by `order` (a column of `r`):
+ * one statement, each row's siblings an index range of `(user_id, conversation_id, parent_id, id)`.
+ */
+function withSiblings(actor: Actor, conversationId: string, rows: SQL, order: SQL, maxSiblings: number): SQL {
+  const siblings = (parent: SQL) =>
+    sql`array(select s.id from messages s where s.user_id = ${actor.userId}::uuid
+          and s.conversation_id = ${conversationId}::uuid and ${parent} order by s.id limit ${maxSiblings})`;
+  return sql`select r.*, case when r.parent_id is null then ${siblings(sql`s.parent_id is null`)}
+                              else ${siblings(sql`s.parent_id = r.parent_id`)} end as sibling_ids
+               from (${rows}) r
+              order by ${order}`;
+}
+
+async function pageRows(db: Db, query: SQL): Promise<PageMessage[]> {
+  const rows = await executeRows<RawMessage & { sibling_ids: string[] }>(db, query);
+  return rows.map((r) => ({ ...fromRaw(r), siblingIds: r.sibling_ids }));
+}
+
+/** A page of a branch (branchSql) with each message's siblings, newest first. */
+export function branchPageSql(
+  actor: Actor,
+  conversationId: string,
+  leafId: string,
+  limit: number,
+  maxSiblings: number,
+): SQL {
+  const branch = branchSql(actor, conversationId, leafId, limit);
+  return withSiblings(actor, conversationId, branch, sql`r.depth`, maxSiblings);
+}
+
+export async function branchPage(
   db: Db,
   actor: Actor,
   conversationId: string,
-  parentIds: (string | null)[],
-): Promise<{ id: string; parentId: string | null }[]> {
-  const ids = parentIds.filter((p): p is string => p !== null);
-  const roots = parentIds.some((p) => p === null);
-  if (ids.length === 0 && !roots) return [];
-  return db
-    .select({ id: messages.id, parentId: messages.parentId })
-    .from(messages)
-    .where(
-      and(
-        eq(messages.userId, actor.userId),
-        eq(messages.conversationId, conversationId),
-        or(ids.length > 0 ? inArray(messages.parentId, ids) : undefined, roots ? isNull(messages.parentId) : undefined),
-      ),
-    )
-    .orderBy(asc(messages.id));
+  leafId: string,
+  limit: number,
+  maxSiblings: number,
+): Promise<PageMessage[]> {
+  return pageRows(db, branchPageSql(actor, conversationId, leafId, limit, maxSiblings));
 }
 
 /** Every branch at once: a conversation's messages in creation order, keyset on id (the client builds the tree). */
-export async function conversationMessagesPage(
+export async function treePage(
   db: Db,
   actor: Actor,
   conversationId: string,
   limit: number,
+  maxSiblings: number,
   afterId?: string,
-): Promise<MessageRow[]> {
-  return db
-    .select()
-    .from(messages)
-    .where(
-      and(
-        eq(messages.userId, actor.userId),
-        eq(messages.conversationId, conversationId),
-        afterId ? gt(messages.id, afterId) : undefined,
-      ),
-    )
-    .orderBy(asc(messages.id))
-    .limit(limit);
+): Promise<PageMessage[]> {
+  const rows = sql`select ${messageColumns} from messages
+                    where user_id = ${actor.userId}::uuid and conversation_id = ${conversationId}::uuid
+                      ${afterId ? sql`and id > ${afterId}::uuid` : sql``}
+                    order by id limit ${limit}`;
+  return pageRows(db, withSiblings(actor, conversationId, rows, sql`r.id`, maxSiblings));
 }
 
 /** Every message of a conversation, oldest first (export, share snapshots). */
@@ -589,39 +605,43 @@ export interface SearchHit {
   conversationTitle: string | null;
   messageId: string | null;
   snippet: string;
-  rank: number;
   createdAt: Date;
 }
 
 /**
- * Full-text search over the actor's live conversations: titles and message text. `query` is a tsquery built by
- * the service (prefix terms); snippets come from ts_headline with <mark> around hits.
+ * Full-text search over the actor's live conversations: titles and message text, newest first (message or
+ * conversation id descending: UUIDv7, so creation order), keyset on that id. `query` is a tsquery built by the
+ * service (prefix terms); snippets come from ts_headline with <mark> around hits.
+ *
+ * Recency order bounds the work per page (ADR 041): each branch is `order by id desc limit n`, so for a common word
+ * PostgreSQL walks the user's primary key (user_id, id) backwards and stops after `n` hits, and for a rare word it
+ * takes the GIN bitmap and sorts the few hits; nothing is ranked. ts_headline (it re-parses the text: the expensive
+ * part) runs for the page only.
  */
-export function searchSql(actor: Actor, tsquery: string, limit: number, before?: { rank: number; id: string }): SQL {
+export function searchSql(actor: Actor, tsquery: string, limit: number, beforeId?: string): SQL {
   const opts = 'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=20, MinWords=5';
-  // Deleted conversations are an anti-join (a few rows, if any), not a join on every hit's conversation: about 3x
-  // less work for a common word. The tsquery is inlined (not a CTE) so the planner can use it as a GIN index
-  // condition. Ranks first, then snippets for the page only: ts_headline re-parses the text and is the expensive part.
+  // Deleted conversations are an anti-join (a few rows, if any), not a join on every hit's conversation. The tsquery
+  // is inlined (not a CTE) so the planner can use it as a GIN index condition and estimate its selectivity.
   const q = sql`to_tsquery('simple', ${tsquery})`;
-  return sql`with hits as (
-          select m.conversation_id, m.id as message_id, ts_rank(m.tsv, ${q})::float8 as rank, m.created_at,
-                 m.id as sort_id, m.content, null::text as title
-            from messages m
-           where m.user_id = ${actor.userId}::uuid and m.tsv @@ ${q}
-             and not exists (select 1 from conversations d where d.user_id = m.user_id and d.id = m.conversation_id
-                              and d.deleted_at is not null)
+  const before = (column: SQL) => (beforeId ? sql`and ${column} < ${beforeId}::uuid` : sql``);
+  return sql`with page as (
+          (select m.conversation_id, m.id as message_id, m.id as sort_id, m.created_at, m.content, null::text as title
+             from messages m
+            where m.user_id = ${actor.userId}::uuid and m.tsv @@ ${q} ${before(sql`m.id`)}
+              and not exists (select 1 from conversations d where d.user_id = m.user_id and d.id = m.conversation_id
+                               and d.deleted_at is not null)
+            order by m.id desc
+            limit ${limit})
           union all
-          select c.id, null, (ts_rank(c.title_tsv, ${q}) * 2)::float8, c.created_at, c.id, null, c.title
-            from conversations c
-           where c.user_id = ${actor.userId}::uuid and c.deleted_at is null and c.title_tsv @@ ${q}
-        ),
-        page as (
-          select * from hits
-           ${before ? sql`where (rank, sort_id) < (${before.rank}::float8, ${before.id}::uuid)` : sql``}
-           order by rank desc, sort_id desc
-           limit ${limit}
+          (select c.id, null, c.id, c.created_at, null, c.title
+             from conversations c
+            where c.user_id = ${actor.userId}::uuid and c.deleted_at is null and c.title_tsv @@ ${q} ${before(sql`c.id`)}
+            order by c.id desc
+            limit ${limit})
+          order by sort_id desc
+          limit ${limit}
         )
-        select p.conversation_id, c.title, p.message_id, p.rank, p.created_at,
+        select p.conversation_id, c.title, p.message_id, p.created_at,
                case when p.message_id is null then ts_headline('simple', coalesce(p.title, ''), ${q}, ${opts})
                     else ts_headline('simple',
                       (select string_agg(x, ' ') from jsonb_array_elements_text(
@@ -630,7 +650,7 @@ export function searchSql(actor: Actor, tsquery: string, limit: number, before?:
                end as snippet
           from page p
           join conversations c on c.user_id = ${actor.userId}::uuid and c.id = p.conversation_id
-         order by p.rank desc, p.sort_id desc`;
+         order by p.sort_id desc`;
 }
 
 export async function search(
@@ -638,22 +658,20 @@ export async function search(
   actor: Actor,
   tsquery: string,
   limit: number,
-  before?: { rank: number; id: string },
+  beforeId?: string,
 ): Promise<SearchHit[]> {
   const rows = await executeRows<{
     conversation_id: string;
     title: string | null;
     message_id: string | null;
     snippet: string;
-    rank: number;
     created_at: string | Date;
-  }>(db, searchSql(actor, tsquery, limit, before));
+  }>(db, searchSql(actor, tsquery, limit, beforeId));
   return rows.map((r) => ({
     conversationId: r.conversation_id,
     conversationTitle: r.title,
     messageId: r.message_id,
     snippet: r.snippet,
-    rank: Number(r.rank),
     createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
   }));
 }

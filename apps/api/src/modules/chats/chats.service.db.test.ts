@@ -546,6 +546,34 @@ describe('search, shares, export, import', () => {
     await expect(svc.search(alice, '!!!')).rejects.toMatchObject({ status: 400 });
   });
 
+  it('search answers newest first, a page at a time, and the cursor continues with no hit twice', async () => {
+    const svc = t.app.chats;
+    const carol = actorOf((await createTestUser(t.app)).id);
+    const c = await svc.createConversation(carol, { title: 'Quokka facts' });
+    const ids: string[] = [];
+    let parentId: string | null = null;
+    for (let i = 0; i < 5; i++) {
+      const text = i === 2 ? 'nothing to see' : `quokka number ${i}`;
+      const [m] = await repo.insertMessages(t.app.db.db, carol, [
+        { conversationId: c.id, parentId, role: 'user', content: [{ type: 'text', text }] },
+      ]);
+      if (!m) throw new Error('no message');
+      if (i !== 2) ids.push(m.id);
+      parentId = m.id;
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await svc.search(carol, 'quokk', { limit: 2, ...(cursor ? { cursor } : {}) });
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((h) => h.messageId ?? `title ${h.conversationId}`));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    // the messages newest first, then the title (the conversation is older than its messages)
+    expect(seen).toEqual([...ids].reverse().concat(`title ${c.id}`));
+    await expect(svc.search(carol, 'quokka', { cursor: 'bm9wZQ' })).rejects.toMatchObject({ status: 400 });
+  });
+
   it('shares are snapshots, anonymous, revocable and expiring', async () => {
     const svc = t.app.chats;
     const c = await svc.createConversation(alice, { title: 'Shared one' });

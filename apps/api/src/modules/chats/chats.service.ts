@@ -92,6 +92,8 @@ export interface MessageView {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
+/** `siblingIds` of a listed message name at most this many branches (the oldest). */
+const MAX_SIBLINGS = 100;
 
 export const conversationView = (c: ConversationRow): ConversationView => ({
   id: c.id,
@@ -199,19 +201,7 @@ export function createChatsService(ctx: ChatsContext) {
     return model;
   }
 
-  async function siblingsFor(actor: Actor, conversationId: string, rows: repo.MessageView[]) {
-    const parents = [...new Set(rows.map((r) => r.parentId))];
-    const children = await repo.childrenOf(db, actor, conversationId, parents);
-    const byParent = new Map<string | null, string[]>();
-    for (const c of children) {
-      const list = byParent.get(c.parentId) ?? [];
-      list.push(c.id);
-      byParent.set(c.parentId, list);
-    }
-    return byParent;
-  }
-
-  function messageView(m: repo.MessageView, siblings: Map<string | null, string[]>): MessageView {
+  function messageView(m: repo.PageMessage): MessageView {
     return {
       id: m.id,
       conversationId: m.conversationId,
@@ -227,7 +217,7 @@ export function createChatsService(ctx: ChatsContext) {
       costUsd: m.costUsd,
       error: m.error,
       createdAt: m.createdAt.toISOString(),
-      siblingIds: (siblings.get(m.parentId) ?? [m.id]).slice(0, 100),
+      siblingIds: m.siblingIds,
     };
   }
 
@@ -586,12 +576,11 @@ export function createChatsService(ctx: ChatsContext) {
           if (!key || !isUuid(key[0])) throw invalidCursor();
           afterId = key[0];
         }
-        const rows = await repo.conversationMessagesPage(db, actor, conversationId, limit + 1, afterId);
+        const rows = await repo.treePage(db, actor, conversationId, limit + 1, MAX_SIBLINGS, afterId);
         const page = rows.slice(0, limit);
-        const siblings = await siblingsFor(actor, conversationId, page);
         const last = page.at(-1);
         return {
-          items: page.map((m) => messageView(m, siblings)),
+          items: page.map(messageView),
           nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null,
         };
       }
@@ -608,15 +597,14 @@ export function createChatsService(ctx: ChatsContext) {
         start = conversation.activeLeafId ?? (await repo.latestMessage(db, actor, conversationId))?.id;
       }
       if (!start) return { items: [], nextCursor: null };
-      const rows = await repo.branchUpwards(db, actor, conversationId, start, limit);
+      const rows = await repo.branchPage(db, actor, conversationId, start, limit, MAX_SIBLINGS);
       if (rows.length === 0) {
         if (opts.cursor !== undefined) throw invalidCursor();
         throw messageNotFound();
       }
-      const siblings = await siblingsFor(actor, conversationId, rows);
       const oldest = rows.at(-1);
       return {
-        items: rows.reverse().map((m) => messageView(m, siblings)),
+        items: rows.reverse().map(messageView),
         nextCursor: oldest?.parentId && rows.length === limit ? encodeCursor([oldest.parentId]) : null,
       };
     },
@@ -778,13 +766,13 @@ export function createChatsService(ctx: ChatsContext) {
         });
       }
       const limit = Math.min(opts.limit ?? 20, config.searchMaxResults);
-      let before: { rank: number; id: string } | undefined;
+      let beforeId: string | undefined;
       if (opts.cursor !== undefined) {
-        const key = decodeCursor(opts.cursor, 2);
-        if (!key || typeof key[0] !== 'number' || !isUuid(key[1])) throw invalidCursor();
-        before = { rank: key[0], id: key[1] };
+        const key = decodeCursor(opts.cursor, 1);
+        if (!key || !isUuid(key[0])) throw invalidCursor();
+        beforeId = key[0];
       }
-      const hits = await repo.search(db, actor, tsquery, limit + 1, before);
+      const hits = await repo.search(db, actor, tsquery, limit + 1, beforeId);
       const page = hits.slice(0, limit);
       const last = page.at(-1);
       return {
@@ -796,8 +784,7 @@ export function createChatsService(ctx: ChatsContext) {
           createdAt: h.createdAt.toISOString(),
           link: `/chat/${h.conversationId}${h.messageId ? `?m=${h.messageId}` : ''}`,
         })),
-        nextCursor:
-          hits.length > limit && last ? encodeCursor([last.rank, last.messageId ?? last.conversationId]) : null,
+        nextCursor: hits.length > limit && last ? encodeCursor([last.messageId ?? last.conversationId]) : null,
       };
     },
 
