@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { LoggerOptions } from 'pino';
 import type { AppConfig } from '../config/index.ts';
+import { memoize } from './memo.ts';
 import { activeTraceIds } from './tracing.ts';
 
 /**
@@ -61,9 +62,9 @@ export function loggerOptions(config: AppConfig): LoggerOptions {
  * `printf 'genz:user:%s' "$USER_ID" | sha256sum | cut -c1-16`. docs/decisions/030-observability.md says why this is
  * not an HMAC.
  */
-export function userIdHash(userId: string): string {
-  return createHash('sha256').update(`genz:user:${userId}`).digest('hex').slice(0, 16);
-}
+export const userIdHash = memoize((userId) =>
+  createHash('sha256').update(`genz:user:${userId}`).digest('hex').slice(0, 16),
+);
 
 /**
  * Binds the route template and, once authentication has run, the hashed user id to the request's logger, so every

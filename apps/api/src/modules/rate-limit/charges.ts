@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { memoize } from '../../infra/memo.ts';
 import type { RedisClient } from '../../infra/redis.ts';
 import type { RedisBreaker } from './breaker.ts';
 import { gcraStep } from './gcra.ts';
@@ -216,7 +217,9 @@ interface LimitCommands {
   limitsPeek: LuaCommand<string[]>;
 }
 
-const digest = (s: string, n: number) => createHash('sha256').update(s).digest('base64url').slice(0, n);
+/** SHA-256 in base64url, remembered per input: every request hashes the same few user and key ids. */
+export const sha256Id = memoize((s) => createHash('sha256').update(s).digest('base64url'));
+const digest = (s: string, n: number) => sha256Id(s).slice(0, n);
 
 /** The Redis (and memory) key of a charge: `lim:{tag}:policy:subject[:window]`, ids hashed. */
 export function chargeKey(c: Charge): string {

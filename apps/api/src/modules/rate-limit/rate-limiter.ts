@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from '../../infra/redis.ts';
 import { createRedisBreaker, type RedisBreaker } from './breaker.ts';
-import type { FailMode } from './charges.ts';
+import { type FailMode, sha256Id } from './charges.ts';
 import { GCRA_LUA, gcraStep, type RateDecision, type RatePolicy } from './gcra.ts';
 
 export type LimiterStore = 'redis' | 'memory' | 'none';
@@ -64,7 +63,7 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
 
   const storageKey = (key: string, policy: RatePolicy) =>
     // Hashed: keys may hold an email address, and Redis keys should not; also bounds their length.
-    `rl:${policy.name}:${createHash('sha256').update(key).digest('base64url').slice(0, 27)}`;
+    `rl:${policy.name}:${sha256Id(key).slice(0, 27)}`;
 
   function limitInMemory(k: string, policy: RatePolicy, cost: number): RateDecision {
     const at = now();
