@@ -125,6 +125,8 @@ export const messages = pgTable(
   (t) => [
     primaryKey({ name: 'messages_pkey', columns: [t.userId, t.id] }),
     index('messages_conversation_parent_idx').on(t.userId, t.conversationId, t.parentId, t.id),
+    // A conversation's messages in id (time) order: the tree view, export and share snapshots page through it.
+    index('messages_conversation_id_idx').on(t.userId, t.conversationId, t.id),
     index('messages_tsv_idx').using('gin', t.tsv),
   ],
 );
