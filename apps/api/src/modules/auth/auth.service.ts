@@ -5,6 +5,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import type { Actor, ActorAccount } from '../../http/actor.ts';
 import { DomainError, notFound } from '../../http/errors.ts';
+import { MEMO_ENTRIES } from '../../infra/memo.ts';
 import * as repo from './auth.repository.ts';
 import { emailDomain, normalizeEmail } from './email.ts';
 import type { Mailer } from './mailer.ts';
@@ -141,14 +142,44 @@ export function createAccountsService(ctx: AccountsContext) {
     return row ? authUserOf(row) : null;
   }
 
+  // The two reads behind every authenticated request also stay in process as objects, so a hit skips the shared
+  // cache (its lookup and the copy it deserialises). Any delete or write of the key, here or on another replica
+  // (the cache's bus), drops it at once; failing that an entry lapses after revocationPollMs, the bound a revoked
+  // session already has.
+  const hot = new Map<string, { value: unknown; until: number }>();
+  const hotMs = (ttl: number) => Math.min(ttl, config.auth.revocationPollMs);
+  function hotGet<T>(key: string): T | undefined {
+    const entry = hot.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.until > Date.now()) return entry.value as T;
+    hot.delete(key);
+    return undefined;
+  }
+  function hotSet(key: string, value: unknown, ttl: number) {
+    if (hot.size >= MEMO_ENTRIES) hot.delete(hot.keys().next().value as string);
+    hot.set(key, { value, until: Date.now() + hotMs(ttl) });
+  }
+  const dropHot = ({ key }: { key: string }) => hot.delete(key);
+  const clearHot = () => hot.clear();
+  const onBus = ({ message }: { message: { keys: string[]; type: string } }) => {
+    if (message.type === 'clear') hot.clear();
+    else for (const key of message.keys) hot.delete(key);
+  };
+  cache.on('cache:deleted', dropHot).on('cache:written', dropHot).on('cache:cleared', clearHot);
+  cache.on('bus:message:received', onBus);
+
   async function authUser(id: string): Promise<AuthUser | null> {
     const ttl = config.auth.userCacheTtlMs;
     if (ttl === 0) return loadAuthUser(id);
+    const key = cacheKey.user(id);
+    const known = hotGet<AuthUser | null>(key);
+    if (known !== undefined) return known;
     const boxed = await cache.getOrSet({
-      key: cacheKey.user(id),
+      key,
       ttl,
       factory: async () => ({ u: await loadAuthUser(id) }),
     });
+    if (boxed.u) hotSet(key, boxed.u, ttl);
     return boxed.u;
   }
 
@@ -172,10 +203,19 @@ export function createAccountsService(ctx: AccountsContext) {
     const ttl = config.auth.apiKeyCacheTtlMs;
     if (ttl === 0) return load();
     // Misses are not cached: random guesses must not fill the cache.
-    const hit = await cache.get<CachedApiKey>({ key: cacheKey.apiKey(hash) });
-    if (hit) return hit;
+    const key = cacheKey.apiKey(hash);
+    const known = hotGet<CachedApiKey>(key);
+    if (known !== undefined) return known;
+    const hit = await cache.get<CachedApiKey>({ key });
+    if (hit) {
+      hotSet(key, hit, ttl);
+      return hit;
+    }
     const found = await load();
-    if (found) await cache.set({ key: cacheKey.apiKey(hash), value: found, ttl });
+    if (found) {
+      await cache.set({ key, value: found, ttl });
+      hotSet(key, found, ttl);
+    }
     return found;
   }
 
@@ -264,6 +304,8 @@ export function createAccountsService(ctx: AccountsContext) {
     flushTouches,
     close() {
       clearInterval(touchTimer);
+      cache.off('cache:deleted', dropHot).off('cache:written', dropHot).off('cache:cleared', clearHot);
+      cache.off('bus:message:received', onBus);
     },
 
     /** Housekeeping: drops expired refresh tokens and old one-time tokens (index-backed, batched). */
