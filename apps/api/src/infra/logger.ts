@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { LoggerOptions } from 'pino';
+import type { Logger, LoggerOptions } from 'pino';
 import type { AppConfig } from '../config/index.ts';
 import { memoize } from './memo.ts';
 import { activeTraceIds } from './tracing.ts';
@@ -69,21 +69,23 @@ export const userIdHash = memoize((userId) =>
 /**
  * Binds the route template and, once authentication has run, the hashed user id to the request's logger, so every
  * later line of the request (the "request completed" line included) carries them. The user is bound at preHandler,
- * after the auth hooks (onRequest / preValidation); anonymous requests and routes without auth stay unbound.
+ * after the auth hooks (onRequest / preValidation); anonymous requests and routes without auth stay unbound. The
+ * bindings are added to the request's own child logger (fastify makes one per request) rather than through further
+ * children: a pino child per binding was ~5% of the CPU of a /v1 request.
  */
 export const requestLogContext = fp(
   async (app: FastifyInstance) => {
-    app.addHook('onRequest', async (request, reply) => {
+    const bind = (request: FastifyRequest, bindings: Record<string, string>) => {
+      const log = request.log as FastifyRequest['log'] & Partial<Pick<Logger, 'setBindings'>>;
+      if (log !== app.log) log.setBindings?.(bindings);
+    };
+    app.addHook('onRequest', async (request) => {
       const route = request.routeOptions.url;
-      if (route === undefined) return;
-      request.log = request.log.child({ route });
-      reply.log = request.log;
+      if (route !== undefined) bind(request, { route });
     });
-    app.addHook('preHandler', async (request, reply) => {
+    app.addHook('preHandler', async (request) => {
       const userId = request.actor?.userId;
-      if (userId === undefined) return;
-      request.log = request.log.child({ userIdHash: userIdHash(userId) });
-      reply.log = request.log;
+      if (userId !== undefined) bind(request, { userIdHash: userIdHash(userId) });
     });
   },
   { name: 'request-log-context' },
