@@ -1,9 +1,23 @@
-import { getRandomValues } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 let lastMs = -1;
 let seq = 0;
+
+// Random bytes are drawn from a pool refilled 4 KiB at a time: a crypto call per id was most of an id's cost (the
+// usage writer makes one per /v1 request).
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
+function randomAt(n: number): number {
+  if (poolAt + n > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const at = poolAt;
+  poolAt += n;
+  return at;
+}
 
 /**
  * A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, version 7, then a 12-bit per-millisecond counter (method 1,
@@ -16,8 +30,8 @@ export function uuidv7(): string {
   if (ms > lastMs) {
     lastMs = ms;
     // Random start in the lower half leaves room to count up within the millisecond.
-    const r = getRandomValues(new Uint16Array(1))[0] ?? 0;
-    seq = r & 0x7ff;
+    const at = randomAt(2);
+    seq = (((pool[at] ?? 0) << 8) | (pool[at + 1] ?? 0)) & 0x7ff;
   } else {
     ms = lastMs;
     seq++;
@@ -28,7 +42,9 @@ export function uuidv7(): string {
       seq = 0;
     }
   }
-  const b = getRandomValues(new Uint8Array(16));
+  const b = new Uint8Array(16);
+  const r = randomAt(8);
+  b.set(pool.subarray(r, r + 8), 8);
   b[0] = Math.floor(ms / 2 ** 40) & 0xff;
   b[1] = Math.floor(ms / 2 ** 32) & 0xff;
   b[2] = (ms >>> 24) & 0xff;

@@ -227,8 +227,19 @@ export function chargeKey(c: Charge): string {
   return `lim:{${digest(c.tag, 16)}}:${c.policy}:${digest(c.subject, 22)}${window}`;
 }
 
+type Window = { windowId: string; windowStart: number; windowEnd: number };
+
+/** The window holding `at`, computed once per window: every reservation asks for the current day and month. */
+function lastWindow(compute: (at: number) => Window): (at: number) => Window {
+  let last: Window | undefined;
+  return (at) => {
+    if (last === undefined || at < last.windowStart || at >= last.windowEnd) last = compute(at);
+    return last;
+  };
+}
+
 /** Calendar windows in UTC. */
-export function dayWindow(at: number): { windowId: string; windowStart: number; windowEnd: number } {
+export const dayWindow = lastWindow((at) => {
   const d = new Date(at);
   const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
   return {
@@ -236,16 +247,16 @@ export function dayWindow(at: number): { windowId: string; windowStart: number; 
     windowStart: start,
     windowEnd: start + 86_400_000,
   };
-}
+});
 
-export function monthWindow(at: number): { windowId: string; windowStart: number; windowEnd: number } {
+export const monthWindow = lastWindow((at) => {
   const d = new Date(at);
   return {
     windowId: `m${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}`,
     windowStart: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
     windowEnd: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
   };
-}
+});
 
 function specArgs(spec: RateSpec | QuotaSpec, at: number): [string, string, string] {
   if (spec.kind === 'rate') {
