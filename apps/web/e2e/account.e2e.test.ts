@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiFromPage, axeViolations, type LaunchedBrowser, launchBrowser, logIn, PASSWORD, signUp } from './browser';
 import { STACK_START_MS, type Stack, startStack } from './stack';
+import { totpCode } from './totp';
 
 /**
  * Accounts against the real API (PGlite, demo model): the first admin from the setup link, sign-up validation,
- * sign up / log out / log in, API keys shown once and revoked, and the admin pages for admins only.
+ * sign up / log out / log in, the second step of a log-in with an authenticator app, API keys shown once and
+ * revoked, and the admin pages for admins only.
  */
 let stack: Stack;
 let browser: LaunchedBrowser;
@@ -79,6 +81,59 @@ describe('accounts in the browser (real API)', () => {
     await page.waitForURL(`${stack.url}/settings/profile`);
     const me = await apiFromPage<{ email: string; role: string }>(page, '/api/me');
     expect(me.body).toMatchObject({ email: 'dora@example.com', role: 'user' });
+    await page.close();
+  });
+
+  it('asks for the authenticator code after the password: a wrong code is refused, the right one signs in', async () => {
+    const page = await browser.context.newPage();
+    await signUp(page, stack.url, 'tess@example.com');
+    const started = await apiFromPage<{ secret: string }>(page, '/api/me/mfa/totp', { method: 'POST' });
+    expect(started.status).toBe(201);
+    const { secret } = started.body;
+    const confirmed = await apiFromPage<{ recoveryCodes: string[] }>(page, '/api/me/mfa/totp/confirm', {
+      body: { code: totpCode(secret) },
+    });
+    expect(confirmed.status).toBe(200);
+    const recoveryCode = confirmed.body.recoveryCodes[0] ?? '';
+    await page.goto(`${stack.url}/logout`);
+    await page.waitForURL(/\/login/);
+
+    await page.goto(`${stack.url}/login?next=${encodeURIComponent('/settings/security')}`);
+    const form = page.getByRole('form', { name: 'Sign in' });
+    await form.getByLabel('Email').fill('tess@example.com');
+    await form.getByLabel('Password').fill(PASSWORD);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    const step = page.getByRole('form', { name: 'Confirm it is you' });
+    await step.getByLabel('6-digit code').waitFor();
+    // The password alone started no session.
+    expect((await apiFromPage(page, '/api/me')).status).toBe(401);
+    expect(await axeViolations(page), 'axe on the second step').toEqual([]);
+
+    // Each code works once and enrolment spent the current one: the next 30 s step is inside the allowed skew.
+    const code = totpCode(secret, Date.now() + 30_000);
+    const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+    await step.getByLabel('6-digit code').fill(wrong);
+    await step.getByRole('button', { name: 'Continue' }).click();
+    await step.getByRole('alert').filter({ hasText: 'That code is not valid' }).waitFor();
+    expect((await apiFromPage(page, '/api/me')).status).toBe(401);
+
+    await step.getByLabel('6-digit code').fill(code);
+    await step.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL(`${stack.url}/settings/security`);
+    const me = await apiFromPage<{ email: string }>(page, '/api/me');
+    expect(me.body).toMatchObject({ email: 'tess@example.com' });
+
+    // A recovery code answers the same step, once.
+    await page.goto(`${stack.url}/logout`);
+    await page.waitForURL(/\/login/);
+    await form.getByLabel('Email').fill('tess@example.com');
+    await form.getByLabel('Password').fill(PASSWORD);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    await step.getByRole('button', { name: 'Use a recovery code' }).click();
+    await step.getByLabel('Recovery code').fill(recoveryCode);
+    await step.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL(`${stack.url}/chat`);
+    expect((await apiFromPage(page, '/api/me')).status).toBe(200);
     await page.close();
   });
 

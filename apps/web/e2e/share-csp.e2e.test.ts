@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,13 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../api/src/test/net.ts';
 import { type ApiProcess, startApiProcess } from '../../api/src/test/process.ts';
 import { type LaunchedBrowser, launchBrowser, logIn, PASSWORD, send } from './browser';
+import { totpCode } from './totp';
 import { startWebServer, type WebServer } from './web-server';
 
 /**
  * The REAL API (a `server.ts` process on PGlite, demo model) behind TWO web processes, as two replicas would run:
  * sharing (a revoked link is gone on both at once, never served from a per-process cache), the strict CSP, the
- * second-factor settings and the admin providers and usage pages, in Chromium. (Not e2e/stack.ts: the signed-in
- * browser uses web process 1 by the name `localhost`, since WebAuthn refuses an IP address as the relying party.)
+ * second-factor settings, a passkey as the second step of a log-in, and the admin providers and usage pages, in
+ * Chromium. (Not e2e/stack.ts: the signed-in browser uses web process 1 by the name `localhost`, since WebAuthn
+ * refuses an IP address as the relying party.)
  */
 const ADMIN = 'admin@share.test';
 
@@ -26,20 +27,6 @@ let visitor: LaunchedBrowser;
 /** Web process 1 by name: the API's PUBLIC_URL and the signed-in browser's origin. */
 let origin1 = '';
 
-/** RFC 6238 (SHA-1, 30 s, 6 digits), written out here as an independent check of the API's enrolment. */
-function totpCode(secretB32: string, nowMs = Date.now()): string {
-  let bits = '';
-  for (const char of secretB32.replace(/=+$/, '')) {
-    bits += 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'.indexOf(char).toString(2).padStart(5, '0');
-  }
-  const key = Buffer.from((bits.match(/.{8}/g) ?? []).map((byte) => Number.parseInt(byte, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(nowMs / 30_000)));
-  const mac = createHmac('sha1', key).update(counter).digest();
-  const offset = (mac[mac.length - 1] ?? 0) & 0xf;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
-}
-
 async function collectCspViolations(browser: LaunchedBrowser) {
   // Init scripts run through the DevTools protocol, outside the page's CSP.
   await browser.context.addInitScript(() => {
@@ -50,6 +37,21 @@ async function collectCspViolations(browser: LaunchedBrowser) {
     });
   });
 }
+/** Chromium's virtual authenticator on this page: a platform authenticator that verifies the user (DevTools). */
+async function addVirtualAuthenticator(page: Page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+    },
+  });
+}
+
 const violations = (page: Page) => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
 
 beforeAll(async () => {
@@ -241,18 +243,7 @@ describe('security settings and admin pages on the real API', () => {
 
   it('registers a passkey with the browser, lists it and removes it', async () => {
     const page = await owner.context.newPage();
-    // Chromium's virtual authenticator: a platform authenticator that verifies the user, driven over DevTools.
-    const cdp = await owner.context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-      },
-    });
+    await addVirtualAuthenticator(page);
     await page.goto(`${origin1}/settings/security`);
     const section = page.getByRole('region', { name: 'Passkeys' });
     await section.getByText('No passkeys yet.').waitFor();
@@ -264,6 +255,29 @@ describe('security settings and admin pages on the real API', () => {
     await section.getByRole('button', { name: 'Remove' }).click();
     await page.getByText('Passkey Test laptop removed.').waitFor();
     await section.getByText('No passkeys yet.').waitFor();
+    await page.close();
+  });
+
+  it('signs in with the password and then a passkey as the second step (TOTP is on too)', async () => {
+    const page = await owner.context.newPage();
+    await addVirtualAuthenticator(page);
+    await page.goto(`${origin1}/settings/security`);
+    const section = page.getByRole('region', { name: 'Passkeys' });
+    await section.getByLabel('Name').fill('Second factor');
+    await section.getByRole('button', { name: 'Add a passkey' }).click();
+    await section.getByText('Second factor').waitFor();
+    await page.goto(`${origin1}/logout`);
+    await page.waitForURL(/\/login/);
+
+    const form = page.getByRole('form', { name: 'Sign in' });
+    await form.getByLabel('Email').fill(ADMIN);
+    await form.getByLabel('Password').fill(PASSWORD);
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    const step = page.getByRole('form', { name: 'Confirm it is you' });
+    await step.getByLabel('6-digit code').waitFor();
+    await step.getByRole('button', { name: 'Use a passkey' }).click();
+    await page.waitForURL(`${origin1}/chat`);
+    await page.getByRole('textbox', { name: 'Message' }).waitFor();
     await page.close();
   });
 
