@@ -11,7 +11,7 @@ import type { Role } from './auth.service.ts';
 import { createSeedBox, hashRecoveryCode, matchTotp, newRecoveryCode, newTotpSecret, otpauthUri } from './mfa-totp.ts';
 import { type PasskeyAssertion, type Passkeys, passkeyRefused } from './passkeys.service.ts';
 import type { PasswordHasher } from './password.ts';
-import type { SigningKeys } from './signing-keys.ts';
+import { keyForKid, type SigningKeys } from './signing-keys.ts';
 
 /** What log-in answers instead of a session when a second step is needed. */
 export interface LoginPending {
@@ -186,15 +186,12 @@ export function createMfaService(ctx: MfaContext) {
     /** The user a challenge names, if it is valid, unexpired and for `pending`. */
     async readChallenge(token: string, pending: LoginPending['pending']): Promise<string> {
       try {
-        const { payload } = await jwtVerify(
-          token,
-          (header) => {
-            const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid);
-            if (!key) throw new Error('unknown key id');
-            return key;
-          },
-          { issuer: config.auth.issuer, audience: CHALLENGE_AUDIENCE, algorithms: ['HS256'], requiredClaims: ['sub'] },
-        );
+        const { payload } = await jwtVerify(token, keyForKid(keys), {
+          issuer: config.auth.issuer,
+          audience: CHALLENGE_AUDIENCE,
+          algorithms: ['HS256'],
+          requiredClaims: ['sub'],
+        });
         if (payload.pur !== pending || typeof payload.sub !== 'string') throw new Error('wrong purpose');
         return payload.sub;
       } catch (err) {

@@ -11,7 +11,7 @@ import { cookieSecure, meta, sessionDeliverer } from './auth.routes.ts';
 import type { AccountsService, Role } from './auth.service.ts';
 import type { ExternalIdentities } from './external.ts';
 import type { MfaService } from './mfa.service.ts';
-import type { SigningKeys } from './signing-keys.ts';
+import { keyForKid, type SigningKeys } from './signing-keys.ts';
 
 export const OIDC_COOKIE = 'gz_oidc';
 /** The ID token of an OIDC log-in, for RP-initiated logout (path /api/auth: sent to log-out only). */
@@ -78,15 +78,7 @@ async function seal(keys: SigningKeys, issuer: string, audience: string, claims:
 }
 
 async function unseal(keys: SigningKeys, issuer: string, audience: string, token: string) {
-  const { payload } = await jwtVerify(
-    token,
-    (header) => {
-      const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid);
-      if (!key) throw new Error('unknown key id');
-      return key;
-    },
-    { issuer, audience, algorithms: ['HS256'] },
-  );
+  const { payload } = await jwtVerify(token, keyForKid(keys), { issuer, audience, algorithms: ['HS256'] });
   return payload;
 }
 

@@ -14,7 +14,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { jwtVerify, SignJWT } from 'jose';
 import type { AppConfig } from '../../config/index.ts';
 import { DomainError } from '../../http/errors.ts';
-import type { SigningKeys } from './signing-keys.ts';
+import { keyForKid, type SigningKeys } from './signing-keys.ts';
 
 const AUDIENCE = 'genz-passkey-ceremony';
 export const CEREMONY_TTL_SEC = 300;
@@ -59,15 +59,11 @@ export function createPasskeys(ctx: PasskeyContext) {
 
   async function readCeremony(token: string, purpose: 'register' | 'login') {
     try {
-      const { payload } = await jwtVerify(
-        token,
-        (header) => {
-          const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid);
-          if (!key) throw new Error('unknown key id');
-          return key;
-        },
-        { issuer: config.auth.issuer, audience: AUDIENCE, algorithms: ['HS256'] },
-      );
+      const { payload } = await jwtVerify(token, keyForKid(keys), {
+        issuer: config.auth.issuer,
+        audience: AUDIENCE,
+        algorithms: ['HS256'],
+      });
       if (payload.pur !== purpose || typeof payload.ch !== 'string') throw new Error('wrong purpose');
       return { challenge: payload.ch, userId: payload.sub };
     } catch {

@@ -1,7 +1,7 @@
 import { createSecretKey, type KeyObject, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { errors, jwtVerify, SignJWT } from 'jose';
+import { errors, type JWSHeaderParameters, jwtVerify, SignJWT } from 'jose';
 import { ConfigError } from '../../config/index.ts';
 
 export interface SigningKeys {
@@ -59,6 +59,15 @@ export function loadSigningKeys(opts: {
   if (!first || !key) throw new ConfigError(['AUTH_SECRETS: no key']);
   return { current: { kid: first.kid, key }, byKid, source };
 }
+
+/** jose's key resolver for our HS256 tokens: the key of the token's kid; an unknown (removed = revoked) kid fails. */
+export const keyForKid =
+  (keys: SigningKeys) =>
+  (header: JWSHeaderParameters): KeyObject => {
+    const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid);
+    if (!key) throw new AccessTokenError('invalid', 'unknown key id');
+    return key;
+  };
 
 export interface AccessClaims {
   userId: string;
@@ -124,20 +133,12 @@ export function createAccessTokens(
         verified.delete(token);
       }
       try {
-        const { payload } = await jwtVerify(
-          token,
-          (header) => {
-            const key = header.kid === undefined ? undefined : keys.byKid.get(header.kid);
-            if (!key) throw new AccessTokenError('invalid', 'unknown key id');
-            return key;
-          },
-          {
-            issuer: opts.issuer,
-            audience: opts.audience,
-            algorithms: ['HS256'],
-            requiredClaims: ['sub', 'exp', 'sid'],
-          },
-        );
+        const { payload } = await jwtVerify(token, keyForKid(keys), {
+          issuer: opts.issuer,
+          audience: opts.audience,
+          algorithms: ['HS256'],
+          requiredClaims: ['sub', 'exp', 'sid'],
+        });
         if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.exp !== 'number') {
           throw new AccessTokenError('invalid', 'malformed claims');
         }
