@@ -1,10 +1,9 @@
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { cpuPercent, type ProcSample, readProcSample, startSampler } from '../lib/proc.ts';
 import { percentile } from '../lib/stats.ts';
 import type { BenchContext, Scenario } from '../lib/types.ts';
-import { BENCH_PASSWORD, seedUsers } from '../seed/users.ts';
+import { seedOneUserAndLogIn } from './foundation.ts';
 
 /**
  * Issue 8 §10 (sizing): what 10,000 open SSE connections cost one API process, in memory and CPU.
@@ -217,19 +216,7 @@ chats:
   maxSseConnections: 60000
 `,
   async setup(ctx) {
-    await seedUsers({ databaseUrl: ctx.databaseUrl, count: 1, tag: 'connections' });
-    const client = new pg.Client({ connectionString: ctx.databaseUrl });
-    await client.connect();
-    const { rows } = await client
-      .query<{ email: string }>(`update users set status = 'active' returning email`)
-      .finally(() => client.end());
-    const login = await ctx.request('api', 'POST', '/api/auth/login', {
-      email: rows[0]?.email,
-      password: BENCH_PASSWORD,
-      delivery: 'bearer',
-    });
-    if (login.status !== 200) throw new Error(`log-in: ${login.status} ${login.body}`);
-    ctx.vars.set('token', (JSON.parse(login.body) as { accessToken: string }).accessToken);
+    ctx.vars.set('token', await seedOneUserAndLogIn(ctx, 'connections'));
   },
   targets: [
     { name: 'baseline: fastify hello-world GET /', server: 'baseline', path: '/', baseline: true },

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Scenario } from '../lib/types.ts';
+import type { BenchContext, Scenario } from '../lib/types.ts';
 import { BENCH_PASSWORD, seedUsers } from '../seed/users.ts';
 
 /**
@@ -7,6 +7,26 @@ import { BENCH_PASSWORD, seedUsers } from '../seed/users.ts';
  * Fastify hello-world. Setup seeds one user (bench/seed, so the instance counts as set up) and logs in through the real
  * POST /api/auth/login to obtain a bearer token.
  */
+/**
+ * Seeds one user on the run's database, makes it able to log in (the seeder mixes statuses at random) and logs it in
+ * with bearer delivery: the access token for scenarios that act as one user.
+ */
+export async function seedOneUserAndLogIn(ctx: BenchContext, tag: string): Promise<string> {
+  await seedUsers({ databaseUrl: ctx.databaseUrl, count: 1, tag });
+  const client = new pg.Client({ connectionString: ctx.databaseUrl });
+  await client.connect();
+  const { rows } = await client
+    .query<{ email: string }>(`update users set status = 'active' returning email`)
+    .finally(() => client.end());
+  const login = await ctx.request('api', 'POST', '/api/auth/login', {
+    email: rows[0]?.email,
+    password: BENCH_PASSWORD,
+    delivery: 'bearer',
+  });
+  if (login.status !== 200) throw new Error(`log-in: ${login.status} ${login.body}`);
+  return (JSON.parse(login.body) as { accessToken: string }).accessToken;
+}
+
 export const scenario: Scenario = {
   name: 'foundation',
   description:
@@ -21,20 +41,7 @@ export const scenario: Scenario = {
     requests: null
 `,
   async setup(ctx) {
-    await seedUsers({ databaseUrl: ctx.databaseUrl, count: 1, tag: 'foundation' });
-    const client = new pg.Client({ connectionString: ctx.databaseUrl });
-    await client.connect();
-    // The seeder mixes statuses at random; this one user must be able to log in.
-    const { rows } = await client
-      .query<{ email: string }>(`update users set status = 'active' returning email`)
-      .finally(() => client.end());
-    const login = await ctx.request('api', 'POST', '/api/auth/login', {
-      email: rows[0]?.email,
-      password: BENCH_PASSWORD,
-      delivery: 'bearer',
-    });
-    if (login.status !== 200) throw new Error(`log-in: ${login.status} ${login.body}`);
-    const { accessToken } = JSON.parse(login.body) as { accessToken: string };
+    const accessToken = await seedOneUserAndLogIn(ctx, 'foundation');
     ctx.vars.set('token', accessToken);
   },
   targets: [

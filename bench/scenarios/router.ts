@@ -1,9 +1,8 @@
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { percentile } from '../lib/stats.ts';
 import type { BenchContext, Scenario, Target } from '../lib/types.ts';
-import { BENCH_PASSWORD, seedUsers } from '../seed/users.ts';
+import { seedOneUserAndLogIn } from './foundation.ts';
 
 /**
  * Issue 4 "Performance": the AI router's `/v1/chat/completions` against Portkey's open-source gateway
@@ -282,19 +281,7 @@ providers:
     ${MODEL}-slow: { deployments: [fake-slow] }
 `,
   async setup(ctx) {
-    await seedUsers({ databaseUrl: ctx.databaseUrl, count: 1, tag: 'router' });
-    const client = new pg.Client({ connectionString: ctx.databaseUrl });
-    await client.connect();
-    const { rows } = await client
-      .query<{ email: string }>(`update users set status = 'active' returning email`)
-      .finally(() => client.end());
-    const login = await ctx.request('api', 'POST', '/api/auth/login', {
-      email: rows[0]?.email,
-      password: BENCH_PASSWORD,
-      delivery: 'bearer',
-    });
-    if (login.status !== 200) throw new Error(`log-in: ${login.status} ${login.body}`);
-    const { accessToken } = JSON.parse(login.body) as { accessToken: string };
+    const accessToken = await seedOneUserAndLogIn(ctx, 'router');
     const created = await ctx.request(
       'api',
       'POST',
