@@ -27,13 +27,15 @@ export function actorOf(request: FastifyRequest): Actor {
   return request.actor;
 }
 
-/** Changing credentials (keys, sessions, password) needs a signed-in person, never an API key. */
-function sessionActor(request: FastifyRequest): Actor {
+/** Changing credentials (keys, sessions, password, second factor, passkeys) needs a signed-in person, never an API key. */
+export function requireSession(request: FastifyRequest, message: string): Actor {
   const actor = actorOf(request);
-  if (actor.via !== 'session')
-    throw new DomainError('session_required', 'Manage keys and sessions from a signed-in session.');
+  if (actor.via !== 'session') throw new DomainError('session_required', message);
   return actor;
 }
+
+const sessionActor = (request: FastifyRequest) =>
+  requireSession(request, 'Manage keys and sessions from a signed-in session.');
 
 export function cookieSecure(publicUrl: string): boolean {
   const url = new URL(publicUrl);

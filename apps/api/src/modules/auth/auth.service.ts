@@ -25,6 +25,17 @@ export function roleScopes(role: Role): readonly ApiKeyScope[] {
 }
 
 /**
+ * The account's state once its credential is proven (password, OIDC): a disabled or unapproved account is told so.
+ * Only someone who proved who they are learns it.
+ */
+export function assertMaySignIn(user: { status: UserStatus }): void {
+  if (user.status === 'disabled') throw new DomainError('account_disabled', 'This account is disabled.');
+  if (user.status === 'pending_approval') {
+    throw new DomainError('account_pending', 'An administrator has not approved this account yet.');
+  }
+}
+
+/**
  * The user as the auth hook reads it on every request (cached briefly, evicted on change): what it checks (role,
  * plan, status) and what `GET /api/me` answers, so the request reads the row once. Never the password hash.
  */
@@ -265,6 +276,33 @@ export function createAccountsService(ctx: AccountsContext) {
     } satisfies IssuedSession;
   }
 
+  /**
+   * Logs a user in, whatever proved who they are (password, second factor, passkey, OIDC): starts a session and
+   * records `auth.login` (with how, in `data`) in the same transaction.
+   */
+  function logIn(userId: string, meta: RequestMeta, data?: Record<string, unknown>): Promise<IssuedSession> {
+    return db.transaction(async (tx) => {
+      const issued = await startSession(tx, userId, meta);
+      await writeAuditEvent(tx, {
+        event: 'auth.login',
+        actorUserId: userId,
+        targetType: 'session',
+        targetId: issued.sessionId,
+        ip: meta.ip,
+        userAgent: meta.userAgent ?? null,
+        data,
+      });
+      return issued;
+    });
+  }
+
+  /** The user behind a credential that was just checked, if still allowed in; else 401 (the state is not told). */
+  async function activeUser(id: string): Promise<AuthUser> {
+    const user = await authUser(id);
+    if (user?.status !== 'active') throw new DomainError('unauthenticated', 'This account cannot sign in.');
+    return user;
+  }
+
   async function revokeUserSessions(tx: Db, userId: string, which: { only?: readonly string[]; except?: string } = {}) {
     const families = await repo.revokeFamilies(tx, userId, new Date(), which);
     if (families.length > 0) await revocation.revoke(families);
@@ -297,6 +335,8 @@ export function createAccountsService(ctx: AccountsContext) {
     /** Ends every session of a user inside `tx` (on every replica once it commits); the family ids. */
     revokeAllSessions: (tx: Db, userId: string) => revokeUserSessions(tx, userId),
     authUser,
+    activeUser,
+    logIn,
     apiKeyByHash,
     evictUser,
     signupSettings,
@@ -505,27 +545,13 @@ export function createAccountsService(ctx: AccountsContext) {
         throw invalidCredentials();
       }
       // Only someone who knows the password learns the account's state.
-      if (user.status === 'disabled') throw new DomainError('account_disabled', 'This account is disabled.');
-      if (user.status === 'pending_approval') {
-        throw new DomainError('account_pending', 'An administrator has not approved this account yet.');
-      }
+      assertMaySignIn(user);
       if (user.passwordHash && hasher.needsRehash(user.passwordHash)) {
         await repo.updateUser(db, user.id, { passwordHash: await hasher.hash(input.password) });
       }
       const pending = await ctx.loginGate?.(user);
       if (pending) return pending;
-      return db.transaction(async (tx) => {
-        const issued = await startSession(tx, user.id, meta);
-        await writeAuditEvent(tx, {
-          event: 'auth.login',
-          actorUserId: user.id,
-          targetType: 'session',
-          targetId: issued.sessionId,
-          ip: meta.ip,
-          userAgent: meta.userAgent ?? null,
-        });
-        return issued;
-      });
+      return logIn(user.id, meta);
     },
 
     /** Rotates a refresh token. A rotated token seen again means it was copied: the whole family is revoked. */
@@ -1002,7 +1028,7 @@ export function createAccountsService(ctx: AccountsContext) {
       return user;
     },
 
-    /** Starts a session for a user without a password (test helpers; later OIDC and passkey log-ins). */
+    /** Starts a session without an `auth.login` event (test helpers; a real log-in goes through logIn). */
     async issueSession(userId: string, meta: RequestMeta): Promise<IssuedSession> {
       return db.transaction((tx) => startSession(tx, userId, meta));
     },

@@ -6,7 +6,13 @@ import type { Authenticator } from '../../http/auth.ts';
 import { DomainError } from '../../http/errors.ts';
 import adminRoutes from './admin.routes.ts';
 import authRoutes from './auth.routes.ts';
-import { type AccountsService, createAccountsService, roleScopes, type UserDeleteHook } from './auth.service.ts';
+import {
+  type AccountsService,
+  type AuthUser,
+  createAccountsService,
+  roleScopes,
+  type UserDeleteHook,
+} from './auth.service.ts';
 import { createExternalIdentities, createSupabaseVerifier, ExternalTokenError, isForeignJwt } from './external.ts';
 import { createMailer, type Mailer } from './mailer.ts';
 import mfaRoutes from './mfa.routes.ts';
@@ -44,6 +50,19 @@ async function guard<T>(work: () => Promise<T>): Promise<T> {
       headers: { 'retry-after': '2' },
     });
   }
+}
+
+/** A signed-in person (a session of ours, or a Supabase access token): every scope the role allows. */
+function sessionActor(user: AuthUser, sessionId?: string): Actor {
+  return {
+    userId: user.id,
+    role: user.role,
+    plan: user.plan,
+    scopes: roleScopes(user.role),
+    via: 'session',
+    ...(sessionId === undefined ? {} : { sessionId }),
+    account: user,
+  };
 }
 
 /**
@@ -115,7 +134,6 @@ export default fp(
       loginGate: (user) => mfa.gate(user),
     });
 
-    const inactive = () => new DomainError('unauthenticated', 'This account cannot sign in.');
     const external = createExternalIdentities({
       db: app.db,
       config,
@@ -144,20 +162,12 @@ export default fp(
           userId = (await external.resolve(profile)).id;
           await app.cache.set({ key, value: { id: userId }, ttl: Math.max(config.auth.userCacheTtlMs, 1000) });
         }
-        const user = await accounts.authUser(userId);
-        if (user?.status !== 'active') throw inactive();
+        const user = await accounts.activeUser(userId);
         if (mfa.requiredFor(user.role) && profile.aal !== 'aal2') {
           throw new DomainError('unauthenticated', 'Your role requires a second factor: sign in to Supabase with MFA.');
         }
         accounts.touchUser(user.id);
-        return {
-          userId: user.id,
-          role: user.role,
-          plan: user.plan,
-          scopes: roleScopes(user.role),
-          via: 'session',
-          account: user,
-        };
+        return sessionActor(user);
       });
     }
 
@@ -181,18 +191,9 @@ export default fp(
               headers: { 'retry-after': '2' },
             });
           }
-          const user = await accounts.authUser(claims.userId);
-          if (user?.status !== 'active') throw inactive();
+          const user = await accounts.activeUser(claims.userId);
           accounts.touchUser(user.id);
-          return {
-            userId: user.id,
-            role: user.role,
-            plan: user.plan,
-            scopes: roleScopes(user.role),
-            via: 'session',
-            sessionId: claims.sessionId,
-            account: user,
-          } satisfies Actor;
+          return sessionActor(user, claims.sessionId);
         });
       },
       async fromApiKey(key) {
@@ -202,8 +203,7 @@ export default fp(
           if (found.expiresAt !== null && found.expiresAt <= Date.now()) {
             throw new DomainError('token_expired', 'The API key has expired.');
           }
-          const user = await accounts.authUser(found.userId);
-          if (user?.status !== 'active') throw inactive();
+          const user = await accounts.activeUser(found.userId);
           const allowed = roleScopes(user.role);
           accounts.touchApiKey(found.id, user.id);
           return {

@@ -1,13 +1,10 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { writeAuditEvent } from '@genz/db';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AppConfig } from '../../config/index.ts';
-import type { Actor } from '../../http/actor.ts';
-import { DomainError } from '../../http/errors.ts';
 import { policy } from '../rate-limit/index.ts';
-import { actorOf, meta, sessionDeliverer } from './auth.routes.ts';
+import { actorOf, meta, requireSession, sessionDeliverer } from './auth.routes.ts';
 import { Delivery, Password, SessionTokens } from './auth.schemas.ts';
 import type { AccountsService } from './auth.service.ts';
 import type { MfaService } from './mfa.service.ts';
@@ -80,11 +77,7 @@ const read = { auth: { scope: 'read' as const } };
 const write = { auth: { scope: 'chat' as const } };
 
 /** Second-factor settings need a signed-in person, never an API key. */
-function sessionActor(request: FastifyRequest): Actor {
-  const actor = actorOf(request);
-  if (actor.via !== 'session') throw new DomainError('session_required', 'Manage the second factor from a session.');
-  return actor;
-}
+const sessionActor = (request: FastifyRequest) => requireSession(request, 'Manage the second factor from a session.');
 
 /**
  * Second factor routes (docs/accounts.md "Second factor"): /api/me/mfa/* for a signed-in user, /api/auth/mfa/*
@@ -103,25 +96,11 @@ export default async function mfaRoutes(
 
   /** The challenge's user, still allowed in. */
   async function challengedUser(challenge: string, pending: 'mfa_required' | 'mfa_enrollment_required') {
-    const userId = await mfa.readChallenge(challenge, pending);
-    const user = await accounts.authUser(userId);
-    if (user?.status !== 'active') throw new DomainError('unauthenticated', 'This account cannot sign in.');
-    return user;
+    return accounts.activeUser(await mfa.readChallenge(challenge, pending));
   }
 
-  async function startSession(request: FastifyRequest, userId: string, how: string) {
-    const issued = await accounts.issueSession(userId, meta(request));
-    await writeAuditEvent(app.db.db, {
-      event: 'auth.login',
-      actorUserId: userId,
-      targetType: 'session',
-      targetId: issued.sessionId,
-      ip: request.ip,
-      userAgent: request.headers['user-agent'] ?? null,
-      data: { secondFactor: how },
-    });
-    return issued;
-  }
+  const startSession = (request: FastifyRequest, userId: string, how: string) =>
+    accounts.logIn(userId, meta(request), { secondFactor: how });
 
   // ---------- log-in, second step ----------
 

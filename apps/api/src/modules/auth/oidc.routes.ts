@@ -1,5 +1,4 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { writeAuditEvent } from '@genz/db';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { jwtVerify, SignJWT } from 'jose';
 import * as client from 'openid-client';
@@ -8,7 +7,7 @@ import type { AppConfig } from '../../config/index.ts';
 import { DomainError } from '../../http/errors.ts';
 import { policy } from '../rate-limit/index.ts';
 import { cookieSecure, meta, sessionDeliverer } from './auth.routes.ts';
-import type { AccountsService, Role } from './auth.service.ts';
+import { type AccountsService, assertMaySignIn, type Role } from './auth.service.ts';
 import type { ExternalIdentities } from './external.ts';
 import type { MfaService } from './mfa.service.ts';
 import { keyForKid, type SigningKeys } from './signing-keys.ts';
@@ -240,10 +239,7 @@ export default async function oidcRoutes(
         },
         request.ip,
       );
-      if (user.status === 'disabled') throw new DomainError('account_disabled', 'This account is disabled.');
-      if (user.status === 'pending_approval') {
-        throw new DomainError('account_pending', 'An administrator has not approved this account yet.');
-      }
+      assertMaySignIn(user);
       if (idToken && oidc.logoutAtProvider) {
         // Kept for RP-initiated logout (oidcProviderLogout), bound to this user; lives as long as a session.
         const ttl = config.auth.refreshTokenTtlSec;
@@ -260,16 +256,7 @@ export default async function oidcRoutes(
         });
         return reply.redirect(`${publicUrl}/login#${q.toString()}`, 302);
       }
-      const issued = await accounts.issueSession(user.id, meta(request));
-      await writeAuditEvent(app.db.db, {
-        event: 'auth.login',
-        actorUserId: user.id,
-        targetType: 'session',
-        targetId: issued.sessionId,
-        ip: request.ip,
-        userAgent: request.headers['user-agent'] ?? null,
-        data: { via: provider, groups },
-      });
+      const issued = await accounts.logIn(user.id, meta(request), { via: provider, groups });
       deliver(reply, issued, 'cookie');
       return reply.redirect(`${publicUrl}/`, 302);
     },

@@ -6,10 +6,9 @@ import { and, eq } from 'drizzle-orm';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AppConfig } from '../../config/index.ts';
-import type { Actor } from '../../http/actor.ts';
-import { DomainError, notFound } from '../../http/errors.ts';
+import { notFound } from '../../http/errors.ts';
 import { policy } from '../rate-limit/index.ts';
-import { actorOf, meta, sessionDeliverer } from './auth.routes.ts';
+import { actorOf, meta, requireSession, sessionDeliverer } from './auth.routes.ts';
 import { Delivery, IdParams, SessionTokens } from './auth.schemas.ts';
 import type { AccountsService } from './auth.service.ts';
 import type { MfaService } from './mfa.service.ts';
@@ -88,11 +87,7 @@ export default async function passkeyRoutes(
   const deliver = sessionDeliverer(config);
   const perIp = policy('auth_passkey_ip', config.limits.auth.loginPerIp);
 
-  function sessionActor(request: FastifyRequest): Actor {
-    const actor = actorOf(request);
-    if (actor.via !== 'session') throw new DomainError('session_required', 'Manage passkeys from a session.');
-    return actor;
-  }
+  const sessionActor = (request: FastifyRequest) => requireSession(request, 'Manage passkeys from a session.');
 
   // ---------- registration (signed in) ----------
 
@@ -188,18 +183,8 @@ export default async function passkeyRoutes(
         { ceremony: request.body.ceremony, response: request.body.response as AuthenticationResponseJSON },
         request.log,
       );
-      const user = await accounts.authUser(stored.userId);
-      if (user?.status !== 'active') throw new DomainError('unauthenticated', 'This account cannot sign in.');
-      const issued = await accounts.issueSession(user.id, meta(request));
-      await writeAuditEvent(db, {
-        event: 'auth.login',
-        actorUserId: user.id,
-        targetType: 'session',
-        targetId: issued.sessionId,
-        ip: request.ip,
-        userAgent: request.headers['user-agent'] ?? null,
-        data: { via: 'passkey', passkeyId: stored.id },
-      });
+      const user = await accounts.activeUser(stored.userId);
+      const issued = await accounts.logIn(user.id, meta(request), { via: 'passkey', passkeyId: stored.id });
       return deliver(reply, issued, request.body.delivery ?? 'cookie');
     },
   );
