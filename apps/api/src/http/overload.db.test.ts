@@ -55,11 +55,14 @@ async function listening(overrides: Record<string, unknown>) {
   };
 }
 
-const metricValue = async (base: string, reason: string) => {
+const scrape = async (base: string) => {
   const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
   expect(res.status).toBe(200);
-  const m = (await res.text()).match(new RegExp(`genz_shed_requests_total\\{reason="${reason}"\\} (\\d+)`));
-  return Number(m?.[1] ?? 0);
+  return res.text();
+};
+const sample = (text: string, series: string) => {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return Number(line?.slice(series.length + 1) ?? 0);
 };
 
 describe('load shedding', () => {
@@ -94,7 +97,14 @@ describe('load shedding', () => {
     // Health, readiness and metrics are exempt, with or without a query string.
     expect((await fetch(`${s.base}/livez?probe=1`)).status).toBe(200);
     expect((await fetch(`${s.base}/readyz`)).status).toBe(200);
-    expect(await metricValue(s.base, 'in_flight')).toBe(2);
+    const metrics = await scrape(s.base);
+    expect(sample(metrics, 'genz_shed_requests_total{reason="in_flight"}')).toBe(2);
+    // Each shed request's server-side time is in the histogram, under its reason.
+    const shedDuration = 'genz_http_shed_duration_seconds';
+    expect(sample(metrics, `${shedDuration}_count{reason="in_flight"}`)).toBe(2);
+    expect(sample(metrics, `${shedDuration}_bucket{le="+Inf",reason="in_flight"}`)).toBe(2);
+    expect(sample(metrics, `${shedDuration}_sum{reason="in_flight"}`)).toBeGreaterThan(0);
+    expect(sample(metrics, `${shedDuration}_count{reason="event_loop_delay"}`)).toBe(0);
 
     // Answered requests leave the count: the next one is admitted.
     s.release();
@@ -142,7 +152,10 @@ describe('load shedding', () => {
       expect(shed.headers.get('retry-after')).toBe('2');
       expect(await shed.json()).toMatchObject({ code: 'overloaded', reason: 'event_loop_delay' });
       expect((await fetch(`${s.base}/livez`)).status).toBe(200);
-      expect(await metricValue(s.base, 'event_loop_delay')).toBeGreaterThan(0);
+      const metrics = await scrape(s.base);
+      const shedCount = sample(metrics, 'genz_shed_requests_total{reason="event_loop_delay"}');
+      expect(shedCount).toBeGreaterThan(0);
+      expect(sample(metrics, 'genz_http_shed_duration_seconds_count{reason="event_loop_delay"}')).toBe(shedCount);
     } finally {
       clearInterval(lag);
     }
