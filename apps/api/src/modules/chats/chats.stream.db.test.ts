@@ -1,14 +1,11 @@
-import { testRedisPrefix, testRedisUrl } from '@genz/db/testing';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { testRedisPrefix } from '@genz/db/testing';
+import { describe, expect, it } from 'vitest';
 import { testBackend } from '../../test/app.ts';
+import { testRedisClients } from '../../test/redis.ts';
 import { memoryStreamBuffer, redisStreamBuffer, type StreamBuffer, type StreamEvent } from './chats.stream.ts';
 
 /** The stream buffer contract, in memory always and in Redis on the server backend. */
-const clients: Redis[] = [];
-afterAll(() => {
-  for (const c of clients) c.disconnect();
-});
+const clients = testRedisClients();
 
 function buffers(): [string, () => StreamBuffer][] {
   const list: [string, () => StreamBuffer][] = [
@@ -19,9 +16,8 @@ function buffers(): [string, () => StreamBuffer][] {
       'redis',
       () => {
         const keyPrefix = testRedisPrefix();
-        const client = new Redis(testRedisUrl, { keyPrefix });
-        const subscriber = new Redis(testRedisUrl);
-        clients.push(client, subscriber);
+        const client = clients.shared({ keyPrefix });
+        const subscriber = clients.shared();
         return redisStreamBuffer({ client, subscriber, keyPrefix, ttlSec: 60, maxEvents: 1000 });
       },
     ]);

@@ -1,13 +1,10 @@
-import { testRedisPrefix, testRedisUrl } from '@genz/db/testing';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { testRedisPrefix } from '@genz/db/testing';
+import { describe, expect, it } from 'vitest';
 import { testBackend } from '../../test/app.ts';
+import { testRedisClients } from '../../test/redis.ts';
 import { type ConcurrencyLimiter, createConcurrencyLimiter } from './concurrency.ts';
 
-const clients: Redis[] = [];
-afterAll(() => {
-  for (const c of clients) c.disconnect();
-});
+const clients = testRedisClients();
 
 function limiters(): [string, (now: () => number) => ConcurrencyLimiter][] {
   const list: [string, (now: () => number) => ConcurrencyLimiter][] = [
@@ -17,9 +14,7 @@ function limiters(): [string, (now: () => number) => ConcurrencyLimiter][] {
     list.push([
       'redis',
       (now) => {
-        const redis = new Redis(testRedisUrl, { keyPrefix: testRedisPrefix() });
-        clients.push(redis);
-        return createConcurrencyLimiter({ redis, now });
+        return createConcurrencyLimiter({ redis: clients.shared({ keyPrefix: testRedisPrefix() }), now });
       },
     ]);
   }

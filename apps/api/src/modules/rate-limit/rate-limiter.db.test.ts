@@ -1,28 +1,12 @@
 import { testRedisPrefix } from '@genz/db/testing';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../test/net.ts';
+import { testRedisClients } from '../../test/redis.ts';
 import type { RatePolicy } from './gcra.ts';
 import { createRateLimiter } from './rate-limiter.ts';
 
 const policy: RatePolicy = { name: 'test', rate: 5, periodMs: 60_000, burst: 5 };
-const clients: Redis[] = [];
-afterAll(() => {
-  for (const c of clients) c.disconnect();
-});
-
-function client(url: string, prefix: string) {
-  const c = new Redis(url, {
-    keyPrefix: prefix,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: 200,
-    retryStrategy: () => 500,
-  });
-  c.on('error', () => {});
-  clients.push(c);
-  return c;
-}
+const clients = testRedisClients();
 
 describe('rate limiter (memory)', () => {
   it('limits per key and resets a key', async () => {
@@ -48,7 +32,7 @@ describe('rate limiter (memory)', () => {
 describe('rate limiter with Redis unreachable', () => {
   it('falls back to memory at once when Redis is unreachable, and never waits past the budget', async () => {
     const deadPort = await freePort();
-    const redis = client(`redis://127.0.0.1:${deadPort}`, testRedisPrefix());
+    const redis = clients.failFast(`redis://127.0.0.1:${deadPort}`, testRedisPrefix());
     const changes: boolean[] = [];
     const limiter = createRateLimiter({
       redis,

@@ -1,33 +1,17 @@
 import { testRedisPrefix, testRedisUrl } from '@genz/db/testing';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitReady } from '../../infra/redis.ts';
+import { testRedisClients } from '../../test/redis.ts';
 import type { RatePolicy } from './gcra.ts';
 import { createRateLimiter } from './rate-limiter.ts';
 
-const clients: Redis[] = [];
-afterAll(() => {
-  for (const c of clients) c.disconnect();
-});
-
-function client(url: string, prefix: string) {
-  const c = new Redis(url, {
-    keyPrefix: prefix,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: 200,
-    retryStrategy: () => 500,
-  });
-  c.on('error', () => {});
-  clients.push(c);
-  return c;
-}
+const clients = testRedisClients();
 
 /** Needs the shared Redis: runs in the server project only. */
 describe('rate limiter (Redis)', () => {
   it('is global: two replicas share one budget exactly, under concurrency', async () => {
     const prefix = testRedisPrefix();
-    const [ra, rb] = [client(testRedisUrl, prefix), client(testRedisUrl, prefix)];
+    const [ra, rb] = [clients.failFast(testRedisUrl, prefix), clients.failFast(testRedisUrl, prefix)];
     await Promise.all([waitReady(ra), waitReady(rb)]);
     const a = createRateLimiter({ redis: ra, memoryMaxKeys: 1000, breakerMs: 1000 });
     const b = createRateLimiter({ redis: rb, memoryMaxKeys: 1000, breakerMs: 1000 });
