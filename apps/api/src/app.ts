@@ -15,6 +15,7 @@ import { createValidatorCompiler } from './http/validation.ts';
 import cache from './infra/cache.ts';
 import db from './infra/db.ts';
 import { loggerOptions, requestLogContext } from './infra/logger.ts';
+import { setMemoEntries } from './infra/memo.ts';
 import metrics from './infra/metrics.ts';
 import redis from './infra/redis.ts';
 import sentry from './infra/sentry.ts';
@@ -45,6 +46,7 @@ export interface BuildAppOptions {
  */
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const { config } = options;
+  setMemoEntries(config.cache.memoEntries);
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: loggerOptions(config) }),
     genReqId: genRequestId,

@@ -177,6 +177,14 @@ const Cache = Type.Object(
   {
     l1MaxBytes: Type.Integer({ minimum: 0, default: 64 * 1024 * 1024, description: 'In-process cache size bound.' }),
     defaultTtlMs: Type.Integer({ minimum: 0, default: 60_000, description: 'Default entry TTL (the seed: DB 1 min).' }),
+    memoEntries: Type.Integer({
+      minimum: 1,
+      default: 10_000,
+      description:
+        'Distinct inputs each in-process memo keeps, oldest dropped first: the hashed ids of rate-limit keys and log ' +
+        'lines, and the users and API keys the auth hook holds as objects. Size it to the active users and keys of ' +
+        'a busy replica.',
+    }),
   },
   { default: {}, additionalProperties: false },
 );

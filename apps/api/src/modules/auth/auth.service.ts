@@ -5,7 +5,6 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import type { Actor, ActorAccount } from '../../http/actor.ts';
 import { DomainError, notFound } from '../../http/errors.ts';
-import { MEMO_ENTRIES } from '../../infra/memo.ts';
 import * as repo from './auth.repository.ts';
 import { emailDomain, normalizeEmail } from './email.ts';
 import type { Mailer } from './mailer.ts';
@@ -167,7 +166,7 @@ export function createAccountsService(ctx: AccountsContext) {
     return undefined;
   }
   function hotSet(key: string, value: unknown, ttl: number) {
-    if (hot.size >= MEMO_ENTRIES) hot.delete(hot.keys().next().value as string);
+    if (hot.size >= config.cache.memoEntries) hot.delete(hot.keys().next().value as string);
     hot.set(key, { value, until: Date.now() + hotMs(ttl) });
   }
   const dropHot = ({ key }: { key: string }) => hot.delete(key);
