@@ -125,11 +125,8 @@ export class ReplyAccumulator {
  * generation finished without its event all produce the same bytes.
  */
 export function terminalEvent(
-  gen: GenerationRow,
-  msg: Pick<
-    MessageRow,
-    'id' | 'status' | 'tokensIn' | 'tokensOut' | 'costUsd' | 'model' | 'provider' | 'deployment' | 'error'
-  >,
+  gen: Pick<GenerationRow, 'id' | 'status'>,
+  msg: repo.FinishedMessage,
   seq: number,
 ): StreamEvent {
   const status = gen.status === 'streaming' ? 'interrupted' : gen.status;
@@ -391,8 +388,8 @@ export class GenerationManager {
   }
 
   /**
-   * Persists the final message and generation state in one transaction (guarded: only a still-live generation
-   * finishes), then appends the terminal event built from those rows.
+   * Persists the final message and generation state in one statement (guarded: only a still-live generation
+   * finishes; repo.finishReply), then appends the terminal event built from those rows.
    */
   private async finish(
     actor: Actor,
@@ -407,28 +404,16 @@ export class GenerationManager {
       >;
     },
   ): Promise<StreamEvent | undefined> {
-    const at = new Date();
-    const rows = await this.db.transaction(async (tx) => {
-      const gen = await repo.finishGeneration(
-        tx,
-        actor,
-        generation.id,
-        { status: f.status, lastSeq: f.seq, at },
-        f.guard,
-      );
-      if (!gen) return undefined;
-      const msg = await repo.updateStreamingMessage(tx, actor, generation.assistantMessageId, {
-        content: f.content,
-        status: f.status,
-        ...f.message,
-      });
-      if (!msg) throw new Error('assistant message of a live generation is not streaming');
-      await repo.updateConversation(tx, actor, generation.conversationId, { updatedAt: at });
-      return { gen, msg };
-    });
+    const rows = await repo.finishReply(
+      this.db,
+      actor,
+      generation,
+      { status: f.status, lastSeq: f.seq, at: new Date(), content: f.content, message: f.message },
+      f.guard,
+    );
     if (!rows) return undefined;
     await this.listCache.changed(actor.userId); // the conversation moved up (updated_at)
-    const ev = terminalEvent(rows.gen, rows.msg, f.seq);
+    const ev = terminalEvent(rows.generation, rows.message, f.seq);
     await this.buffer.append(generation.id, ev).catch((err: unknown) => {
       this.log.warn({ err, generationId: generation.id }, 'terminal event not buffered; followers read the row');
     });

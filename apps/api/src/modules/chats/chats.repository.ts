@@ -413,6 +413,161 @@ export async function insertGeneration(
   return row;
 }
 
+/**
+ * The start of a reply in ONE statement (one round trip, atomic as a statement): the user message (if any) and
+ * the assistant placeholder, the generation, the conversation's leaf and activity time (and its heuristic title
+ * while it has none), and the Idempotency-Key's generation. The search index (the generated `tsv`) is written with
+ * the rows. Nothing is read back: the caller built every value.
+ */
+export async function startGeneration(
+  db: Db,
+  actor: Actor,
+  s: {
+    messages: NewMessage[];
+    generation: { id: string; conversationId: string; userMessageId: string | null; assistantMessageId: string };
+    owner: string;
+    at: Date;
+    /** Set as the title when the conversation still has none (and its title is automatic). */
+    autoTitle: string | null;
+    idempotencyKey?: string;
+  },
+): Promise<GenerationRow> {
+  const at = s.at.toISOString();
+  const g = s.generation;
+  const rows = sql.join(
+    s.messages.map(
+      (m) =>
+        sql`(${actor.userId}::uuid, ${m.id ?? null}::uuid, ${m.conversationId}::uuid, ${m.parentId}::uuid, ${m.role},
+             ${JSON.stringify(m.content)}::jsonb, ${m.status ?? 'complete'}, ${m.generationId ?? null}::uuid,
+             ${m.model ?? null}, ${(m.createdAt ?? s.at).toISOString()}::timestamptz)`,
+    ),
+    sql`, `,
+  );
+  const title =
+    s.autoTitle === null
+      ? sql`title`
+      : sql`case when title is null and title_source = 'auto' then ${s.autoTitle} else title end`;
+  const key =
+    s.idempotencyKey === undefined
+      ? sql``
+      : sql`, k as (update idempotency_keys set generation_id = ${g.id}::uuid
+                     where user_id = ${actor.userId}::uuid and key = ${s.idempotencyKey})`;
+  await db.execute(
+    sql`with m as (insert into messages (user_id, id, conversation_id, parent_id, role, content, status, generation_id,
+                                         model, created_at) values ${rows}),
+             c as (update conversations set active_leaf_id = ${g.assistantMessageId}::uuid, updated_at = ${at}::timestamptz,
+                          title = ${title}
+                    where user_id = ${actor.userId}::uuid and id = ${g.conversationId}::uuid and deleted_at is null)${key}
+        insert into generations (user_id, id, conversation_id, user_message_id, assistant_message_id, status, owner,
+                                 heartbeat_at, last_seq, created_at)
+        values (${actor.userId}::uuid, ${g.id}::uuid, ${g.conversationId}::uuid, ${g.userMessageId}::uuid,
+                ${g.assistantMessageId}::uuid, 'streaming', ${s.owner}, ${at}::timestamptz, 0, ${at}::timestamptz)`,
+  );
+  return {
+    userId: actor.userId,
+    ...g,
+    status: 'streaming',
+    owner: s.owner,
+    heartbeatAt: s.at,
+    lastSeq: 0,
+    createdAt: s.at,
+    finishedAt: null,
+  };
+}
+
+/** What a finished reply's terminal event is built from (chats.generations.ts terminalEvent). */
+export type FinishedMessage = Pick<
+  MessageRow,
+  'id' | 'status' | 'tokensIn' | 'tokensOut' | 'costUsd' | 'model' | 'provider' | 'deployment' | 'error'
+>;
+
+/**
+ * The end of a reply in ONE statement: moves a live generation to its terminal status (guarded: `owner` fences
+ * the worker, `staleBefore` lets the reaper take only a generation whose heartbeat is old), and only if
+ * that happened, writes the assistant message (its final content, so its search index, and status) and the
+ * conversation's activity time. Undefined when someone else finished it. A live generation whose message is no
+ * longer streaming fails the whole statement (nothing is written), as the transaction it replaces did.
+ */
+export async function finishReply(
+  db: Db,
+  actor: Actor,
+  gen: Pick<GenerationRow, 'id' | 'conversationId' | 'assistantMessageId'>,
+  values: {
+    status: GenerationStatus;
+    lastSeq: number;
+    at: Date;
+    content: ContentPart[];
+    message: Partial<
+      Pick<MessageRow, 'model' | 'provider' | 'deployment' | 'tokensIn' | 'tokensOut' | 'costUsd' | 'error'>
+    >;
+  },
+  guard: { owner: string } | { staleBefore: Date },
+): Promise<{ generation: Pick<GenerationRow, 'id' | 'status'>; message: FinishedMessage } | undefined> {
+  const at = values.at.toISOString();
+  const m = values.message;
+  const set: SQL[] = [sql`content = ${JSON.stringify(values.content)}::jsonb`, sql`status = ${values.status}`];
+  if (m.model !== undefined) set.push(sql`model = ${m.model}`);
+  if (m.provider !== undefined) set.push(sql`provider = ${m.provider}`);
+  if (m.deployment !== undefined) set.push(sql`deployment = ${m.deployment}`);
+  if (m.tokensIn !== undefined) set.push(sql`tokens_in = ${m.tokensIn}::int`);
+  if (m.tokensOut !== undefined) set.push(sql`tokens_out = ${m.tokensOut}::int`);
+  if (m.costUsd !== undefined) set.push(sql`cost_usd = ${m.costUsd}::float8`);
+  if (m.error !== undefined) set.push(sql`error = ${m.error === null ? null : JSON.stringify(m.error)}::jsonb`);
+  const live =
+    'owner' in guard
+      ? sql`owner = ${guard.owner}`
+      : sql`heartbeat_at < ${guard.staleBefore.toISOString()}::timestamptz`;
+  const rows = await executeRows<{
+    id: string;
+    status: GenerationStatus;
+    m_id: string | null;
+    m_status: MessageRow['status'];
+    model: string | null;
+    provider: string | null;
+    deployment: string | null;
+    tokens_in: number | null;
+    tokens_out: number | null;
+    cost_usd: number | string | null;
+    error: { code: string; detail: string } | string | null;
+  }>(
+    db,
+    sql`with g as (
+          update generations set status = ${values.status}, last_seq = ${values.lastSeq}::int, finished_at = ${at}::timestamptz
+           where user_id = ${actor.userId}::uuid and id = ${gen.id}::uuid and status = 'streaming' and ${live}
+          returning id, status),
+        m as (
+          update messages set ${sql.join(set, sql`, `)}
+           where user_id = ${actor.userId}::uuid and id = ${gen.assistantMessageId}::uuid and status = 'streaming'
+             and exists (select 1 from g)
+          returning id, status, model, provider, deployment, tokens_in, tokens_out, cost_usd, error),
+        c as (
+          update conversations set updated_at = ${at}::timestamptz
+           where user_id = ${actor.userId}::uuid and id = ${gen.conversationId}::uuid and deleted_at is null
+             and exists (select 1 from g))
+        select g.id, g.status, m.id as m_id, m.status as m_status, m.model, m.provider, m.deployment, m.tokens_in,
+               m.tokens_out, m.cost_usd, m.error,
+               -- fails the statement (so nothing above is written) when the message was not streaming
+               case when m.id is null then (g.id::text || ': assistant message of a live generation is not streaming')::int end as broken
+          from g left join m on true`,
+  );
+  const r = rows[0];
+  if (!r || r.m_id === null) return undefined;
+  return {
+    generation: { id: r.id, status: r.status },
+    message: {
+      id: r.m_id,
+      status: r.m_status,
+      model: r.model,
+      provider: r.provider,
+      deployment: r.deployment,
+      tokensIn: r.tokens_in,
+      tokensOut: r.tokens_out,
+      costUsd: r.cost_usd === null ? null : Number(r.cost_usd),
+      error: typeof r.error === 'string' ? (JSON.parse(r.error) as { code: string; detail: string }) : r.error,
+    },
+  };
+}
+
 export async function getGeneration(db: Db, actor: Actor, id: string): Promise<GenerationRow | undefined> {
   const [row] = await db
     .select()
@@ -437,32 +592,6 @@ export async function heartbeatGeneration(db: Db, actor: Actor, id: string, owne
     )
     .returning({ id: generations.id });
   return rows.length === 1;
-}
-
-/**
- * Moves a live generation to its terminal status. `owner` fences the worker; the reaper passes `staleBefore`
- * instead (it may only take generations whose heartbeat is old). Returns undefined when someone else finished it.
- */
-export async function finishGeneration(
-  db: Db,
-  actor: Actor,
-  id: string,
-  values: { status: GenerationStatus; lastSeq: number; at: Date },
-  guard: { owner: string } | { staleBefore: Date },
-): Promise<GenerationRow | undefined> {
-  const [row] = await db
-    .update(generations)
-    .set({ status: values.status, lastSeq: values.lastSeq, finishedAt: values.at })
-    .where(
-      and(
-        eq(generations.userId, actor.userId),
-        eq(generations.id, id),
-        eq(generations.status, 'streaming'),
-        'owner' in guard ? eq(generations.owner, guard.owner) : lt(generations.heartbeatAt, guard.staleBefore),
-      ),
-    )
-    .returning();
-  return row;
 }
 
 /** Live generations whose worker stopped beating (any user: the reaper's scan). */
@@ -526,13 +655,6 @@ export async function retakeIdempotencyKey(
     )
     .returning({ key: idempotencyKeys.key });
   return rows.length === 1;
-}
-
-export async function completeIdempotencyKey(db: Db, actor: Actor, key: string, generationId: string) {
-  await db
-    .update(idempotencyKeys)
-    .set({ generationId })
-    .where(and(eq(idempotencyKeys.userId, actor.userId), eq(idempotencyKeys.key, key)));
 }
 
 export async function releaseIdempotencyKey(db: Db, actor: Actor, key: string) {

@@ -294,7 +294,7 @@ export function createChatsService(ctx: ChatsContext) {
     }
   }
 
-  /** Shared by send and regenerate: one transaction, then the worker starts. */
+  /** Shared by send and regenerate: one statement (repo.startGeneration), then the worker starts. */
   async function startGeneration(
     actor: Actor,
     conversation: ConversationRow,
@@ -334,50 +334,39 @@ export function createChatsService(ctx: ChatsContext) {
       const at = now();
       const userMessageId = input.userMessage ? uuidv7() : null;
       const assistantMessageId = uuidv7();
-      const generation = await db.transaction(async (tx) => {
-        const rows: repo.NewMessage[] = [];
-        if (input.userMessage && userMessageId) {
-          rows.push({
-            id: userMessageId,
-            conversationId: conversation.id,
-            parentId: input.userMessage.parentId,
-            role: 'user',
-            content: [{ type: 'text', text: input.userMessage.content }],
-            createdAt: at,
-          });
-        }
+      const rows: repo.NewMessage[] = [];
+      if (input.userMessage && userMessageId) {
         rows.push({
-          id: assistantMessageId,
+          id: userMessageId,
           conversationId: conversation.id,
-          parentId: userMessageId ?? input.replyParentId,
-          role: 'assistant',
-          content: [],
-          status: 'streaming',
-          generationId: gid,
-          model: input.model,
+          parentId: input.userMessage.parentId,
+          role: 'user',
+          content: [{ type: 'text', text: input.userMessage.content }],
           createdAt: at,
         });
-        await repo.insertMessages(tx, actor, rows);
-        const gen = await repo.insertGeneration(tx, actor, {
-          id: gid,
-          conversationId: conversation.id,
-          userMessageId,
-          assistantMessageId,
-          owner: ctx.generations.owner,
-          at,
-        });
-        await repo.updateConversation(tx, actor, conversation.id, { activeLeafId: assistantMessageId, updatedAt: at });
-        if (conversation.title === null && input.userMessage) {
-          await repo.setAutoTitle(
-            tx,
-            actor,
-            conversation.id,
-            heuristicTitle(input.userMessage.content, config.maxTitleChars),
-            true,
-          );
-        }
-        if (input.idempotencyKey) await repo.completeIdempotencyKey(tx, actor, input.idempotencyKey, gid);
-        return gen;
+      }
+      rows.push({
+        id: assistantMessageId,
+        conversationId: conversation.id,
+        parentId: userMessageId ?? input.replyParentId,
+        role: 'assistant',
+        content: [],
+        status: 'streaming',
+        generationId: gid,
+        model: input.model,
+        createdAt: at,
+      });
+      // One statement: the messages, the generation, the conversation's leaf (and heuristic title), the key.
+      const generation = await repo.startGeneration(db, actor, {
+        messages: rows,
+        generation: { id: gid, conversationId: conversation.id, userMessageId, assistantMessageId },
+        owner: ctx.generations.owner,
+        at,
+        autoTitle:
+          conversation.title === null && input.userMessage
+            ? heuristicTitle(input.userMessage.content, config.maxTitleChars)
+            : null,
+        ...(input.idempotencyKey ? { idempotencyKey: input.idempotencyKey } : {}),
       });
       await ctx.listCache.changed(actor.userId);
       const userText = input.userMessage?.content ?? '';
