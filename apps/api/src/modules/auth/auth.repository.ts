@@ -1,6 +1,25 @@
 import type { Db } from '@genz/db';
 import { apiKeys, type OneTimeTokenRow, oneTimeTokens, sessions, settings, type UserRow, users } from '@genz/db/schema';
 import { and, desc, eq, gt, inArray, isNull, lt, ne, or, type SQL, sql } from 'drizzle-orm';
+import type { PgColumn, PgSelect } from 'drizzle-orm/pg-core';
+
+/** A keyset page by uuidv7 id: the last id of the page before, and the page size. */
+export interface IdPage {
+  after?: string;
+  limit: number;
+}
+
+/**
+ * A page newest first by (uuidv7) id: the rows matching `where` below `after`, `limit + 1` of them so the caller
+ * knows whether a next page exists.
+ */
+function newestFirst<Q extends PgSelect>(query: Q, id: PgColumn, where: SQL[], page: IdPage) {
+  if (page.after !== undefined) where.push(lt(id, page.after));
+  return query
+    .where(and(...where))
+    .orderBy(desc(id))
+    .limit(page.limit + 1);
+}
 
 /** The indexed form of an email (matches users_email_key): equality for log-in, byte-order ranges for search. */
 export const emailKey = sql`lower(${users.email}) COLLATE "C"`;
@@ -81,13 +100,7 @@ export function listUsersQuery(db: Db, opts: ListUsersOptions) {
       .orderBy(emailKey)
       .limit(opts.limit + 1);
   }
-  if (opts.after !== undefined) where.push(lt(users.id, opts.after));
-  return db
-    .select()
-    .from(users)
-    .where(and(...where))
-    .orderBy(desc(users.id))
-    .limit(opts.limit + 1);
+  return newestFirst(db.select().from(users).$dynamic(), users.id, where, opts);
 }
 
 // ---------- sessions (refresh-token families) ----------
@@ -163,15 +176,9 @@ export async function findApiKeyByHash(db: Db, hash: string) {
   return row;
 }
 
-export async function listApiKeys(db: Db, userId: string, opts: { after?: string; limit: number }) {
-  const where: SQL[] = [eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)];
-  if (opts.after) where.push(lt(apiKeys.id, opts.after));
-  return db
-    .select()
-    .from(apiKeys)
-    .where(and(...where))
-    .orderBy(desc(apiKeys.id))
-    .limit(opts.limit + 1);
+export async function listApiKeys(db: Db, userId: string, page: IdPage) {
+  const where = [eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)];
+  return newestFirst(db.select().from(apiKeys).$dynamic(), apiKeys.id, where, page);
 }
 
 export async function countLiveApiKeys(db: Db, userId: string, now: Date): Promise<number> {
@@ -280,19 +287,9 @@ export async function expireOneTimeTokens(db: Db, purpose: OneTimeTokenRow['purp
     .where(and(...where));
 }
 
-export async function listInvitations(db: Db, now: Date, opts: { after?: string; limit: number }) {
-  const where: SQL[] = [
-    eq(oneTimeTokens.purpose, 'invite'),
-    isNull(oneTimeTokens.usedAt),
-    gt(oneTimeTokens.expiresAt, now),
-  ];
-  if (opts.after) where.push(lt(oneTimeTokens.id, opts.after));
-  return db
-    .select()
-    .from(oneTimeTokens)
-    .where(and(...where))
-    .orderBy(desc(oneTimeTokens.id))
-    .limit(opts.limit + 1);
+export async function listInvitations(db: Db, now: Date, page: IdPage) {
+  const where = [eq(oneTimeTokens.purpose, 'invite'), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, now)];
+  return newestFirst(db.select().from(oneTimeTokens).$dynamic(), oneTimeTokens.id, where, page);
 }
 
 export async function revokeInvitation(db: Db, id: string, now: Date): Promise<boolean> {

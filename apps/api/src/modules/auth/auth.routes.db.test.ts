@@ -246,6 +246,23 @@ describe('API keys', () => {
     expect((await t.app.inject({ url: '/api/me', headers: { authorization: `Bearer ${key}` } })).statusCode).toBe(401);
   });
 
+  it('page newest first with a keyset cursor that never repeats or skips, leaving revoked keys out', async () => {
+    const u = await createTestUser(t.app);
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) made.push((await createTestApiKey(t.app, u, ['read'])).id);
+    await t.app.inject({ method: 'DELETE', url: `/api/me/api-keys/${made[2]}`, headers: u.headers });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const url: string = `/api/me/api-keys?limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = (await t.app.inject({ url, headers: u.headers })).json();
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((k: { id: string }) => k.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([made[4], made[3], made[1], made[0]]);
+  });
+
   it('record last use in batches', async () => {
     const u = await createTestUser(t.app);
     const k = await createTestApiKey(t.app, u, ['read']);
