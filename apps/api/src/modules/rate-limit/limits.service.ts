@@ -134,33 +134,70 @@ export function createLimitsService(deps: LimitsServiceDeps) {
   const { config, db, engine, concurrency } = deps;
   const limits = config.limits;
   const now = deps.now ?? Date.now;
-  const overrideCache = new Map<string, { value: LimitOverrides | null; exp: number }>();
+  /** Per user: the admin overrides and, per plan, the merged limits (computed once per entry, not per call). */
+  const overrideCache = new Map<
+    string,
+    { value: LimitOverrides | null; exp: number; plan?: string; merged?: PlanLimits }
+  >();
+  const planCache = new Map<string, PlanLimits>();
 
   async function overridesOf(userId: string): Promise<LimitOverrides | null> {
     const cached = overrideCache.get(userId);
     if (cached && cached.exp > now()) return cached.value;
+    return (await load(userId)).value;
+  }
+
+  async function load(userId: string) {
     const [row] = await db
       .select({ value: settings.value })
       .from(settings)
       .where(eq(settings.key, settingKey(userId)))
       .limit(1);
     const value = (row?.value as LimitOverrides | undefined) ?? null;
+    const entry = { value, exp: now() + limits.overrideCacheTtlMs };
     overrideCache.delete(userId);
-    overrideCache.set(userId, { value, exp: now() + limits.overrideCacheTtlMs });
+    overrideCache.set(userId, entry);
     if (overrideCache.size > limits.memoryMaxKeys) {
       for (const k of overrideCache.keys())
         if (overrideCache.size > limits.memoryMaxKeys * 0.9) overrideCache.delete(k);
     }
-    return value;
+    return entry;
   }
 
+  /** Plan over defaults, once per configured plan (an unknown plan gets the defaults); frozen, as they are shared. */
+  const defaultLimits = Object.freeze({ ...limits.defaults }) as PlanLimits;
   function planLimits(plan: string): PlanLimits {
-    return { ...limits.defaults, ...(limits.plans[plan] ?? {}) } as PlanLimits;
+    if (!Object.hasOwn(limits.plans, plan)) return defaultLimits;
+    let l = planCache.get(plan);
+    if (!l) {
+      l = Object.freeze({ ...limits.defaults, ...(limits.plans[plan] ?? {}) }) as PlanLimits;
+      planCache.set(plan, l);
+    }
+    return l;
+  }
+
+  /**
+   * A user's limits: plan over defaults, then admin overrides. A request asks three times (request rate, token
+   * reservation, generation cap): the merged object is kept on the cache entry, so the later asks are a lookup
+   * with no await (`effectiveNow`) and no object spread.
+   */
+  function effectiveNow(userId: string, plan: string): PlanLimits | undefined {
+    const cached = overrideCache.get(userId);
+    if (!cached || cached.exp <= now()) return undefined;
+    if (cached.plan !== plan || !cached.merged) {
+      cached.plan = plan;
+      cached.merged = cached.value
+        ? (Object.freeze({ ...planLimits(plan), ...cached.value }) as PlanLimits)
+        : planLimits(plan);
+    }
+    return cached.merged;
   }
 
   async function effective(userId: string, plan: string): Promise<PlanLimits> {
-    const o = await overridesOf(userId);
-    return o ? ({ ...planLimits(plan), ...o } as PlanLimits) : planLimits(plan);
+    const known = effectiveNow(userId, plan);
+    if (known) return known;
+    await load(userId);
+    return effectiveNow(userId, plan) ?? planLimits(plan);
   }
 
   function decide(result: ChargeResult, charges: Charge[]) {
@@ -287,7 +324,8 @@ export function createLimitsService(deps: LimitsServiceDeps) {
      * RateLimit-* headers for the response; throws 429 (or 503 when a fail-closed limit cannot be checked).
      */
     async checkRequest(actor: Actor): Promise<Record<string, string>> {
-      const charges = requestCharges(actor, await effective(actor.userId, actor.plan));
+      const l = effectiveNow(actor.userId, actor.plan) ?? (await effective(actor.userId, actor.plan));
+      const charges = requestCharges(actor, l);
       const result = await engine.charge(charges);
       decide(result, charges);
       if (!result.allowed) throw refusal(result, charges);
@@ -321,7 +359,8 @@ export function createLimitsService(deps: LimitsServiceDeps) {
       const tokens = prompt + completion;
       const costUsd = prompt * input.pricePerInputToken + completion * input.pricePerOutputToken;
       const costMicro = Math.ceil(costUsd * MICRO);
-      const charges = tokenCharges(actor, await effective(actor.userId, actor.plan), tokens, costMicro, now());
+      const l = effectiveNow(actor.userId, actor.plan) ?? (await effective(actor.userId, actor.plan));
+      const charges = tokenCharges(actor, l, tokens, costMicro, now());
       const result = await engine.charge(charges);
       decide(result, charges);
       if (!result.allowed) throw refusal(result, charges);
@@ -349,12 +388,14 @@ export function createLimitsService(deps: LimitsServiceDeps) {
 
     /** Simultaneous generations: the cap of the user's plan (or override), or null when unlimited. */
     async generationsCap(actor: Pick<Actor, 'userId' | 'plan'>): Promise<number | null> {
-      return (await effective(actor.userId, actor.plan)).concurrentGenerations;
+      return (effectiveNow(actor.userId, actor.plan) ?? (await effective(actor.userId, actor.plan)))
+        .concurrentGenerations;
     },
 
     /** Takes a generation slot or throws 429 with Retry-After. Returns the release function. */
     async acquireGeneration(actor: Actor, leaseId: string, leaseMs: number): Promise<() => Promise<void>> {
-      const cap = await this.generationsCap(actor);
+      const cap = (effectiveNow(actor.userId, actor.plan) ?? (await effective(actor.userId, actor.plan)))
+        .concurrentGenerations;
       if (cap === null) return async () => {};
       const key = generationsKey(actor.userId);
       if (!(await concurrency.acquire(key, leaseId, cap, leaseMs))) {
