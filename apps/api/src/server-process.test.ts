@@ -1,23 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, waitFor } from './test/net.ts';
-
-const serverEntry = new URL('./server.ts', import.meta.url).pathname;
-
-function status(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    })
-      .on('error', reject)
-      .end();
-  });
-}
+import { freePort, httpStatus, waitFor } from './test/net.ts';
+import { spawnApi } from './test/process.ts';
 
 /** The process contract of server.ts: config errors name the key; SIGTERM drains and exits 0. */
 /** Each test boots real processes on a fresh PGlite dir; a loaded 2-core machine can take several seconds. */
@@ -28,20 +16,10 @@ describe('server process', { timeout: 60_000 }, () => {
   });
 
   function start(env: Record<string, string>) {
-    const child = spawn(process.execPath, [serverEntry], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let output = '';
-    child.stdout?.on('data', (c) => {
-      output += c;
-    });
-    child.stderr?.on('data', (c) => {
-      output += c;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return { child, exited, output: () => output };
+    const p = spawnApi({ PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env });
+    children.push(p.child);
+    const exited = new Promise<number | null>((resolve) => p.child.on('exit', (code) => resolve(code)));
+    return { ...p, exited };
   }
 
   it('refuses to boot on a bad setting, naming it', async () => {
@@ -54,7 +32,7 @@ describe('server process', { timeout: 60_000 }, () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'genz-srv-'));
     const port = await freePort();
     const first = start({ PORT: String(port), DATA_DIR: dataDir });
-    await waitFor(async () => ((await status(port, '/readyz')) === 200 ? true : undefined), 30_000, 'readiness');
+    await waitFor(async () => ((await httpStatus(port, '/readyz')) === 200 ? true : undefined), 30_000, 'readiness');
     const second = start({ PORT: String(await freePort()), DATA_DIR: dataDir });
     expect(await second.exited).toBe(1);
     expect(second.output()).toMatch(/is in use by process \d+ \(genz server\)/);
@@ -70,7 +48,7 @@ describe('server process', { timeout: 60_000 }, () => {
       SHUTDOWN_DRAIN_DELAY_MS: '600',
       SHUTDOWN_GRACE_MS: '5000',
     });
-    await waitFor(async () => ((await status(port, '/readyz')) === 200 ? true : undefined), 30_000, 'readiness');
+    await waitFor(async () => ((await httpStatus(port, '/readyz')) === 200 ? true : undefined), 30_000, 'readiness');
 
     // An upload still in flight when the signal arrives must be answered, not cut.
     const inFlight = new Promise<number>((resolve, reject) => {
@@ -95,7 +73,7 @@ describe('server process', { timeout: 60_000 }, () => {
     await new Promise((r) => setTimeout(r, 50));
     p.child.kill('SIGTERM');
     await waitFor(
-      async () => ((await status(port, '/readyz')) === 503 ? true : undefined),
+      async () => ((await httpStatus(port, '/readyz')) === 503 ? true : undefined),
       500,
       'readiness 503 while draining',
     );

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { request } from 'node:http';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 
 export function freePort(): Promise<number> {
@@ -32,6 +33,18 @@ export function tcpForward(listenPort: number, targetPort: number): Promise<{ cl
           }),
       }),
     );
+  });
+}
+
+/** The status code of a GET to 127.0.0.1:port (a fresh connection each time: a probe never reuses a socket). */
+export function httpStatus(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    })
+      .on('error', reject)
+      .end();
   });
 }
 

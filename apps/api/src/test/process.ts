@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { request } from 'node:http';
 import type { DbHandle } from '@genz/db';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../app.ts';
 import { loadConfig } from '../config/index.ts';
-import { freePort, waitFor } from './net.ts';
+import { freePort, httpStatus, waitFor } from './net.ts';
 
 const serverEntry = new URL('../server.ts', import.meta.url).pathname;
 
@@ -16,15 +15,21 @@ export interface ApiProcess {
   output: () => string;
 }
 
-function status(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    })
-      .on('error', reject)
-      .end();
+/** `node apps/api/src/server.ts` with only `env` (and nothing inherited), its stdout and stderr collected. */
+export function spawnApi(env: Record<string, string>): Pick<ApiProcess, 'child' | 'output'> {
+  const child = spawn(process.execPath, [serverEntry], {
+    // The cast: the web e2e tests (apps/web/e2e) use this too, where Next's types make NODE_ENV a required key.
+    env: env as unknown as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let output = '';
+  child.stdout?.on('data', (c) => {
+    output += c;
+  });
+  child.stderr?.on('data', (c) => {
+    output += c;
+  });
+  return { child, output: () => output };
 }
 
 /**
@@ -39,38 +44,27 @@ export async function startApiProcess(env: Record<string, string>, timeoutMs = 6
     HOST: '127.0.0.1',
     ...env,
   };
-  const child = spawn(process.execPath, [serverEntry], {
-    // The cast: the web e2e tests (apps/web/e2e) use this too, where Next's types make NODE_ENV a required key.
-    env: childEnv as unknown as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (c) => {
-    output += c;
-  });
-  child.stderr?.on('data', (c) => {
-    output += c;
-  });
+  const { child, output } = spawnApi(childEnv);
   let outcome: 'ready' | 'exited';
   try {
     outcome = await waitFor(
       async () => {
         if (child.exitCode !== null || child.signalCode !== null) return 'exited' as const;
-        return (await status(port, '/readyz')) === 200 ? ('ready' as const) : undefined;
+        return (await httpStatus(port, '/readyz')) === 200 ? ('ready' as const) : undefined;
       },
       timeoutMs,
       `API process on ${port}`,
     );
   } catch (err) {
     child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}; its output:\n${output.slice(-2000)}`);
+    throw new Error(`${(err as Error).message}; its output:\n${output().slice(-2000)}`);
   }
   if (outcome === 'exited') {
     throw new Error(
-      `API process exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.slice(-2000)}`,
+      `API process exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output().slice(-2000)}`,
     );
   }
-  return { port, child, output: () => output };
+  return { port, child, output };
 }
 
 /**
