@@ -74,7 +74,10 @@ for (const p of args.param) {
   params.set(p.slice(0, at), p.slice(at + 1));
 }
 const { scenario } = (await import(`./scenarios/${scenarioName}.ts`)) as { scenario: Scenario };
-if (scenario.targets.filter((t) => t.baseline).length !== 1) throw new Error('a scenario needs exactly one baseline');
+const measureOnly = scenario.targets.length === 0;
+if (measureOnly && !scenario.measure) throw new Error('a scenario without targets needs a measure step');
+if (!measureOnly && scenario.targets.filter((t) => t.baseline).length !== 1)
+  throw new Error('a scenario needs exactly one baseline');
 
 // ---- child processes ----------------------------------------------------------------------------------------------
 
@@ -318,6 +321,7 @@ let report: RunReport | undefined;
 const authSecrets = `bench:${randomBytes(32).toString('base64url')}`;
 const scenarioNotes: string[] = [];
 let configYaml: string | undefined;
+let context: BenchContext | undefined;
 try {
   console.error(`bench ${scenario.name}: database ${dbName}; starting servers`);
   const byName: Record<ServerName, Child> = {};
@@ -380,8 +384,10 @@ try {
     sampled.push(own.server);
     databaseUrls[own.server] = own.url;
   }
-  await start('baseline', 'bench/baselines/fastify-hello.ts', { NODE_ENV: 'production' }, '/');
-  sampled.push('baseline');
+  if (!measureOnly) {
+    await start('baseline', 'bench/baselines/fastify-hello.ts', { NODE_ENV: 'production' }, '/');
+    sampled.push('baseline');
+  }
   const childOf = (name: ServerName): Child => {
     const child = byName[name];
     if (!child) throw new Error(`no server named ${name} in this run`);
@@ -406,6 +412,7 @@ try {
       return { status: res.status, body: await res.text() };
     },
   };
+  context = ctx;
   await scenario.setup?.(ctx);
   // Footprint before load: after start-up, setup and a short settle, before any load reaches the process.
   await sleep(2000);
@@ -506,6 +513,9 @@ try {
     ],
   };
 } finally {
+  if (context && scenario.teardown) {
+    await scenario.teardown(context).catch((err: Error) => console.error(`teardown: ${err.message}`));
+  }
   for (const child of children.reverse()) await stopChild(child);
   for (const name of databases) {
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((err: Error) => {

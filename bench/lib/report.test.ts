@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { median, renderTable, summarise, type TargetResult } from './report.ts';
+import { median, type RunReport, renderSection, renderTable, summarise, type TargetResult } from './report.ts';
 import { LatencyRecorder, percentile } from './stats.ts';
 
 const row = (over: Partial<TargetResult>): TargetResult => ({
@@ -48,6 +48,28 @@ describe('report', () => {
     expect(table[3]).toBe(
       '| `GET /livez` | 10,000 | 0.25× | 1.00 | 2.00 | 4.00 | 2.00× | 0 / 0 | 180 | 80 / 120 | 100 | 0.100 | 70 | 0 |',
     );
+  });
+
+  it('renders a measure-only run (no targets) as its notes, without a load line or a table', () => {
+    const meta: RunReport['meta'] = {
+      scenario: 'web-ttft',
+      description: 'in the browser',
+      date: '2026-11-28 04:30 UTC',
+      machine: { cpu: 'x', cores: 2, memoryGiB: 4, node: 'v22', kernel: '6' },
+      git: { commit: 'abc', dirty: false, dirtyPaths: [] },
+      command: 'npm run bench -w @genz/bench -- web-ttft',
+      durationS: 10,
+      warmupS: 3,
+      connections: 50,
+      rounds: 3,
+    };
+    const measured = renderSection({ meta, rounds: [[]], summary: summarise([[]]), notes: ['Send → first token'] });
+    expect(measured).not.toContain('- Load:');
+    expect(measured).not.toContain('| target |');
+    expect(measured).toContain('- Send → first token');
+    const loaded = renderSection({ meta, rounds: [], summary: summarise([[base(1, 1)]]), notes: [] });
+    expect(loaded).toContain('- Load: 50 connections');
+    expect(loaded).toContain('| target |');
   });
 
   it('computes nearest-rank percentiles from recorded latencies', () => {

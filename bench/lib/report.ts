@@ -184,9 +184,14 @@ export function renderSection(report: RunReport): string {
     `- Machine: ${meta.machine.cpu}, ${meta.machine.cores} cores, ${fmt(meta.machine.memoryGiB, 1)} GiB, Node ${meta.machine.node}, Linux ${meta.machine.kernel}`,
     `- Commit: \`${meta.git.commit}\`${dirty}`,
     `- Command: \`${meta.command}\``,
-    `- Load: ${meta.connections} connections; per target ${meta.warmupS} s warm-up (discarded) then ${meta.durationS} s measured, one target at a time; ${meta.rounds} round(s) of all targets in turn. Figures are medians over the rounds; ratios are the median of each round's ratio to the baseline.`,
-    '',
-    renderTable(report.summary),
+    // A scenario measured by its `measure` step alone (no targets) has no load line and no table: its notes say it all.
+    ...(report.summary.length === 0
+      ? []
+      : [
+          `- Load: ${meta.connections} connections; per target ${meta.warmupS} s warm-up (discarded) then ${meta.durationS} s measured, one target at a time; ${meta.rounds} round(s) of all targets in turn. Figures are medians over the rounds; ratios are the median of each round's ratio to the baseline.`,
+          '',
+          renderTable(report.summary),
+        ]),
     ...(report.notes.length ? ['', ...report.notes.map((n) => `- ${n}`)] : []),
     '',
   ].join('\n');

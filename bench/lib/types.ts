@@ -59,7 +59,10 @@ export interface Target {
 export interface Scenario {
   name: string;
   description: string;
-  /** Run one at a time, in this order. */
+  /**
+   * Run one at a time, in this order. Empty for a scenario measured by its `measure` alone (a browser driving the
+   * web app): then no autocannon rounds run, no hello-world baseline starts, and the report has no table.
+   */
   targets: Target[];
   /** Runs once after the servers are ready and before any load (seed data, obtain tokens). */
   setup?(ctx: BenchContext): Promise<void>;
@@ -86,6 +89,8 @@ export interface Scenario {
    * targets round by round; they report through `ctx.note`.
    */
   measure?(ctx: BenchContext, rounds: TargetResult[][]): Promise<void>;
+  /** Stops what setup started outside the runner (a web server, a browser); runs even when setup or measure failed. */
+  teardown?(ctx: BenchContext): Promise<void>;
 }
 
 export interface ExtraServer {
