@@ -87,6 +87,12 @@ export class DeltaCoalescer {
   }
 }
 
+/** Stores a worker's event for, and hands it to, the followers in its process. */
+function deliver(running: Running, ev: StreamEvent): void {
+  running.events.push(ev);
+  for (const l of running.listeners) l(ev);
+}
+
 /** Rebuilds the content parts of a reply from its events (the worker, the reaper and tests share it). */
 export class ReplyAccumulator {
   text = '';
@@ -163,6 +169,12 @@ interface Running {
   actor: Actor;
   controller: AbortController;
   stopRequested: boolean;
+  /**
+   * The events this worker stored, in order, and the followers in this process: they read and hear them here,
+   * with no Redis round trip (the buffer still gets every event, for resumes on any replica).
+   */
+  events: StreamEvent[];
+  listeners: Set<(event: StreamEvent) => void>;
 }
 
 export interface StartInput {
@@ -230,11 +242,19 @@ export class GenerationManager {
   /** Appends the `message` event and starts the worker; resolves once followers can attach. */
   async start(input: StartInput): Promise<void> {
     const gid = input.generation.id;
-    const running: Running = { actor: input.actor, controller: new AbortController(), stopRequested: false };
+    const running: Running = {
+      actor: input.actor,
+      controller: new AbortController(),
+      stopRequested: false,
+      events: [],
+      listeners: new Set(),
+    };
     this.running.set(gid, running);
+    const ev: StreamEvent = { seq: 1, event: 'message', data: JSON.stringify(input.messageEvent) };
     await this.buffer
-      .append(gid, { seq: 1, event: 'message', data: JSON.stringify(input.messageEvent) })
+      .append(gid, ev)
       .catch((err: unknown) => this.log.warn({ err, generationId: gid }, 'stream buffer append failed'));
+    deliver(running, ev);
     const task = this.run(input, running).finally(() => {
       this.running.delete(gid);
       this.tasks.delete(task);
@@ -266,12 +286,14 @@ export class GenerationManager {
         if (!(await this.buffer.append(gid, ev))) {
           fenced = true;
           running.controller.abort(new DomainError('conflict', 'generation taken over'));
+          return;
         }
       } catch (err) {
         if (!bufferFailed)
-          this.log.warn({ err, generationId: gid }, 'stream buffer append failed; followers may stall');
+          this.log.warn({ err, generationId: gid }, 'stream buffer append failed; other replicas may stall');
         bufferFailed = true;
       }
+      deliver(running, ev);
     };
 
     const beat = async () => {
@@ -414,9 +436,13 @@ export class GenerationManager {
     if (!rows) return undefined;
     await this.listCache.changed(actor.userId); // the conversation moved up (updated_at)
     const ev = terminalEvent(rows.generation, rows.message, f.seq);
-    await this.buffer.append(generation.id, ev).catch((err: unknown) => {
+    const stored = await this.buffer.append(generation.id, ev).catch((err: unknown) => {
       this.log.warn({ err, generationId: generation.id }, 'terminal event not buffered; followers read the row');
+      return true;
     });
+    // The worker's own followers (the reaper runs no generation of this process).
+    const running = 'owner' in f.guard ? this.running.get(generation.id) : undefined;
+    if (running && stored) deliver(running, ev);
     return ev;
   }
 
@@ -435,17 +461,35 @@ export class GenerationManager {
   async *follow(actor: Actor, gid: string, after: number, signal: AbortSignal): AsyncGenerator<StreamEvent> {
     const queue: StreamEvent[] = [];
     let wake: (() => void) | undefined;
-    const unsubscribe = await this.buffer.subscribe(gid, (ev) => {
+    const listener = (ev: StreamEvent) => {
       queue.push(ev);
       wake?.();
-    });
+    };
+    // A generation this process runs (the sender's own stream, always) is followed here, without Redis: its
+    // events reach `local` only once stored in the buffer. If its worker ends without the terminal event (fenced
+    // by another replica's reaper), the buffer and the row take over below.
+    const local = this.running.get(gid);
+    let unsubscribe: () => void;
+    if (local) {
+      local.listeners.add(listener);
+      unsubscribe = () => local.listeners.delete(listener);
+    } else unsubscribe = await this.buffer.subscribe(gid, listener);
     const onAbort = () => wake?.();
     signal.addEventListener('abort', onAbort, { once: true });
     const buffer = this.buffer;
+    const running = this.running;
+    const localLive = () => local !== undefined && running.get(gid) === local;
     let last = after;
+    const stored = async (): Promise<StreamEvent[]> => {
+      if (local) {
+        const mine = local.events.filter((ev) => ev.seq > last);
+        if (mine.length > 0 || localLive()) return mine;
+      }
+      return buffer.range(gid, last);
+    };
     // The next events stored in the buffer, as long as they follow on without a hole (never skip ahead).
     async function* contiguous(): AsyncGenerator<StreamEvent> {
-      for (const ev of await buffer.range(gid, last)) {
+      for (const ev of await stored()) {
         if (ev.seq !== last + 1) return;
         last = ev.seq;
         yield ev;
@@ -466,7 +510,7 @@ export class GenerationManager {
         yield ev;
         if (isTerminal(ev)) return;
       }
-      if (last === after) {
+      if (last === after && !localLive()) {
         // Nothing buffered: a generation that finished long ago (its log expired) answers from its row at once.
         const ending = await this.endingOf(actor, gid, last, queue);
         if (ending) {
@@ -500,6 +544,7 @@ export class GenerationManager {
           if (isTerminal(ev)) return;
         }
         if (last !== before) continue;
+        if (localLive()) continue; // its worker is here and alive: it will deliver the terminal event
         // Nothing new for a while: has the generation finished (its worker may have died)?
         const ending = await this.endingOf(actor, gid, last, queue);
         if (!ending) continue;

@@ -368,9 +368,10 @@ export function createChatsService(ctx: ChatsContext) {
             : null,
         ...(input.idempotencyKey ? { idempotencyKey: input.idempotencyKey } : {}),
       });
-      await ctx.listCache.changed(actor.userId);
       const userText = input.userMessage?.content ?? '';
       const firstExchange = conversation.title === null && input.userMessage !== null;
+      // Both before the first event: a client that reloads the list on `message` sees the conversation moved up.
+      const listChanged = ctx.listCache.changed(actor.userId);
       await ctx.generations.start({
         actor,
         generation,
@@ -390,6 +391,7 @@ export function createChatsService(ctx: ChatsContext) {
             }
           : undefined,
       });
+      await listChanged;
       return { generationId: gid, conversationId: conversation.id, userMessageId, assistantMessageId, replayed: false };
     } catch (err) {
       await guard.release();
