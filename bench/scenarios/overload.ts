@@ -1,9 +1,7 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createScratchDatabase, prepareServerTemplate } from '@genz/db/testing';
@@ -11,20 +9,31 @@ import pino from 'pino';
 import { buildApp } from '../../apps/api/src/app.ts';
 import { loadConfig } from '../../apps/api/src/config/index.ts';
 import { createTestUser } from '../../apps/api/src/test/users.ts';
-import { LatencyRecorder, percentile } from '../lib/stats.ts';
+import { type OpenResult, REASONS, startLoadWorker } from '../lib/open-loop.ts';
+import { CLOCK_TICKS, readProcSample } from '../lib/proc.ts';
+import { percentile } from '../lib/stats.ts';
 import type { Scenario } from '../lib/types.ts';
 import { scenario as foundation } from './foundation.ts';
 
 /**
  * Overload at 2× saturation (issue 6). Run directly:
  *   `node bench/scenarios/overload.ts [--seconds 8] [--in-flight 16] [--loop-ms 50] [--sample-ms 10] [--user-cache-ms 0]`
- * A real API process (PostgreSQL, no Redis, production mode) with the given `server.overload` thresholds. A closed
- * loop of 32 clients on `GET /api/me` (bearer) warms the process up (2 s, discarded) and then finds the saturation
- * throughput S (3 s); an open loop then sends 2·S requests per second (arrivals do not wait for answers) and records,
- * client-side, the latency of admitted (200) and shed (503) answers separately, whether every 503 carried
- * Retry-After, whether the process survived, and the load generator's own event-loop delay (a lagging generator
- * adds its lag to every figure). As a harness scenario it is foundation's `GET /api/me` through the gate with
- * thresholds a closed loop does not reach (its cost, no shedding).
+ * A real API process (PostgreSQL, no Redis, production mode) with the given `server.overload` thresholds. The load
+ * comes from bench/lib/open-loop.ts, a raw-socket HTTP/1.1 generator in a worker thread, over a pool of 256
+ * keep-alive connections opened beforehand. A closed loop of `maxInFlight` of them (32 when uncapped) on `GET /api/me`
+ * (bearer) warms the process up (2 s, discarded) and then finds the saturation throughput S (3 s, 200s per second):
+ * as many clients as the gate admits, so the closed loop is not shed and S is what the server can serve, not what
+ * is left beside shedding a surplus of clients. An open loop then offers
+ * 2·S requests per second (arrivals do not wait for answers; one that finds no idle connection waits for one, and
+ * that wait counts) and the script prints, for admitted (200) and shed (503) answers separately:
+ * - client-side send→status (request written to status line read) and arrival→status (from the scheduled arrival);
+ * - server-side, for sheds, `genz_http_shed_duration_seconds` from the API's /metrics (request event → 503 handed
+ *   to the socket; quantiles interpolated within its buckets, as Prometheus does) and the API's event-loop delay over
+ *   the open loop (prom-client's p50/p99), which is the wait a request has in the kernel before the API reads it;
+ * - whether every 503 carried Retry-After, whether the process survived, server CPU per answer, and the generator's
+ *   own event-loop delay and send lateness (subtract them from the client-side figures).
+ * As a harness scenario it is foundation's `GET /api/me` through the gate with thresholds a closed loop does not
+ * reach (its cost, no shedding).
  */
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length - 1; i += 2) args.set(process.argv[i] ?? '', process.argv[i + 1] ?? '');
@@ -52,55 +61,85 @@ export const scenario: Scenario = {
   targets: foundation.targets.filter((t) => t.baseline || t.path === '/api/me'),
 };
 
-/**
- * A fixed pool of keep-alive connections, opened before the open loop: an arrival that finds none idle waits in the
- * agent's queue, and that wait counts in its latency (it is measured from arrival). Letting the pool grow instead
- * makes a lag burst open hundreds of connections at once; the listen backlog overflows and dropped SYNs come back
- * after 1, 3, 7 s of TCP retransmission, which measures the client's connection storm, not shedding.
- */
 const POOL = 256;
-const agent = new Agent({ keepAlive: true, maxSockets: POOL, maxFreeSockets: POOL });
+const METRICS_TOKEN = 'overload-bench-metrics-token-0';
 
-function get(port: number, path: string, headers: Record<string, string>) {
-  return new Promise<{ status: number; ms: number; retryAfter: boolean; body: string }>((resolve) => {
-    const t0 = performance.now();
-    const req = request({ host: '127.0.0.1', port, path, agent, headers }, (res) => {
-      let body = '';
-      // Only a 503's body is kept (its `reason`); others are drained unread.
-      if (res.statusCode === 503) res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      else res.resume();
-      const retryAfter = res.headers['retry-after'] !== undefined;
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, retryAfter, body }));
-    });
-    req.on('error', () => resolve({ status: 0, ms: performance.now() - t0, retryAfter: false, body: '' }));
-    req.end();
-  });
-}
-
-const stats = (r: LatencyRecorder) => {
-  const s = r.sorted();
+const ms = (n: number) => n.toFixed(1);
+function stats(values: Float64Array) {
+  const s = values.slice().sort();
   return s.length === 0
     ? 'n/a'
-    : `p50 ${percentile(s, 50).toFixed(1)} · p95 ${percentile(s, 95).toFixed(1)} · p99 ${percentile(s, 99).toFixed(1)}`;
-};
+    : `p50 ${ms(percentile(s, 50))} · p95 ${ms(percentile(s, 95))} · p99 ${ms(percentile(s, 99))}`;
+}
 
 /** CPU time (user + system, ms) the process has used so far, from /proc (Linux). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+const cpuMs = (pid: number) => (readProcSample(pid).cpuTicks * 1000) / CLOCK_TICKS;
+
+async function scrape(port: number) {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`, {
+    headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+  });
+  const text = await res.text();
+  const series = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line === '') continue;
+    const cut = line.lastIndexOf(' ');
+    series.set(line.slice(0, cut), Number(line.slice(cut + 1)));
+  }
+  return series;
 }
 
-/** A closed loop of `clients` for `ms`; returns the 200s per second. */
-async function closedLoop(port: number, headers: Record<string, string>, clients: number, ms: number) {
-  let ok = 0;
-  const until = performance.now() + ms;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (performance.now() < until) if ((await get(port, '/api/me', headers)).status === 200) ok++;
-    }),
-  );
-  return ok / (ms / 1000);
+/** The open loop's shed-duration histogram (after − before, all reasons), as Prometheus' histogram_quantile reads it. */
+function shedHistogram(before: Map<string, number>, after: Map<string, number>) {
+  const buckets = new Map<number, number>();
+  let count = 0;
+  let sum = 0;
+  for (const [key, value] of after) {
+    if (!key.startsWith('genz_http_shed_duration_seconds')) continue;
+    const delta = value - (before.get(key) ?? 0);
+    if (key.startsWith('genz_http_shed_duration_seconds_bucket')) {
+      const le = key.match(/le="([^"]+)"/)?.[1] ?? '+Inf';
+      const bound = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);
+      buckets.set(bound, (buckets.get(bound) ?? 0) + delta);
+    } else if (key.startsWith('genz_http_shed_duration_seconds_count')) count += delta;
+    else if (key.startsWith('genz_http_shed_duration_seconds_sum')) sum += delta;
+  }
+  const bounds = [...buckets.keys()].sort((a, b) => a - b);
+  const quantile = (q: number) => {
+    const rank = q * count;
+    let lower = 0;
+    let below = 0;
+    for (const bound of bounds) {
+      const cumulative = buckets.get(bound) ?? 0;
+      if (cumulative >= rank) {
+        if (!Number.isFinite(bound)) return lower;
+        return lower + ((bound - lower) * (rank - below)) / Math.max(1, cumulative - below);
+      }
+      lower = bound;
+      below = cumulative;
+    }
+    return lower;
+  };
+  return { count, meanMs: count ? (sum / count) * 1000 : 0, p50Ms: quantile(0.5) * 1000, p95Ms: quantile(0.95) * 1000 };
 }
+
+function describe(r: OpenResult, code: number) {
+  const pick = (values: Float64Array, reason?: number) =>
+    values.filter((_, i) => r.status[i] === code && (reason === undefined || r.reason[i] === reason));
+  return {
+    count: r.status.filter((s) => s === code).length,
+    send: stats(pick(r.sendToStatus)),
+    arrival: stats(pick(r.arrivalToStatus)),
+    byReason: REASONS.map((name, i) => ({
+      name,
+      count: pick(r.sendToStatus, i).length,
+      send: stats(pick(r.sendToStatus, i)),
+    })).filter((x) => x.count > 0),
+  };
+}
+
+const isLive = async (port: number) =>
+  (await fetch(`http://127.0.0.1:${port}/livez`).catch(() => undefined))?.status === 200;
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const seconds = flag('seconds', 8);
@@ -135,6 +174,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       AUTH_SECRETS: secrets,
       DATA_DIR: dir,
       GENZ_CONFIG: join(dir, 'genz.yaml'),
+      METRICS_TOKEN,
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
     },
@@ -144,71 +184,76 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   child.on('exit', (code) => {
     exited = code ?? -1;
   });
+  const load = startLoadWorker({
+    port,
+    path: '/api/me',
+    headers: user.headers,
+    probePath: '/livez',
+    probeEveryMs: 5,
+  });
   try {
-    for (let i = 0; i < 300 && (await get(port, '/livez', {})).status !== 200; i++) await sleep(100);
-    const headers = user.headers;
-    // 1. Warm-up (JIT, connection pools), then saturation: a closed loop of 32 clients.
-    await closedLoop(port, headers, 32, 2000);
+    for (let i = 0; i < 300 && !(await isLive(port)); i++) await sleep(100);
+    await load.openPool(POOL);
+    // 1. Warm-up (JIT, connection pools), then saturation: a closed loop of as many clients as the gate admits.
+    const clients = flag('in-flight', 16) > 0 ? flag('in-flight', 16) : 32;
+    await load.closed(clients, 2000);
     const pid = child.pid ?? 0;
     let cpu0 = cpuMs(pid);
-    const saturation = await closedLoop(port, headers, 32, 3000);
-    // Server CPU per admitted request, from the closed loop (every answer a 200).
-    const cpuPerAdmitted = (cpuMs(pid) - cpu0) / (saturation * 3);
-    // 2. Open loop at 2× saturation, on a pool of connections opened beforehand.
-    await Promise.all(Array.from({ length: POOL }, () => get(port, '/livez', {})));
+    const closed = await load.closed(clients, 3000);
+    const saturation = closed.ok / 3;
+    // Server CPU per admitted request, from the closed loop.
+    const cpuPerAdmitted = (cpuMs(pid) - cpu0) / closed.ok;
+    // 2. Open loop at 2× saturation. The scrape before it also restarts the API's loop-delay histogram.
     const rate = Math.round(saturation * 2);
-    const admitted = new LatencyRecorder();
-    const shed = new LatencyRecorder();
-    const shedBy = new Map<string, LatencyRecorder>();
-    let other = 0;
-    let shedWithoutRetryAfter = 0;
-    const pending: Promise<void>[] = [];
-    const clientLag = monitorEventLoopDelay({ resolution: 5 });
-    clientLag.enable();
+    const before = await scrape(port);
     cpu0 = cpuMs(pid);
-    const start = performance.now();
-    let sent = 0;
-    while (performance.now() - start < seconds * 1000) {
-      const due = Math.floor(((performance.now() - start) / 1000) * rate);
-      for (; sent < due; sent++) {
-        pending.push(
-          get(port, '/api/me', headers).then((r) => {
-            if (r.status === 200) admitted.record(r.ms);
-            else if (r.status === 503) {
-              shed.record(r.ms);
-              const reason = (JSON.parse(r.body) as { reason?: string }).reason ?? '?';
-              if (!shedBy.has(reason)) shedBy.set(reason, new LatencyRecorder());
-              shedBy.get(reason)?.record(r.ms);
-              if (!r.retryAfter) shedWithoutRetryAfter++;
-            } else other++;
-          }),
-        );
-      }
-      await sleep(2);
-    }
-    await Promise.all(pending);
-    clientLag.disable();
+    const r = await load.open(rate, seconds * 1000);
     // CPU time does not count waiting for a core, so this holds on a busy machine where wall-clock figures do not.
-    const cpuOpen = cpuMs(pid) - cpu0;
-    const cpuPerAnswer = cpuOpen / (admitted.count + shed.count + other);
-    const alive = exited === null && (await get(port, '/livez', {})).status === 200;
+    const cpuPerAnswer = (cpuMs(pid) - cpu0) / Math.max(1, r.status.length);
+    const after = await scrape(port);
+    const alive = exited === null && (await isLive(port));
+    const admitted = describe(r, 200);
+    const shed = describe(r, 503);
+    const server = shedHistogram(before, after);
+    const shedWithoutRetryAfter = r.status.filter((s, i) => s === 503 && r.retryAfter[i] === 0).length;
+    const other = r.status.length - admitted.count - shed.count;
+    // prom-client samples with monitorEventLoopDelay at 20 ms (metrics.ts), whose figures include that interval.
+    const lag = (q: string) =>
+      ms(Math.max(0, (after.get(`nodejs_eventloop_lag_${q}_seconds`) ?? Number.NaN) * 1000 - 20));
     console.log(`| thresholds | ${yaml.split('overload:')[1]?.trim().replaceAll(/\s+/g, ' ')} |`);
-    console.log(`| saturation (closed loop, 32 clients) | ${saturation.toFixed(0)} req/s |`);
-    console.log(`| offered (open loop) | ${rate} req/s for ${seconds} s (${sent} requests) |`);
-    console.log(`| admitted 200 | ${admitted.count} · ms ${stats(admitted)} |`);
-    console.log(`| shed 503 | ${shed.count} · ms ${stats(shed)} · without Retry-After: ${shedWithoutRetryAfter} |`);
-    for (const [reason, r] of shedBy) console.log(`| shed: ${reason} | ${r.count} · ms ${stats(r)} |`);
-    console.log(`| other statuses | ${other} |`);
+    console.log(
+      `| saturation (closed loop, ${clients} clients) | ${saturation.toFixed(0)} req/s (${closed.other} non-200) |`,
+    );
+    console.log(
+      `| offered (open loop) | ${rate} req/s for ${seconds} s: ${r.sent} sent, ${r.queuedArrivals} waited for a connection, ${r.unsent} unsent |`,
+    );
+    console.log(
+      `| admitted 200 | ${admitted.count} · send→status ms ${admitted.send} · arrival→status ms ${admitted.arrival} |`,
+    );
+    console.log(
+      `| shed 503, client | ${shed.count} · send→status ms ${shed.send} · arrival→status ms ${shed.arrival} |`,
+    );
+    for (const x of shed.byReason) console.log(`| shed: ${x.name} | ${x.count} · send→status ms ${x.send} |`);
+    console.log(
+      `| shed 503, server (genz_http_shed_duration_seconds) | ${server.count} · ms mean ${server.meanMs.toFixed(3)} · p50 ${server.p50Ms.toFixed(3)} · p95 ${server.p95Ms.toFixed(3)} |`,
+    );
+    console.log(`| peer: GET /livez every 5 ms (never shed) | ${r.probe.length} · send→status ms ${stats(r.probe)} |`);
+    console.log(
+      `| API event-loop delay (open loop, beyond prom-client's 20 ms interval) | ms p50 ${lag('p50')} · p99 ${lag('p99')} |`,
+    );
+    console.log(
+      `| without Retry-After · other statuses · socket errors | ${shedWithoutRetryAfter} · ${other} · ${r.errors} |`,
+    );
     console.log(`| process alive after | ${alive ? 'yes' : 'NO'} |`);
     console.log(
-      `| server CPU per answer | closed loop (all 200) ${cpuPerAdmitted.toFixed(2)} ms · open loop (200 + 503) ${cpuPerAnswer.toFixed(2)} ms |`,
+      `| server CPU per answer | closed loop ${cpuPerAdmitted.toFixed(2)} ms · open loop (200 + 503) ${cpuPerAnswer.toFixed(2)} ms |`,
     );
     console.log(
-      `| load generator loop delay | ms p50 ${(clientLag.percentile(50) / 1e6).toFixed(1)} · p99 ${(clientLag.percentile(99) / 1e6).toFixed(1)} |`,
+      `| generator loop delay · send lateness | ms p50 ${ms(r.lag.p50)} · p99 ${ms(r.lag.p99)} · max ${ms(r.lag.max)} · lateness p50 ${ms(r.lateness.p50)} · p99 ${ms(r.lateness.p99)} |`,
     );
   } finally {
+    await load.stop();
     child.kill('SIGKILL');
-    agent.destroy();
     await scratch.drop();
   }
 }
