@@ -1,5 +1,4 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDb } from '@genz/db';
@@ -14,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseSse } from '../modules/chats/chats.testing.ts';
 import { type FakeUpstream, fakeDeployment, startFakeUpstream } from '../modules/providers/testing/index.ts';
+import { httpCall } from '../test/net.ts';
 import { type ApiProcess, startApiProcess, withSetupApp } from '../test/process.ts';
 import { createTestUser, type TestUser } from '../test/users.ts';
 import { type CollectedSpan, descendantsOf, startOtlpCollector } from './tracing.testing.ts';
@@ -36,40 +36,6 @@ const isDbSpan = (s: CollectedSpan) =>
   s.kind === CLIENT && (s.attributes['db.system.name'] === 'postgresql' || s.attributes['db.system'] === 'postgresql');
 const isRedisSpan = (s: CollectedSpan) =>
   s.kind === CLIENT && (s.attributes['db.system.name'] === 'redis' || s.attributes['db.system'] === 'redis');
-
-function call(
-  port: number,
-  method: string,
-  path: string,
-  headers: Record<string, string>,
-  body?: unknown,
-): Promise<{ status: number; text: string }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method,
-        agent: false,
-        headers: {
-          ...headers,
-          ...(payload
-            ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }
-            : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      },
-    )
-      .on('error', reject)
-      .end(payload);
-  });
-}
 
 describe('tracing (OTLP): the span tree of one chat message, through the real server process', () => {
   let collector: Awaited<ReturnType<typeof startOtlpCollector>>;
@@ -140,10 +106,12 @@ describe('tracing (OTLP): the span tree of one chat message, through the real se
       }),
     );
 
-    const created = await call(proc.port, 'POST', '/api/conversations', user.headers, { settings: { model: 'smart' } });
+    const created = await httpCall(proc.port, 'POST', '/api/conversations', user.headers, {
+      settings: { model: 'smart' },
+    });
     expect(created.status, created.text).toBe(201);
     const { id } = JSON.parse(created.text) as { id: string };
-    const sent = await call(
+    const sent = await httpCall(
       proc.port,
       'POST',
       `/api/conversations/${id}/messages`,
@@ -152,7 +120,7 @@ describe('tracing (OTLP): the span tree of one chat message, through the real se
     );
     expect(sent.status, sent.text).toBe(200);
     events = parseSse(sent.text);
-    expect((await call(proc.port, 'GET', '/livez', {})).status).toBe(200);
+    expect((await httpCall(proc.port, 'GET', '/livez', {})).status).toBe(200);
     proc.child.kill('SIGTERM');
     await exited;
   }, 120_000);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { request } from 'node:http';
+import { type Agent, request } from 'node:http';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 
 export function freePort(): Promise<number> {
@@ -36,16 +36,54 @@ export function tcpForward(listenPort: number, targetPort: number): Promise<{ cl
   });
 }
 
-/** The status code of a GET to 127.0.0.1:port (a fresh connection each time: a probe never reuses a socket). */
-export function httpStatus(port: number, path: string): Promise<number> {
+export interface HttpReply {
+  status: number;
+  text: string;
+}
+
+/**
+ * One request to 127.0.0.1:port over a real socket (a fresh connection unless `agent` is given), `body` sent as
+ * JSON; resolves with the whole reply as text, rejects on a connection error.
+ */
+export function httpCall(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: unknown,
+  agent: Agent | false = false,
+): Promise<HttpReply> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    })
+    request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method,
+        agent,
+        headers: {
+          ...headers,
+          ...(payload
+            ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }
+            : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    )
       .on('error', reject)
-      .end();
+      .end(payload);
   });
+}
+
+/** The status code of a GET to 127.0.0.1:port on a fresh connection (a readiness probe). */
+export async function httpStatus(port: number, path: string): Promise<number> {
+  return (await httpCall(port, 'GET', path)).status;
 }
 
 export async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {

@@ -1,12 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDb, type TestDb } from '@genz/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startRedisServer, waitFor } from '../../test/net.ts';
+import { freePort, httpCall, startRedisServer, waitFor } from '../../test/net.ts';
 import { type ApiProcess, startApiProcess, withSetupApp } from '../../test/process.ts';
 import { createTestApiKey, createTestUser, type TestUser } from '../../test/users.ts';
 
@@ -42,37 +42,11 @@ interface Reply {
   body: string;
 }
 
-function call(port: number, method: string, path: string, headers: Record<string, string>, body?: object) {
-  return new Promise<Reply>((resolve) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const t0 = performance.now();
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent,
-        headers: {
-          ...headers,
-          ...(payload
-            ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }
-            : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          text += c;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, body: text }));
-        res.on('error', () => resolve({ status: 0, ms: performance.now() - t0, body: text }));
-      },
-    );
-    req.on('error', () => resolve({ status: 0, ms: performance.now() - t0, body: '' }));
-    req.end(payload);
-  });
+/** A request over the suite's keep-alive agent, timed; a connection error is status 0. */
+async function call(port: number, method: string, path: string, headers: Record<string, string>, body?: object) {
+  const t0 = performance.now();
+  const r = await httpCall(port, method, path, headers, body, agent).catch(() => ({ status: 0, text: '' }));
+  return { status: r.status, ms: performance.now() - t0, body: r.text } satisfies Reply;
 }
 
 async function startProcess(env: Record<string, string>): Promise<Proc> {
