@@ -2,6 +2,7 @@ import { executeRows, listAuditEvents } from '@genz/db';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
+import { allPages } from '../../test/pages.ts';
 import { createTestUser, type TestUser } from '../../test/users.ts';
 import { listUsersQuery } from './auth.repository.ts';
 
@@ -21,14 +22,7 @@ const events = async (event: string) =>
 describe('admin users', () => {
   it('lists newest first and searches by email prefix, with keyset cursors that never repeat or skip', async () => {
     for (let i = 0; i < 5; i++) await createTestUser(t.app, { email: `zed${i}@list.example` });
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    do {
-      const url: string = `/api/admin/users?q=ZED&limit=2${cursor ? `&cursor=${cursor}` : ''}`;
-      const page = (await t.app.inject({ url, headers: as(admin) })).json();
-      seen.push(...page.items.map((u: { email: string }) => u.email));
-      cursor = page.nextCursor;
-    } while (cursor);
+    const seen = (await allPages<{ email: string }>(t.app, '/api/admin/users?q=ZED', as(admin), 2)).map((u) => u.email);
     expect(seen).toEqual([
       'zed0@list.example',
       'zed1@list.example',
@@ -248,15 +242,7 @@ describe('who may join', () => {
     }
     const gone = await t.app.inject({ method: 'DELETE', url: `/api/admin/invitations/${made[2]}`, headers: as(admin) });
     expect(gone.statusCode).toBe(204);
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    do {
-      const url: string = `/api/admin/invitations?limit=2${cursor ? `&cursor=${cursor}` : ''}`;
-      const page = (await t.app.inject({ url, headers: as(admin) })).json();
-      expect(page.items.length).toBeLessThanOrEqual(2);
-      seen.push(...page.items.map((i: { id: string }) => i.id));
-      cursor = page.nextCursor;
-    } while (cursor);
+    const seen = (await allPages<{ id: string }>(t.app, '/api/admin/invitations', as(admin), 2)).map((i) => i.id);
     // Newest first; invitations made by earlier tests come after these.
     expect(seen.slice(0, 4)).toEqual([made[4], made[3], made[1], made[0]]);
     expect(new Set(seen).size).toBe(seen.length);

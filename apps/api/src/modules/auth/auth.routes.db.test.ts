@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
 import { waitFor } from '../../test/net.ts';
+import { allPages } from '../../test/pages.ts';
 import { createTestApiKey, createTestUser } from '../../test/users.ts';
 
 const ORIGIN = 'http://localhost:3000';
@@ -251,15 +252,7 @@ describe('API keys', () => {
     const made: string[] = [];
     for (let i = 0; i < 5; i++) made.push((await createTestApiKey(t.app, u, ['read'])).id);
     await t.app.inject({ method: 'DELETE', url: `/api/me/api-keys/${made[2]}`, headers: u.headers });
-    const seen: string[] = [];
-    let cursor: string | null = null;
-    do {
-      const url: string = `/api/me/api-keys?limit=2${cursor ? `&cursor=${cursor}` : ''}`;
-      const page = (await t.app.inject({ url, headers: u.headers })).json();
-      expect(page.items.length).toBeLessThanOrEqual(2);
-      seen.push(...page.items.map((k: { id: string }) => k.id));
-      cursor = page.nextCursor;
-    } while (cursor);
+    const seen = (await allPages<{ id: string }>(t.app, '/api/me/api-keys', u.headers, 2)).map((k) => k.id);
     expect(seen).toEqual([made[4], made[3], made[1], made[0]]);
   });
 
