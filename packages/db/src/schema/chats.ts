@@ -9,11 +9,10 @@ import {
   pgTable,
   primaryKey,
   text,
-  timestamp,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { createdAtColumn, idColumn } from './columns.ts';
+import { createdAtColumn, idColumn, ts } from './columns.ts';
 import { users } from './users.ts';
 
 /**
@@ -22,8 +21,6 @@ import { users } from './users.ts';
  * file is listed in drizzle.config.ts `handWrittenSchemaFiles`; migrations.db.test.ts checks these definitions
  * against the database. Every table carries `user_id` and its primary key starts with it (Citus-ready, §6).
  */
-
-const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
 
 /** A generated, read-only tsvector column (search); never written by the app. */
 const tsvector = customType<{ data: string; driverData: string }>({ dataType: () => 'tsvector' });

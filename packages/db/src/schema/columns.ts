@@ -8,11 +8,14 @@ export const idColumn = (name = 'id') =>
     .$defaultFn(() => uuidv7());
 
 /**
- * timestamptz(3): millisecond precision, like a JS Date, so a keyset cursor (created_at, id) read back into a Date
- * compares exactly with the stored value. The app sets it; the database default is only a fallback.
+ * timestamptz(3), every timestamp of the schema: millisecond precision, like a JS Date, so a keyset cursor
+ * (created_at, id) read back into a Date compares exactly with the stored value.
  */
+export const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
+
+/** `created_at`: the app sets it; the database default is only a fallback. */
 export const createdAtColumn = () =>
-  timestamp('created_at', { withTimezone: true, precision: 3 })
+  ts('created_at')
     .notNull()
     .defaultNow()
     .$defaultFn(() => new Date());

@@ -1,4 +1,5 @@
-import { integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { integer, jsonb, pgTable, text, uuid } from 'drizzle-orm/pg-core';
+import { ts } from './columns.ts';
 
 /**
  * The admin layer of the provider configuration (docs/providers.md "Editing at run time"): each admin change appends
@@ -10,7 +11,7 @@ import { integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-c
 export const providerConfigVersions = pgTable('provider_config_versions', {
   version: integer('version').primaryKey(),
   document: jsonb('document').$type<Record<string, unknown>>().notNull(),
-  createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  createdAt: ts('created_at').notNull().defaultNow(),
   createdBy: uuid('created_by'),
   comment: text('comment'),
 });
