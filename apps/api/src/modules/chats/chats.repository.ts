@@ -275,10 +275,11 @@ export type MessageView = Omit<MessageRow, 'tsv'>;
  * recursive CTE lazily, so a page costs `limit` primary-key lookups however long the conversation is; the constant
  * user_id in both terms prunes the hash partitions at plan time.
  */
-export function branchSql(actor: Actor, conversationId: string, leafId: string, limit: number): SQL {
+export function branchSql(actor: Actor, conversationId: string, leafId: string | SQL, limit: number): SQL {
+  const leaf = typeof leafId === 'string' ? sql`${leafId}::uuid` : leafId;
   return sql`with recursive branch as (
           select ${messageColumns}, 1 as depth from messages
-           where user_id = ${actor.userId}::uuid and id = ${leafId}::uuid and conversation_id = ${conversationId}::uuid
+           where user_id = ${actor.userId}::uuid and id = ${leaf} and conversation_id = ${conversationId}::uuid
           union all
           select m.user_id, m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.generation_id,
                  m.model, m.provider, m.deployment, m.tokens_in, m.tokens_out, m.cost_usd, m.error, m.created_at,
@@ -298,6 +299,30 @@ export async function branchUpwards(
 ): Promise<MessageView[]> {
   const rows = await executeRows<RawMessage>(db, branchSql(actor, conversationId, leafId, limit));
   return rows.map(fromRaw);
+}
+
+/**
+ * A conversation and its active branch (at most `limit` messages, oldest first) in one statement: what a send
+ * reads before it writes (the reply's history), one round trip instead of two.
+ */
+export async function getConversationWithBranch(
+  db: Db,
+  actor: Actor,
+  id: string,
+  limit: number,
+): Promise<{ conversation: ConversationRow; branch: MessageView[] } | undefined> {
+  const branch = branchSql(actor, id, sql`${conversations.activeLeafId}`, limit);
+  const [row] = await db
+    .select({
+      conversation: conversations,
+      branch: sql<RawMessage[]>`(select coalesce(json_agg(b.* order by b.depth desc), '[]'::json) from (${branch}) b)`,
+    })
+    .from(conversations)
+    .where(and(eq(conversations.userId, actor.userId), eq(conversations.id, id), isNull(conversations.deletedAt)))
+    .limit(1);
+  if (!row) return undefined;
+  const raw = typeof row.branch === 'string' ? (JSON.parse(row.branch) as RawMessage[]) : row.branch;
+  return { conversation: row.conversation, branch: raw.map(fromRaw) };
 }
 
 /** A message as a page lists it: with every message under the same parent (itself included), oldest first. */

@@ -304,13 +304,17 @@ export function createChatsService(ctx: ChatsContext) {
       model: string;
       options?: GenerationOptions;
       idempotencyKey?: string;
+      /** The history's messages (oldest first) when already read with the conversation. */
+      branch?: repo.MessageView[];
     },
   ): Promise<StartedGeneration> {
     const gid = uuidv7();
     const historyLeaf = input.userMessage ? input.userMessage.parentId : input.replyParentId;
-    const branch = historyLeaf
-      ? (await repo.branchUpwards(db, actor, conversation.id, historyLeaf, config.maxHistoryMessages)).reverse()
-      : [];
+    const branch =
+      input.branch ??
+      (historyLeaf
+        ? (await repo.branchUpwards(db, actor, conversation.id, historyLeaf, config.maxHistoryMessages)).reverse()
+        : []);
     const history = historyOf(branch, conversation.settings);
     if (input.userMessage) history.push({ role: 'user', content: input.userMessage.content });
     const request = requestFor(input.model, history, conversation.settings, input.options);
@@ -611,7 +615,16 @@ export function createChatsService(ctx: ChatsContext) {
       idempotencyKey?: string,
     ): Promise<StartedGeneration> {
       checkContent(input.content);
-      const conversation = await conversationOr404(actor, conversationId);
+      // A reply to the active leaf (the usual send) reads the conversation and its history in one statement.
+      let branch: repo.MessageView[] | undefined;
+      let conversation: ConversationRow;
+      if (input.parentId === undefined) {
+        if (!isUuid(conversationId)) throw conversationNotFound();
+        const read = await repo.getConversationWithBranch(db, actor, conversationId, config.maxHistoryMessages);
+        if (!read) throw conversationNotFound();
+        conversation = read.conversation;
+        branch = read.branch;
+      } else conversation = await conversationOr404(actor, conversationId);
       const model = modelFor(actor, conversation, input.model);
       if (idempotencyKey !== undefined) {
         const hash = requestHash({
@@ -668,6 +681,7 @@ export function createChatsService(ctx: ChatsContext) {
           model,
           ...(input.options ? { options: input.options } : {}),
           ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+          ...(branch ? { branch } : {}),
         });
       } catch (err) {
         // Nothing was written: free the key so a retry can succeed.
