@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
+import { Agent, request } from 'node:http';
 import { uuidv7 } from '@genz/db';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import type { Actor } from '../../apps/api/src/http/actor.ts';
 import { branchPageSql, searchSql } from '../../apps/api/src/modules/chats/chats.repository.ts';
+import type { TargetResult } from '../lib/report.ts';
+import { percentile } from '../lib/stats.ts';
 import type { BenchContext, Scenario } from '../lib/types.ts';
 import { SEED_WORDS, seedChats } from '../seed/chats.ts';
 import { signAccessTokens } from '../seed/tokens.ts';
@@ -17,6 +20,10 @@ import { seedUsers } from '../seed/users.ts';
  * (default 10,000). All requests are the heavy user's (one access token), at --connections (default 50).
  *   npm run bench -w @genz/bench -- chats --param users=1000000
  *   quick: npm run bench -w @genz/bench -- chats --param users=20000 --duration 5 --warmup 2 --rounds 1 --no-append
+ * append-message is reported twice: the autocannon target times each POST to the end of its reply stream; the
+ * measure step (`--param appendS=N` seconds, default 10, after 3 s discarded; `--param appendConnections=N`,
+ * default 50) times, per POST, the first SSE event (`message`: the user message and the reply placeholder are
+ * stored and the generation runs, issue 5's append-message) and the reply's end (`done`).
  */
 
 function intParam(ctx: BenchContext, name: string, fallback: number): number {
@@ -39,6 +46,118 @@ function rendered(query: SQL): [string, unknown[]] {
 }
 const asUser = (userId: string): Actor => ({ userId, role: 'user', plan: 'free', scopes: ['chat'], via: 'session' });
 
+interface AppendTiming {
+  ok: boolean;
+  /** Request start to the `message` event (stored), and to the `done` event (the reply's end). */
+  acceptedMs: number;
+  endMs: number;
+}
+
+/** One send, read as bytes: the two events are found by a scan of the SSE text (no parsing). */
+function send(agent: Agent, url: string, headers: Record<string, string>, body: string): Promise<AppendTiming> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    let accepted = Number.NaN;
+    let end = Number.NaN;
+    let seen = '';
+    const fail = () => resolve({ ok: false, acceptedMs: Number.NaN, endMs: Number.NaN });
+    const req = request(url, { method: 'POST', agent, headers }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        seen += chunk;
+        if (Number.isNaN(accepted) && seen.includes('event: message\n')) accepted = performance.now();
+        if (Number.isNaN(end) && seen.includes('event: done\n')) end = performance.now();
+        if (seen.length > 64) seen = seen.slice(-64);
+      });
+      res.on('end', () =>
+        resolve({
+          ok: res.statusCode === 200 && Number.isFinite(accepted) && Number.isFinite(end),
+          acceptedMs: accepted - t0,
+          endMs: end - t0,
+        }),
+      );
+      res.on('error', fail);
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/** `connections` clients, each sending again as soon as its reply ended, for `seconds` (after `warmupS` discarded). */
+async function appendLoop(
+  ctx: BenchContext,
+  connections: number,
+  seconds: number,
+  warmupS: number,
+): Promise<{ accepted: Float64Array; end: Float64Array; failed: number; rps: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const next = appendRequest(ctx);
+  const url = ctx.urls.api ?? '';
+  const auth = { authorization: `Bearer ${ctx.vars.get('auth')}`, 'content-type': 'application/json' };
+  const accepted: number[] = [];
+  const end: number[] = [];
+  let failed = 0;
+  const started = performance.now();
+  const from = started + warmupS * 1000;
+  const until = from + seconds * 1000;
+  try {
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (performance.now() < until) {
+          const r = next();
+          const t0 = performance.now();
+          const t = await send(agent, `${url}${r.path}`, auth, r.body);
+          if (t0 < from) continue;
+          if (!t.ok) failed++;
+          else {
+            accepted.push(t.acceptedMs);
+            end.push(t.endMs);
+          }
+        }
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  const sorted = (xs: number[]) => Float64Array.from(xs).sort();
+  return { accepted: sorted(accepted), end: sorted(end), failed, rps: (accepted.length + failed) / seconds };
+}
+
+/** A send to a random small conversation of the heavy user (the autocannon target and the measure share it). */
+function appendRequest(ctx: BenchContext): () => { path: string; body: string } {
+  const ids = JSON.parse(ctx.vars.get('conversations') ?? '[]') as string[];
+  return () => ({
+    path: `/api/conversations/${pick(ids)}/messages`,
+    body: JSON.stringify({ content: `tell me about the ${pick(SEED_WORDS)} and the ${pick(SEED_WORDS)}` }),
+  });
+}
+
+async function measure(ctx: BenchContext, rounds: TargetResult[][]): Promise<void> {
+  const seconds = intParam(ctx, 'appendS', 10);
+  const connections = Math.max(1, intParam(ctx, 'appendConnections', 50));
+  console.error(`    append-message: ${connections} clients for 3 + ${seconds} s, timing each send's events`);
+  const r = await appendLoop(ctx, connections, seconds, 3);
+  const f = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
+  const row = (what: string, xs: Float64Array) =>
+    `  | ${what} | ${f(percentile(xs, 50))} | ${f(percentile(xs, 95))} | ${f(percentile(xs, 99))} |`;
+  const baseline = rounds.map((round) => round[0]?.latencyMs.p99).filter((x): x is number => x !== undefined);
+  ctx.note(
+    [
+      `append-message, timed per send by the measure step (${connections} clients in a closed loop, ${seconds} s ` +
+        `after 3 s discarded; ${fmt(r.accepted.length)} sends, ${r.rps.toFixed(0)}/s, failed: ${r.failed}). ` +
+        "Issue 5's append-message is the first row: the POST has stored the user message and the reply " +
+        'placeholder and started the generation when the `message` event arrives. The second row is the whole ' +
+        `reply (demo model, no delay) to its \`done\` event, as the autocannon row above. The hello-world ` +
+        `baseline's p99 in the rounds: ${baseline.map((x) => f(x)).join(', ')} ms.`,
+      '',
+      '  | append-message (ms) | p50 | p95 | p99 |',
+      '  | --- | ---: | ---: | ---: |',
+      row('stored: POST to the `message` event', r.accepted),
+      row('reply end: POST to the `done` event', r.end),
+    ].join('\n'),
+  );
+}
+
 async function explain(client: pg.Client, text: string, values: unknown[]): Promise<string> {
   const plan = await client.query<{ 'QUERY PLAN': string }>({ text: `explain (analyze, buffers) ${text}`, values });
   return plan.rows.map((r) => `  ${r['QUERY PLAN']}`).join('\n');
@@ -50,9 +169,11 @@ export const scenario: Scenario = {
     'Issue 5 "Performance": chat routes of one heavy user on real PostgreSQL and Redis (seeded by bench/seed/users.ts ' +
     'and bench/seed/chats.ts; sizes in the notes). First page of the conversation list (cached: ' +
     '`chats.conversationsCacheTtlMs`) and the second page (keyset, from the database); the first page (50) of the ' +
-    "2,000-message conversation's branch; append-message (POST to a random conversation of the user: the message, " +
-    'the reply generation and its SSE stream to the end, from the built-in demo model with no delay); search for a ' +
-    'random seeded word. Per-IP and per-user limits are off (all load is one user from one address).',
+    "2,000-message conversation's branch; append-message (POST to a random conversation of the user, built-in demo " +
+    'model with no delay): the autocannon row times each POST to the end of its reply stream (`done`), and the ' +
+    "measure step times both the `message` event (the message is stored and the generation started: issue 5's " +
+    'append-message) and `done`; search for a random seeded word. Per-IP and per-user limits are off (all load ' +
+    'is one user from one address).',
   apiConfigYaml: `providers:
   demoChunkDelayMs: 0
 limits:
@@ -192,6 +313,7 @@ limits:
       await client.end();
     }
   },
+  measure,
   targets: [
     { name: 'baseline: fastify hello-world GET /', server: 'baseline', path: '/', baseline: true },
     {
@@ -221,18 +343,12 @@ limits:
       },
     },
     {
-      name: 'append-message: POST /api/conversations/:id/messages (random conversation, reply streamed to the end)',
+      name: 'append-message to the reply end: POST /api/conversations/:id/messages (random conversation, SSE to `done`)',
       server: 'api',
       method: 'POST',
       path: '/api/conversations',
       headers: (ctx) => ({ authorization: `Bearer ${ctx.vars.get('auth')}`, 'content-type': 'application/json' }),
-      vary(ctx) {
-        const ids = JSON.parse(ctx.vars.get('conversations') ?? '[]') as string[];
-        return () => ({
-          path: `/api/conversations/${pick(ids)}/messages`,
-          body: JSON.stringify({ content: `tell me about the ${pick(SEED_WORDS)} and the ${pick(SEED_WORDS)}` }),
-        });
-      },
+      vary: appendRequest,
     },
     {
       name: 'search: GET /api/search?q=<random seeded word>',
