@@ -70,6 +70,7 @@ it('counts statuses, 503 reasons and Retry-After exactly as the server sent them
     expect(count((i) => r.status[i] === 503 && r.reason[i] === REASONS.indexOf('event_loop_delay'))).toBe(sent.loop);
     expect(count((i) => r.status[i] === 503 && r.retryAfter[i] === 0)).toBe(sent.noRetryAfter);
     expect(r.probe.length).toBe(sent.livez);
+    expect(r.probeFailed).toBe(0);
     expect(r.probe.length).toBeGreaterThan(0);
     expect(badAuth).toBe(0);
     for (const ms of [...r.sendToStatus, ...r.arrivalToStatus]) expect(ms).toBeGreaterThanOrEqual(0);

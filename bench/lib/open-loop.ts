@@ -49,8 +49,9 @@ export interface OpenResult {
   lag: { p50: number; p99: number; max: number };
   lateness: { p50: number; p99: number };
   queuedArrivals: number;
-  /** send→status of each probe (ms). */
+  /** send→status of each probe answered 200 (ms), and how many probes got anything else or no answer. */
   probe: Float64Array;
+  probeFailed: number;
   /** Arrivals never sent because every socket had closed. */
   unsent: number;
 }
@@ -188,13 +189,15 @@ function runWorker(target: Target) {
       port.postMessage({ kind: 'closed', result });
     } else {
       const probes: number[] = [];
+      let probeFailed = 0;
       let lastProbe = Promise.resolve();
       const probing = setInterval(() => {
         const c = probe;
         if (!c || c.busy) return;
         lastProbe = new Promise((resolve) =>
           c.send(probeRequest, (code, statusAt) => {
-            if (code !== 0) probes.push(statusAt - c.sentAt);
+            if (code === 200) probes.push(statusAt - c.sentAt);
+            else probeFailed++;
             resolve();
           }),
         );
@@ -202,7 +205,7 @@ function runWorker(target: Target) {
       const result = await openLoop(pool, request, cmd.rate, cmd.ms);
       clearInterval(probing);
       await lastProbe;
-      port.postMessage({ kind: 'open', result: { ...result, probe: Float64Array.from(probes) } });
+      port.postMessage({ kind: 'open', result: { ...result, probe: Float64Array.from(probes), probeFailed } });
     }
   });
 }
@@ -212,7 +215,7 @@ async function openLoop(
   request: Buffer,
   rate: number,
   ms: number,
-): Promise<Omit<OpenResult, 'probe'>> {
+): Promise<Omit<OpenResult, 'probe' | 'probeFailed'>> {
   const capacity = Math.ceil((rate * ms) / 1000) + 16;
   const status = new Uint16Array(capacity);
   const sendToStatus = new Float64Array(capacity);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,6 +74,9 @@ function stats(values: Float64Array) {
 
 /** CPU time (user + system, ms) the process has used so far, from /proc (Linux). */
 const cpuMs = (pid: number) => (readProcSample(pid).cpuTicks * 1000) / CLOCK_TICKS;
+
+/** Time (ms) the process's main thread, its event loop, has spent runnable but waiting for a CPU (Linux schedstat). */
+const runQueueMs = (pid: number) => Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
 
 async function scrape(port: number) {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`, {
@@ -207,7 +210,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const rate = Math.round(saturation * 2);
     const before = await scrape(port);
     cpu0 = cpuMs(pid);
+    const waited0 = runQueueMs(pid);
     const r = await load.open(rate, seconds * 1000);
+    const waitedForCpu = runQueueMs(pid) - waited0;
     // CPU time does not count waiting for a core, so this holds on a busy machine where wall-clock figures do not.
     const cpuPerAnswer = (cpuMs(pid) - cpu0) / Math.max(1, r.status.length);
     const after = await scrape(port);
@@ -237,12 +242,17 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.log(
       `| shed 503, server (genz_http_shed_duration_seconds) | ${server.count} · ms mean ${server.meanMs.toFixed(3)} · p50 ${server.p50Ms.toFixed(3)} · p95 ${server.p95Ms.toFixed(3)} |`,
     );
-    console.log(`| peer: GET /livez every 5 ms (never shed) | ${r.probe.length} · send→status ms ${stats(r.probe)} |`);
+    console.log(
+      `| peer: GET /livez every 5 ms (never shed) | ${r.probe.length} answered 200, ${r.probeFailed} not · send→status ms ${stats(r.probe)} |`,
+    );
     console.log(
       `| API event-loop delay (open loop, beyond prom-client's 20 ms interval) | ms p50 ${lag('p50')} · p99 ${lag('p99')} |`,
     );
     console.log(
       `| without Retry-After · other statuses · socket errors | ${shedWithoutRetryAfter} · ${other} · ${r.errors} |`,
+    );
+    console.log(
+      `| API event loop runnable but waiting for a CPU (schedstat) | ${waitedForCpu.toFixed(0)} ms of the ${seconds * 1000} ms open loop |`,
     );
     console.log(`| process alive after | ${alive ? 'yes' : 'NO'} |`);
     console.log(
