@@ -7,14 +7,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { envBindings } from '../../apps/api/src/config/index.ts';
 import { createThrowawayPostgres } from '../test/postgres.ts';
-import { deployPath, freePort, readYaml, repoPath, requireTool, run, tempDir } from '../test/tools.ts';
+import { deployPath, freePort, readYaml, repoPath, requireTool, run, tempDir, waitForPort } from '../test/tools.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: compose documents are untyped
 type Any = any;
@@ -57,25 +56,6 @@ const started: ChildProcess[] = [];
 afterEach(() => {
   for (const p of started.splice(0)) if (p.exitCode === null) p.kill('SIGTERM');
 });
-
-function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((res, rej) => {
-    const attempt = () => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        res();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) rej(new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`));
-        else setTimeout(attempt, 100);
-      });
-    };
-    attempt();
-  });
-}
 
 describe('docker-compose.yml', () => {
   it('is valid against the compose-spec JSON schema', () => {

@@ -6,9 +6,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { deployPath, freePort, requireTool, run, tempDir } from '../test/tools.ts';
+import { deployPath, freePort, requireTool, run, tempDir, waitForPort } from '../test/tools.ts';
 
 const conf = deployPath('redis', 'redis-cluster.conf');
 const started: ChildProcess[] = [];
@@ -22,25 +21,6 @@ afterAll(async () => {
   }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((res, rej) => {
-    const attempt = () => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        res();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) rej(new Error(`nothing listens on 127.0.0.1:${port}`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
 
 /** `directive value` lines of a redis config file (comments and blanks dropped). */
 function settings(path: string): Map<string, string> {
