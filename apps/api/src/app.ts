@@ -72,8 +72,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   await app.register(actorRateLimit);
   await app.register(sentry, { config });
   await app.register(requestLogContext);
-  app.addHook('onSend', async (request, reply) => {
+  // Callback-style (as the other hooks that never await): no promise per request.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
 
   // 2. Infrastructure

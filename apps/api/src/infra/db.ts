@@ -95,11 +95,14 @@ export default fp(
     app.decorate('dbReady', () => ready);
     app.decorate('dbReadyPromise', connect());
 
-    app.addHook('onRequest', async (request) => {
-      if (ready || request.routeOptions.config.infra || request.routeOptions.url === undefined) return;
-      throw new DomainError('unavailable', 'The database is not reachable yet; try again shortly.', {
-        headers: { 'retry-after': '2' },
-      });
+    // Callback-style: the ready path (every request once up) allocates no promise.
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (ready || request.routeOptions.config.infra || request.routeOptions.url === undefined) return done();
+      done(
+        new DomainError('unavailable', 'The database is not reachable yet; try again shortly.', {
+          headers: { 'retry-after': '2' },
+        }),
+      );
     });
 
     const pool = new Gauge({

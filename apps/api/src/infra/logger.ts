@@ -79,13 +79,16 @@ export const requestLogContext = fp(
       const log = request.log as FastifyRequest['log'] & Partial<Pick<Logger, 'setBindings'>>;
       if (log !== app.log) log.setBindings?.(bindings);
     };
-    app.addHook('onRequest', async (request) => {
+    // Callback-style hooks: nothing here awaits, so no promise per request.
+    app.addHook('onRequest', (request, _reply, done) => {
       const route = request.routeOptions.url;
       if (route !== undefined) bind(request, { route });
+      done();
     });
-    app.addHook('preHandler', async (request) => {
+    app.addHook('preHandler', (request, _reply, done) => {
       const userId = request.actor?.userId;
       if (userId !== undefined) bind(request, { userIdHash: userIdHash(userId) });
+      done();
     });
   },
   { name: 'request-log-context' },

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppConfig } from '../config/index.ts';
@@ -9,6 +9,10 @@ import { DomainError } from '../http/errors.ts';
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: { registry: Registry };
+  }
+  interface FastifyRequest {
+    /** process.hrtime.bigint() when the request's onRequest hooks reached metrics (0n before). */
+    startNs: bigint;
   }
   interface FastifyContextConfig {
     /** Health, metrics and docs answer even while the database is down or the process is draining. */
@@ -19,8 +23,6 @@ declare module 'fastify' {
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 /** Every URL no route matched is counted under this one label, so a scanner cannot blow up cardinality. */
 export const UNMATCHED_ROUTE = '__unmatched__';
-
-const startTimes = new WeakMap<FastifyRequest, bigint>();
 
 export default fp(
   async (app: FastifyInstance, opts: { config: AppConfig }) => {
@@ -46,20 +48,25 @@ export default fp(
     });
 
     app.decorate('metrics', { registry });
-    app.addHook('onRequest', async (request) => {
-      startTimes.set(request, process.hrtime.bigint());
+    // The start time is a request property (no WeakMap entry per request); /v1 reads it for its overhead header.
+    // Both hooks are callback-style: nothing here awaits, so no promise per request.
+    app.decorateRequest('startNs', 0n);
+    app.addHook('onRequest', (request, _reply, done) => {
+      request.startNs = process.hrtime.bigint();
       inFlight.inc();
+      done();
     });
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       inFlight.dec();
-      const start = startTimes.get(request);
+      const start = request.startNs;
       const labels = {
         route: request.routeOptions.url ?? UNMATCHED_ROUTE,
         method: knownMethods.has(request.method) ? request.method : 'OTHER',
         status: String(reply.statusCode),
       };
       total.inc(labels);
-      if (start !== undefined) duration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
+      if (start !== 0n) duration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
+      done();
     });
 
     const { port, token } = opts.config.metrics;

@@ -8,7 +8,6 @@ import { guardGeneration } from '../modules/rate-limit/generation-guard.ts';
 import { fromCompletion, type ResponsesRequest, toChatRequest, toResponseEvents } from './responses.ts';
 import { ChatCompletionBody, EmbeddingsBody, ResponsesBody } from './schemas.ts';
 
-const startTimes = new WeakMap<FastifyRequest, bigint>();
 const inference = { auth: { scope: 'inference' as const } };
 
 /** Nulls mean "not set" on the OpenAI wire; dropping them keeps adapters from forwarding explicit nulls. */
@@ -52,7 +51,7 @@ function contextOf(request: FastifyRequest, reply: FastifyReply, endpoint: Reque
   return {
     requestId: request.id,
     actor: request.actor ?? null,
-    startNs: startTimes.get(request) ?? process.hrtime.bigint(),
+    startNs: request.startNs || process.hrtime.bigint(),
     signal: controller.signal,
     endpoint,
   };
@@ -104,10 +103,6 @@ function sendSse(
  */
 export default fp(
   async (app: FastifyInstance) => {
-    app.addHook('onRequest', async (request) => {
-      if (request.url.startsWith('/v1/')) startTimes.set(request, process.hrtime.bigint());
-    });
-
     app.post(
       '/v1/chat/completions',
       {

@@ -51,6 +51,21 @@ function errorMessage(text: string): string {
   return text.slice(0, 500);
 }
 
+/** Request headers per deployment, built once (a hot reload brings new Deployment objects, so new entries). */
+const upstreamHeaders = new WeakMap<AttemptInput['deployment'], Record<string, string>>();
+function headersOf(deployment: AttemptInput['deployment']): Record<string, string> {
+  let headers = upstreamHeaders.get(deployment);
+  if (!headers) {
+    headers = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...(deployment.apiKey ? { authorization: `Bearer ${deployment.apiKey}` } : {}),
+    };
+    upstreamHeaders.set(deployment, headers);
+  }
+  return headers;
+}
+
 /**
  * OpenAI chat-completions wire (OpenAI, Ollama, vLLM, OpenRouter, Groq...): a lean undici passthrough. The body is
  * forwarded with only `model` replaced (and usage requested on streams, so accounting never depends on the client);
@@ -69,11 +84,7 @@ export function createOpenAiWireAdapter(dispatcher: Dispatcher): Adapter {
         method: 'POST',
         dispatcher,
         signal: input.signal,
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          ...(deployment.apiKey ? { authorization: `Bearer ${deployment.apiKey}` } : {}),
-        },
+        headers: headersOf(deployment),
         body: JSON.stringify(body),
       });
     } catch (err) {
@@ -139,8 +150,9 @@ export function createOpenAiWireAdapter(dispatcher: Dispatcher): Adapter {
     },
 
     async complete(input: AttemptInput): Promise<CompletionResult> {
-      const body = { ...input.body, model: input.deployment.model, stream: false };
-      delete body.stream_options;
+      // Without stream_options; a rest copy, not `delete`, which turns the object into a slow dictionary to stringify.
+      const { stream_options: _streamOptions, ...rest } = input.body;
+      const body = { ...rest, model: input.deployment.model, stream: false };
       const res = await send(input, '/chat/completions', body);
       let text: string;
       try {
