@@ -233,6 +233,15 @@ export async function touchUsers(db: Db, touches: readonly { id: string; at: Dat
 
 // ---------- one-time tokens ----------
 
+/** A token of this hash and purpose that is still unused and unexpired at `now`. */
+const liveToken = (tokenHash: string, purpose: OneTimeTokenRow['purpose'], now: Date) =>
+  and(
+    eq(oneTimeTokens.tokenHash, tokenHash),
+    eq(oneTimeTokens.purpose, purpose),
+    isNull(oneTimeTokens.usedAt),
+    gt(oneTimeTokens.expiresAt, now),
+  );
+
 export async function insertOneTimeToken(db: Db, values: typeof oneTimeTokens.$inferInsert) {
   const [row] = await db.insert(oneTimeTokens).values(values).returning();
   if (!row) throw new Error('insert into one_time_tokens returned no row');
@@ -249,14 +258,7 @@ export async function consumeOneTimeToken(
   const [row] = await db
     .update(oneTimeTokens)
     .set({ usedAt: now })
-    .where(
-      and(
-        eq(oneTimeTokens.tokenHash, tokenHash),
-        eq(oneTimeTokens.purpose, purpose),
-        isNull(oneTimeTokens.usedAt),
-        gt(oneTimeTokens.expiresAt, now),
-      ),
-    )
+    .where(liveToken(tokenHash, purpose, now))
     .returning();
   return row;
 }
@@ -265,14 +267,7 @@ export async function findOneTimeToken(db: Db, tokenHash: string, purpose: OneTi
   const [row] = await db
     .select()
     .from(oneTimeTokens)
-    .where(
-      and(
-        eq(oneTimeTokens.tokenHash, tokenHash),
-        eq(oneTimeTokens.purpose, purpose),
-        isNull(oneTimeTokens.usedAt),
-        gt(oneTimeTokens.expiresAt, now),
-      ),
-    )
+    .where(liveToken(tokenHash, purpose, now))
     .limit(1);
   return row;
 }
