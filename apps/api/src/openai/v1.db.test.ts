@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type FakeUpstream,
   fakeDeployment,
+  postV1,
   startFakeUpstream,
   testApiKey,
 } from '../modules/providers/testing/index.ts';
@@ -105,12 +106,7 @@ describe('bad input gets a 400 in the OpenAI envelope naming the parameter', () 
 
   it.each(cases)('%s', async (_name, patch, param) => {
     const before = fake.requests.length;
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
-      payload: { model: 'small', messages: [{ role: 'user', content: 'hi' }], ...patch },
-    });
+    const res = await postV1(t.app, { model: 'small', messages: [{ role: 'user', content: 'hi' }], ...patch });
     expect(res.statusCode).toBe(400);
     const { error } = res.json();
     expect(error.type).toBe('invalid_request_error');

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
 import { waitFor } from '../../test/net.ts';
-import { type FakeUpstream, fakeDeployment, startFakeUpstream, testApiKey } from '../providers/testing/index.ts';
+import { type FakeUpstream, fakeDeployment, postV1, startFakeUpstream } from '../providers/testing/index.ts';
 
 const OPEN_MS = 500;
 const PROBE_MS = 100;
@@ -29,12 +29,7 @@ describe('active provider probes', () => {
 
   it('bring a recovered deployment back without any client traffic, through a half-open probe', async () => {
     fake.failAll({ kind: 'status', status: 500 });
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
-      payload: { model: 'smart', messages: [{ role: 'user', content: 'Hi' }] },
-    });
+    const res = await postV1(t.app, { model: 'smart', messages: [{ role: 'user', content: 'Hi' }] });
     expect(res.statusCode).toBe(503);
     // The breaker write is off the response path (a Redis round trip on the server backend).
     await waitFor(

@@ -1,7 +1,7 @@
 import { testRedisPrefix } from '@genz/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
-import { type FakeUpstream, fakeDeployment, startFakeUpstream, testApiKey } from './testing/index.ts';
+import { type FakeUpstream, fakeDeployment, postV1, startFakeUpstream } from './testing/index.ts';
 
 const BOUND_MS = 3000;
 const RATE_INTERVAL_MS = 200; // 5 requests/s
@@ -35,13 +35,8 @@ describe('breaker state shared through Redis', () => {
     await healthy.close();
   });
 
-  const ask = async (t: TestApp) =>
-    t.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
-      payload: { model: 'smart', messages: [{ role: 'user', content: 'Hi' }], stream: true },
-    });
+  const ask = (t: TestApp) =>
+    postV1(t.app, { model: 'smart', messages: [{ role: 'user', content: 'Hi' }], stream: true });
 
   it('a dead provider is routed around within 3 s at 5 req/s, including by a replica that saw none of the failures', async () => {
     // Both replicas prefer `dead` while it is healthy.

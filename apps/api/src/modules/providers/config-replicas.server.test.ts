@@ -2,7 +2,7 @@ import { testRedisPrefix } from '@genz/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
 import { createTestUser } from '../../test/users.ts';
-import { type FakeUpstream, fakeDeployment, startFakeUpstream, testApiKey } from './testing/index.ts';
+import { type FakeUpstream, fakeDeployment, postV1, startFakeUpstream } from './testing/index.ts';
 
 const BOUND_MS = 2000;
 const MARGIN_MS = 500;
@@ -35,13 +35,7 @@ describe('an admin change reaches every replica through Redis', () => {
     await b.close();
   });
 
-  const ask = async (t: TestApp) =>
-    t.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
-      payload: { model: 'smart', messages: [{ role: 'user', content: 'Hi' }] },
-    });
+  const ask = (t: TestApp) => postV1(t.app, { model: 'smart', messages: [{ role: 'user', content: 'Hi' }] });
 
   it('the second replica routes with the new configuration within 2 s', async () => {
     expect((await ask(r2)).headers['x-genz-deployment']).toBe('a');

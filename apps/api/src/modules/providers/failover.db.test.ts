@@ -2,20 +2,19 @@ import { schema } from '@genz/db';
 import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
-import { type FakeUpstream, type Fault, fakeDeployment, startFakeUpstream, testApiKey } from './testing/index.ts';
+import {
+  type FakeUpstream,
+  type Fault,
+  fakeDeployment,
+  postV1,
+  startFakeUpstream,
+  testApiKey,
+} from './testing/index.ts';
 
 const TTFT_MS = 400;
 const IDLE_MS = 400;
 const MARGIN_MS = 1500;
 
-async function post(t: TestApp, payload: Record<string, unknown>, url = '/v1/chat/completions') {
-  return t.app.inject({
-    method: 'POST',
-    url,
-    headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
-    payload,
-  });
-}
 const ask = (extra: Record<string, unknown> = {}) => ({
   model: 'smart',
   messages: [{ role: 'user', content: 'Hi' }],
@@ -74,7 +73,7 @@ describe('stream-safe failover', () => {
 
   it.each(beforeFirstToken)('fails over invisibly on %s before the first token', async (_name, fault) => {
     primary.fail(fault);
-    const res = await post(t, ask({ stream: true }));
+    const res = await postV1(t.app, ask({ stream: true }));
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-genz-deployment']).toBe('secondary');
     expect(contentOf(res.body)).toBe('Hello! How can I help you today?');
@@ -84,7 +83,7 @@ describe('stream-safe failover', () => {
 
   it.each(beforeFirstToken)('fails over a non-stream request on %s', async (_name, fault) => {
     primary.fail(fault);
-    const res = await post(t, ask());
+    const res = await postV1(t.app, ask());
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-genz-deployment']).toBe('secondary');
     expect(res.json().choices[0].message.content).toBe('Hello! How can I help you today?');
@@ -98,7 +97,7 @@ describe('stream-safe failover', () => {
     ] as Fault[]) {
       primary.fail(fault);
       const started = Date.now();
-      const res = await post(t, ask({ stream: true }));
+      const res = await postV1(t.app, ask({ stream: true }));
       expect(res.statusCode).toBe(200);
       expect(res.headers['x-genz-deployment']).toBe('primary');
       expect(contentOf(res.body.split('\n\n').slice(0, -2).join('\n\n'))).toBe('Hello!');
@@ -113,7 +112,7 @@ describe('stream-safe failover', () => {
     primary.failAll({ kind: 'stall' });
     secondary.failAll({ kind: 'status', status: 503 });
     const started = Date.now();
-    const res = await post(t, ask({ stream: true }));
+    const res = await postV1(t.app, ask({ stream: true }));
     const elapsed = Date.now() - started;
     expect(res.statusCode).toBe(503);
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
@@ -123,7 +122,7 @@ describe('stream-safe failover', () => {
   });
 
   it('records usage with provider tokens and cost, and exports the provider metrics', async () => {
-    const res = await post(t, ask({ stream: true, stream_options: { include_usage: true } }));
+    const res = await postV1(t.app, ask({ stream: true, stream_options: { include_usage: true } }));
     expect(res.statusCode).toBe(200);
     expect(Number(res.headers['x-genz-overhead-us'])).toBeGreaterThanOrEqual(0);
     const usageChunk = res.body
@@ -182,7 +181,7 @@ describe('retries', () => {
   it('retries the same deployment after its Retry-After when it is short enough', async () => {
     only.fail({ kind: 'status', status: 429, retryAfter: '1' });
     const started = Date.now();
-    const res = await post(t, ask());
+    const res = await postV1(t.app, ask());
     expect(res.statusCode).toBe(200);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
   });
@@ -190,7 +189,7 @@ describe('retries', () => {
   it('does not wait out a Retry-After beyond the retry bound: 503 at once, passing the hint on', async () => {
     only.fail({ kind: 'status', status: 429, retryAfter: '30' });
     const started = Date.now();
-    const res = await post(t, ask());
+    const res = await postV1(t.app, ask());
     expect(res.statusCode).toBe(503);
     expect(Date.now() - started).toBeLessThan(MARGIN_MS);
     expect(res.headers['retry-after']).toBe('30');
@@ -199,7 +198,7 @@ describe('retries', () => {
   it('relays a client error from upstream as a 400 without retrying', async () => {
     const before = only.requests.length;
     only.fail({ kind: 'status', status: 400, body: '{"error":{"message":"Invalid value for temperature"}}' });
-    const res = await post(t, ask());
+    const res = await postV1(t.app, ask());
     expect(res.statusCode).toBe(400);
     expect(res.json().error.message).toContain('temperature');
     expect(only.requests.length - before).toBe(1);
@@ -236,9 +235,9 @@ describe('circuit breaker', () => {
 
   it('opens after consecutive failures, routes around, and closes only through a successful half-open probe', async () => {
     a.failAll({ kind: 'status', status: 500 });
-    for (let i = 0; i < 2; i++) expect((await post(t, ask())).headers['x-genz-deployment']).toBe('b');
+    for (let i = 0; i < 2; i++) expect((await postV1(t.app, ask())).headers['x-genz-deployment']).toBe('b');
     const seenByA = a.requests.length;
-    for (let i = 0; i < 5; i++) expect((await post(t, ask())).headers['x-genz-deployment']).toBe('b');
+    for (let i = 0; i < 5; i++) expect((await postV1(t.app, ask())).headers['x-genz-deployment']).toBe('b');
     expect(a.requests.length).toBe(seenByA); // open: not even tried
     const models = await t.app.inject({
       url: '/v1/models',
@@ -254,15 +253,15 @@ describe('circuit breaker', () => {
 
     // Half-open, still failing: one probe, then open again.
     await new Promise((r) => setTimeout(r, OPEN_MS + 50));
-    expect((await post(t, ask())).headers['x-genz-deployment']).toBe('b');
+    expect((await postV1(t.app, ask())).headers['x-genz-deployment']).toBe('b');
     expect(a.requests.length).toBe(seenByA + 1);
-    expect((await post(t, ask())).headers['x-genz-deployment']).toBe('b');
+    expect((await postV1(t.app, ask())).headers['x-genz-deployment']).toBe('b');
     expect(a.requests.length).toBe(seenByA + 1);
 
     // Recovered: the next half-open probe succeeds and closes the breaker.
     a.failAll(undefined);
     await new Promise((r) => setTimeout(r, OPEN_MS + 50));
-    expect((await post(t, ask())).headers['x-genz-deployment']).toBe('a');
-    expect((await post(t, ask())).headers['x-genz-deployment']).toBe('a');
+    expect((await postV1(t.app, ask())).headers['x-genz-deployment']).toBe('a');
+    expect((await postV1(t.app, ask())).headers['x-genz-deployment']).toBe('a');
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
-import { type FakeUpstream, startFakeUpstream, testApiKey } from './testing/index.ts';
+import { type FakeUpstream, postV1, startFakeUpstream } from './testing/index.ts';
 
 const DEBOUNCE_MS = 100;
 const MARGIN_MS = 1500;
@@ -49,13 +49,8 @@ describe('hot reload of genz.yaml', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const ask = async (stream = false) =>
-    t.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
-      payload: { model: 'smart', stream, messages: [{ role: 'user', content: 'Hi' }] },
-    });
+  const ask = (stream = false) =>
+    postV1(t.app, { model: 'smart', stream, messages: [{ role: 'user', content: 'Hi' }] });
 
   it('applies a changed file within the debounce bound, without dropping a stream in flight', async () => {
     expect((await ask()).headers['x-genz-deployment']).toBe('a');

@@ -2,7 +2,7 @@ import { schema } from '@genz/db';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
-import { type FakeUpstream, fakeDeployment, startFakeUpstream, testApiKey, type Vendor } from './testing/index.ts';
+import { type FakeUpstream, fakeDeployment, postV1, startFakeUpstream, type Vendor } from './testing/index.ts';
 
 const THINKING = 'The user greets me. I should greet back.';
 
@@ -53,18 +53,13 @@ describe.each(vendors)('reasoning from a fake $vendor upstream', ({ vendor, prov
     await fake.close();
   });
 
-  const ask = async (stream: boolean) =>
-    t.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
-      payload: {
-        model: 'thinker',
-        stream,
-        reasoning_effort: 'low',
-        ...(stream ? { stream_options: { include_usage: true } } : {}),
-        messages: [{ role: 'user', content: 'Hi' }],
-      },
+  const ask = (stream: boolean) =>
+    postV1(t.app, {
+      model: 'thinker',
+      stream,
+      reasoning_effort: 'low',
+      ...(stream ? { stream_options: { include_usage: true } } : {}),
+      messages: [{ role: 'user', content: 'Hi' }],
     });
 
   const usageRow = async (requestId: string) => {
@@ -100,13 +95,8 @@ describe.each(vendors)('reasoning from a fake $vendor upstream', ({ vendor, prov
     expect(row).toMatchObject({ outputTokens: want.outputTokens, reasoningTokens: want.reasoningTokens, status: 'ok' });
   });
 
-  const respond = async (stream: boolean) =>
-    t.app.inject({
-      method: 'POST',
-      url: '/v1/responses',
-      headers: { authorization: `Bearer ${await testApiKey(t.app)}` },
-      payload: { model: 'thinker', stream, reasoning: { effort: 'low' }, input: 'Hi' },
-    });
+  const respond = (stream: boolean) =>
+    postV1(t.app, { model: 'thinker', stream, reasoning: { effort: 'low' }, input: 'Hi' }, '/v1/responses');
 
   it('streams the reasoning on /v1/responses as a reasoning item before the message, and counts it', async () => {
     const res = await respond(true);

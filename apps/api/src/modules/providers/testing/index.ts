@@ -30,6 +30,11 @@ export function testApiKey(app: FastifyInstance): Promise<string> {
   return key;
 }
 
+/** POST `payload` (JSON) to a /v1 route, chat completions unless `url` says otherwise, with {@link testApiKey}. */
+export async function postV1(app: FastifyInstance, payload: object, url = '/v1/chat/completions') {
+  return app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${await testApiKey(app)}` }, payload });
+}
+
 /** A deployment entry (config shape) for a fake upstream. */
 export function fakeDeployment(
   id: string,
