@@ -17,7 +17,9 @@ import { fmt, machineBusy, readMachineCpu, startWebSession, summary, type WebSes
  * rotates every round, so drift cancels):
  * - browser: performance.now() in the page when the Send button is clicked, a MutationObserver on the document for
  *   the first new assistant message with non-empty text ("dom"), and the requestAnimationFrame after it (the start
- *   of the frame that paints it: "frame"); then waits until the view reloaded the stored reply (idle again);
+ *   of the frame that paints it: "frame"); then waits until the view reloaded the stored reply (idle again). An
+ *   init script tees the page's fetch of the POST and notes when the first `delta` arrives ("received"), which
+ *   splits the page's time into network and rendering;
  * - direct: Node's fetch of `POST /api/conversations/:id/messages` (bearer token) on the API's own port, to the first
  *   `delta` event with text;
  * - proxy: the same client through the web server (its `/api` proxy, apps/web/src/lib/proxy.ts), which splits the
@@ -31,8 +33,58 @@ const MODEL = 'gpt-4o-mini';
 const PROMPT = 'Say hello.';
 
 interface BrowserTiming {
+  /** The page called fetch for the POST, and its response headers arrived. */
+  fetched: number;
+  headers: number;
+  /** The page's fetch saw the first `delta` event with text (read from a tee of the response body). */
+  received: number;
   dom: number;
   frame: number;
+}
+
+type BenchWindow = { __benchDelta: number; __benchFetch: number; __benchHeaders: number };
+
+/**
+ * Installed before any page script: `fetch` answers of a message POST are teed, and one branch is read for the
+ * first `delta` event with text, so the in-page time splits into the network (through the proxy) and rendering.
+ */
+function watchFirstDelta() {
+  const w = window as unknown as BenchWindow;
+  w.__benchDelta = Number.NaN;
+  const original = window.fetch;
+  window.fetch = async (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const watched = init?.method === 'POST' && /\/messages$/.test(url);
+    if (watched) w.__benchFetch = performance.now();
+    const response = await original(input, init);
+    if (!watched || !response.body) return response;
+    w.__benchHeaders = performance.now();
+    const [page, probe] = response.body.tee();
+    void (async () => {
+      const reader = probe.getReader();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        for (const block of buffer.split('\n\n')) {
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (!/^event: delta$/m.test(block) || !data) continue;
+          try {
+            if ((JSON.parse(data) as { text?: string }).text) {
+              w.__benchDelta = performance.now();
+              await reader.cancel();
+              return;
+            }
+          } catch {
+            // an incomplete block: read on
+          }
+        }
+      }
+    })();
+    return new Response(page, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
 }
 
 /** One send from the page; resolves with the in-page timings once the view is idle again. */
@@ -45,7 +97,11 @@ async function browserSend(page: Page): Promise<BrowserTiming> {
   );
   const timing = await page.evaluate(
     () =>
-      new Promise<{ dom: number; frame: number }>((resolve, reject) => {
+      new Promise<BrowserTiming>((resolve, reject) => {
+        const w = window as unknown as BenchWindow;
+        w.__benchDelta = Number.NaN;
+        w.__benchFetch = Number.NaN;
+        w.__benchHeaders = Number.NaN;
         const assistants = () => [...document.querySelectorAll<HTMLElement>('article.message-assistant')];
         const before = new Set(assistants().map((a) => a.id));
         const button = document.querySelector<HTMLButtonElement>('form.composer button[type=submit]');
@@ -67,7 +123,15 @@ async function browserSend(page: Page): Promise<BrowserTiming> {
             const dom = performance.now() - t0;
             observer.disconnect();
             clearTimeout(timer);
-            requestAnimationFrame(() => resolve({ dom, frame: performance.now() - t0 }));
+            requestAnimationFrame(() =>
+              resolve({
+                fetched: w.__benchFetch - t0,
+                headers: w.__benchHeaders - t0,
+                received: w.__benchDelta - t0,
+                dom,
+                frame: performance.now() - t0,
+              }),
+            );
             return;
           }
         });
@@ -86,7 +150,11 @@ async function browserSend(page: Page): Promise<BrowserTiming> {
 }
 
 /** One send from a client in Node (to the API, or through the web server's proxy): ms to the first `delta` with text. */
-async function directSend(base: string, conversationId: string, token: string): Promise<number> {
+async function directSend(
+  base: string,
+  conversationId: string,
+  token: string,
+): Promise<{ first: number; headers: number }> {
   const t0 = performance.now();
   const res = await fetch(`${base}/api/conversations/${conversationId}/messages`, {
     method: 'POST',
@@ -99,6 +167,7 @@ async function directSend(base: string, conversationId: string, token: string): 
     body: JSON.stringify({ content: PROMPT }),
   });
   if (res.status !== 200 || !res.body) throw new Error(`direct send: ${res.status} ${await res.text()}`);
+  const headers = performance.now() - t0;
   const decoder = new TextDecoder();
   let buffer = '';
   let first = Number.NaN;
@@ -120,7 +189,7 @@ async function directSend(base: string, conversationId: string, token: string): 
     }
   }
   if (!done || Number.isNaN(first)) throw new Error('direct send: the stream ended without text or done');
-  return first;
+  return { first, headers };
 }
 
 let session: WebSession | undefined;
@@ -173,6 +242,7 @@ chats:
       if (created.status !== 201) throw new Error(`create conversation: ${created.status} ${created.body}`);
       ctx.vars.set(name, (JSON.parse(created.body) as { id: string }).id);
     }
+    await session.page.addInitScript(watchFirstDelta);
     await session.page.goto(`${webUrl}/chat/${ctx.vars.get('browser')}`);
     await session.page.getByRole('textbox', { name: 'Message' }).waitFor();
   },
@@ -191,7 +261,13 @@ chats:
     const addedFrame: number[] = [];
     const addedProxy: number[] = [];
     const addedPage: number[] = [];
-    const run = async (path: Path): Promise<number | BrowserTiming> => {
+    const received: number[] = [];
+    const fetched: number[] = [];
+    const headers: number[] = [];
+    const directHeaders: number[] = [];
+    const proxyHeaders: number[] = [];
+    const render: number[] = [];
+    const run = async (path: Path): Promise<{ first: number; headers: number } | BrowserTiming> => {
       if (path === 'browser') return browserSend(web.page);
       const base = path === 'direct' ? (ctx.urls.api as string) : webUrl;
       return directSend(base, ctx.vars.get(path) as string, web.accessToken);
@@ -203,7 +279,7 @@ chats:
         cpuFrom = readMachineCpu();
         started = performance.now();
       }
-      const got = new Map<Path, number | BrowserTiming>();
+      const got = new Map<Path, { first: number; headers: number } | BrowserTiming>();
       for (let k = 0; k < paths.length; k++) {
         const path = paths[(i + k) % paths.length] as Path;
         got.set(path, await run(path));
@@ -211,16 +287,23 @@ chats:
       }
       if (i < warmup) continue;
       const b = got.get('browser') as BrowserTiming;
-      const d = got.get('direct') as number;
-      const p = got.get('proxy') as number;
+      const d = got.get('direct') as { first: number; headers: number };
+      const proxied = got.get('proxy') as { first: number; headers: number };
+      const p = proxied.first;
       dom.push(b.dom);
       frame.push(b.frame);
-      direct.push(d);
+      direct.push(d.first);
       proxy.push(p);
-      added.push(b.dom - d);
-      addedFrame.push(b.frame - d);
-      addedProxy.push(p - d);
+      added.push(b.dom - d.first);
+      addedFrame.push(b.frame - d.first);
+      addedProxy.push(p - d.first);
       addedPage.push(b.dom - p);
+      received.push(b.received);
+      fetched.push(b.fetched);
+      headers.push(b.headers);
+      directHeaders.push(d.headers);
+      proxyHeaders.push(proxied.headers);
+      render.push(b.dom - b.received);
       if ((i - warmup + 1) % 10 === 0) console.error(`    ${i - warmup + 1}/${sends} rounds`);
     }
     const seconds = (performance.now() - started) / 1000;
@@ -245,6 +328,12 @@ chats:
         row('added by the browser (frame − direct, per round)', addedFrame),
         row('of which the web proxy (through web − direct)', addedProxy),
         row('of which the page (DOM − through web)', addedPage),
+        row('direct client: response headers', directHeaders),
+        row('through the web server: response headers', proxyHeaders),
+        row('browser: click → fetch called', fetched),
+        row('browser: response headers', headers),
+        row('browser: its fetch got the first delta (tee of the body)', received),
+        row('browser: first delta in its fetch → text in the DOM (SSE parsing, React)', render),
         '',
         `  Difference of the p50s browser (DOM) − direct: ${fmt(b.p50 - d.p50)} ms; of the p95s: ${fmt(b.p95 - d.p95)} ms. ` +
           "All paths include the API's delta coalescing window (`chats.streamCoalesceMs`, 25 ms by default) and the " +
