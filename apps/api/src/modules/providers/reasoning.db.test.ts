@@ -96,7 +96,7 @@ describe.each(vendors)('reasoning from a fake $vendor upstream', ({ vendor, prov
   });
 
   const respond = (stream: boolean) =>
-    postV1(t.app, { model: 'thinker', stream, reasoning: { effort: 'low' }, input: 'Hi' }, '/v1/responses');
+    postV1(t.app, { model: 'thinker', stream, reasoning: { effort: 'low' }, input: 'Hi' }, { url: '/v1/responses' });
 
   it('streams the reasoning on /v1/responses as a reasoning item before the message, and counts it', async () => {
     const res = await respond(true);

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/index.ts';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
 import { createTestApiKey, createTestUser } from '../../test/users.ts';
+import { demoChat, postV1 } from '../providers/testing/index.ts';
 
 const apps: TestApp[] = [];
 afterEach(async () => {
@@ -14,13 +15,6 @@ async function app(overrides: Record<string, unknown>) {
   apps.push(t);
   return t;
 }
-
-const chat = (max_tokens?: number, stream = false) => ({
-  model: 'demo',
-  messages: [{ role: 'user', content: 'hello there' }],
-  ...(max_tokens === undefined ? {} : { max_tokens }),
-  ...(stream ? { stream: true } : {}),
-});
 
 interface UsageBody {
   items: { policy: string; limit: number; used: number; remaining: number; resetAt: string }[];
@@ -73,12 +67,7 @@ describe('token reservations on /v1', () => {
     const t = await app({ 'limits.defaults.tokens': { rate: 10_000, periodMs: 86_400_000, burst: 10_000 } });
     const user = await createTestUser(t.app);
     const key = await createTestApiKey(t.app, user);
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: key.headers,
-      payload: chat(2000),
-    });
+    const res = await postV1(t.app, demoChat(2000), { headers: key.headers });
     expect(res.statusCode).toBe(200);
     const usage = res.json().usage as { total_tokens: number };
     await sleep(50);
@@ -101,9 +90,7 @@ describe('token reservations on /v1', () => {
     const user = await createTestUser(t.app);
     const key = await createTestApiKey(t.app, user);
     const all = await Promise.all(
-      Array.from({ length: 12 }, () =>
-        t.app.inject({ method: 'POST', url: '/v1/chat/completions', headers: key.headers, payload: chat(300, true) }),
-      ),
+      Array.from({ length: 12 }, () => postV1(t.app, demoChat(300, true), { headers: key.headers })),
     );
     const admitted = all.filter((r) => r.statusCode === 200);
     // Each reserves ~303 tokens (prompt estimate + 300): at most 3 fit in a burst of 1000.
@@ -117,14 +104,13 @@ describe('token reservations on /v1', () => {
     const t = await app({});
     const user = await createTestUser(t.app);
     const key = await createTestApiKey(t.app, user);
-    const post = (payload: object) =>
-      t.app.inject({ method: 'POST', url: '/v1/chat/completions', headers: key.headers, payload });
+    const post = (payload: object) => postV1(t.app, payload, { headers: key.headers });
     for (const payload of [
-      chat(-5),
-      chat(0),
-      chat(10_000_000),
-      { ...chat(), max_completion_tokens: 1e9 },
-      { ...chat(), max_tokens: 1.5 },
+      demoChat(-5),
+      demoChat(0),
+      demoChat(10_000_000),
+      { ...demoChat(), max_completion_tokens: 1e9 },
+      { ...demoChat(), max_tokens: 1.5 },
     ]) {
       const res = await post(payload);
       expect(res.statusCode, JSON.stringify(payload)).toBe(400);
@@ -144,12 +130,7 @@ describe('token reservations on /v1', () => {
     const t = await app({ 'limits.defaults.tokensPerDay': 100 });
     const user = await createTestUser(t.app);
     const key = await createTestApiKey(t.app, user);
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: key.headers,
-      payload: chat(200),
-    });
+    const res = await postV1(t.app, demoChat(200), { headers: key.headers });
     expect(res.statusCode).toBe(429);
     expect(res.json().error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_quota' });
     const now = Date.now();
@@ -174,12 +155,7 @@ describe('token reservations on /v1', () => {
     const user = await createTestUser(t.app);
     const key = await createTestApiKey(t.app, user, ['inference', 'read']);
     const post = (max_tokens: number) =>
-      t.app.inject({
-        method: 'POST',
-        url: '/v1/chat/completions',
-        headers: key.headers,
-        payload: { ...chat(max_tokens), model: 'priced' },
-      });
+      postV1(t.app, { ...demoChat(max_tokens), model: 'priced' }, { headers: key.headers });
     // 'hello there' is estimated at 3 prompt tokens: 3 + 200 = $203 does not fit a $100 budget, even unused.
     const refused = await post(200);
     expect(refused.statusCode).toBe(429);
@@ -207,17 +183,12 @@ describe('token reservations on /v1', () => {
     const user = await createTestUser(t.app);
     const key = await createTestApiKey(t.app, user);
     const [a, b] = await Promise.all([
-      t.app.inject({ method: 'POST', url: '/v1/chat/completions', headers: key.headers, payload: chat(50, true) }),
-      t.app.inject({ method: 'POST', url: '/v1/chat/completions', headers: key.headers, payload: chat(50, true) }),
+      postV1(t.app, demoChat(50, true), { headers: key.headers }),
+      postV1(t.app, demoChat(50, true), { headers: key.headers }),
     ]);
     expect([a?.statusCode, b?.statusCode].sort()).toEqual([200, 429]);
     // The slot is free again once the stream ended.
-    const c = await t.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: key.headers,
-      payload: chat(50),
-    });
+    const c = await postV1(t.app, demoChat(50), { headers: key.headers });
     expect(c.statusCode).toBe(200);
   });
 });

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
 import { freePort, startRedisServer, waitFor } from '../../test/net.ts';
 import { createTestApiKey, createTestUser } from '../../test/users.ts';
+import { demoChat, postV1 } from '../providers/testing/index.ts';
 
 /**
  * Quota counters live in Redis; usage_events is the durable record. When Redis comes back empty (here: this test's
@@ -12,11 +13,6 @@ import { createTestApiKey, createTestUser } from '../../test/users.ts';
 const MONTH = 200;
 // 'hello there' is 11 characters: the prompt estimate is ceil(11 / 4) = 3 tokens.
 const PROMPT_ESTIMATE = 3;
-const chat = (max_tokens: number) => ({
-  model: 'demo',
-  messages: [{ role: 'user', content: 'hello there' }],
-  max_tokens,
-});
 
 let redis: ChildProcess | undefined;
 let t: TestApp | undefined;
@@ -52,8 +48,7 @@ describe('quota counters after Redis loses them', () => {
     const app = t.app;
     const user = await createTestUser(app);
     const key = await createTestApiKey(app, user, ['inference', 'read']);
-    const post = (max: number) =>
-      app.inject({ method: 'POST', url: '/v1/chat/completions', headers: key.headers, payload: chat(max) });
+    const post = (max: number) => postV1(app, demoChat(max), { headers: key.headers });
     const usage = async () => (await app.inject({ url: '/api/me/usage', headers: key.headers })).json() as Usage;
     const used = (u: Usage, policy: string) => u.items.find((i) => i.policy === policy)?.used;
 
@@ -102,12 +97,7 @@ describe('quota counters after Redis loses them', () => {
     t = first;
     const user = await createTestUser(first.app);
     const key = await createTestApiKey(first.app, user, ['inference', 'read']);
-    const res = await first.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: key.headers,
-      payload: chat(50),
-    });
+    const res = await postV1(first.app, demoChat(50), { headers: key.headers });
     expect(res.statusCode).toBe(200);
     const spent = (res.json() as { usage: { total_tokens: number } }).usage.total_tokens;
     await first.app.usage.writer.flush();

@@ -30,10 +30,29 @@ export function testApiKey(app: FastifyInstance): Promise<string> {
   return key;
 }
 
-/** POST `payload` (JSON) to a /v1 route, chat completions unless `url` says otherwise, with {@link testApiKey}. */
-export async function postV1(app: FastifyInstance, payload: object, url = '/v1/chat/completions') {
-  return app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${await testApiKey(app)}` }, payload });
+/**
+ * POST `payload` (JSON) to a /v1 route, chat completions unless `url` says otherwise, as `headers` (a key's own)
+ * or else with {@link testApiKey}.
+ */
+export async function postV1(
+  app: FastifyInstance,
+  payload: object,
+  opts: { url?: string; headers?: Record<string, string> } = {},
+) {
+  const headers = opts.headers ?? { authorization: `Bearer ${await testApiKey(app)}` };
+  return app.inject({ method: 'POST', url: opts.url ?? '/v1/chat/completions', headers, payload });
 }
+
+/**
+ * A chat-completions body for the built-in `demo` model: the user says "hello there" (11 characters, a prompt
+ * estimate of 3 tokens), with `max_tokens` and `stream` when given.
+ */
+export const demoChat = (max_tokens?: number, stream = false) => ({
+  model: 'demo',
+  messages: [{ role: 'user', content: 'hello there' }],
+  ...(max_tokens === undefined ? {} : { max_tokens }),
+  ...(stream ? { stream: true } : {}),
+});
 
 /** A deployment entry (config shape) for a fake upstream. */
 export function fakeDeployment(
