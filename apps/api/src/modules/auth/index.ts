@@ -52,6 +52,16 @@ async function guard<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A verified access token, or 401: `token_expired` when it only expired (the client refreshes), else `unauthenticated`. */
+async function verifiedToken<T>(verify: () => Promise<T>, expired: (err: unknown) => boolean): Promise<T> {
+  try {
+    return await verify();
+  } catch (err) {
+    if (expired(err)) throw new DomainError('token_expired', 'The access token has expired; refresh it.');
+    throw new DomainError('unauthenticated', 'The access token is not valid.');
+  }
+}
+
 /** A signed-in person (a session of ours, or a Supabase access token): every scope the role allows. */
 function sessionActor(user: AuthUser, sessionId?: string): Actor {
   return {
@@ -145,15 +155,10 @@ export default fp(
 
     /** A Supabase access token: verified, mapped to its local user (created on first sight), then like a session. */
     async function fromSupabase(verifier: NonNullable<typeof supabase>, token: string): Promise<Actor> {
-      let profile: Awaited<ReturnType<typeof verifier.verify>>;
-      try {
-        profile = await verifier.verify(token);
-      } catch (err) {
-        if (err instanceof ExternalTokenError && err.reason === 'expired') {
-          throw new DomainError('token_expired', 'The access token has expired; refresh it.');
-        }
-        throw new DomainError('unauthenticated', 'The access token is not valid.');
-      }
+      const profile = await verifiedToken(
+        () => verifier.verify(token),
+        (err) => err instanceof ExternalTokenError && err.reason === 'expired',
+      );
       return guard(async () => {
         // The (issuer, sub) -> user mapping is cached briefly; a miss links or creates (errors stay DomainErrors).
         const key = `auth:ext:supabase:${profile.subject}`;
@@ -174,15 +179,10 @@ export default fp(
     const authenticator: Authenticator = {
       async fromAccessToken(token) {
         if (supabase && isForeignJwt(token, config.auth.issuer)) return fromSupabase(supabase, token);
-        let claims: Awaited<ReturnType<typeof tokens.verify>>;
-        try {
-          claims = await tokens.verify(token);
-        } catch (err) {
-          if (err instanceof AccessTokenError && err.reason === 'expired') {
-            throw new DomainError('token_expired', 'The access token has expired; refresh it.');
-          }
-          throw new DomainError('unauthenticated', 'The access token is not valid.');
-        }
+        const claims = await verifiedToken(
+          () => tokens.verify(token),
+          (err) => err instanceof AccessTokenError && err.reason === 'expired',
+        );
         return guard(async () => {
           const state = await revocation.check(claims.sessionId);
           if (state === 'revoked') throw new DomainError('unauthenticated', 'This session has been signed out.');
