@@ -1,12 +1,5 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createHmac,
-  hkdfSync,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createSecretBox, isSealed } from '../../infra/secret-box.ts';
 
 /**
  * RFC 6238 TOTP (HMAC-SHA1, 6 digits, 30 s steps: what every authenticator app speaks) and RFC 4648 base32, on
@@ -127,29 +120,15 @@ export interface SeedBox {
 }
 
 export function createSeedBox(encryptionKey: string | undefined): SeedBox {
-  const key = encryptionKey
-    ? Buffer.from(hkdfSync('sha256', encryptionKey, 'genz-ai', 'genz-ai totp seeds v1', 32))
-    : null;
-  const keyId = key ? createHash('sha256').update(key).digest('base64url').slice(0, 8) : '';
+  const box = encryptionKey ? createSecretBox(encryptionKey, 'genz-ai totp seeds v1') : null;
   return {
-    encrypted: key !== null,
-    seal(seed) {
-      if (!key) return `plain.${seed}`;
-      const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
-      const ct = Buffer.concat([cipher.update(seed, 'utf8'), cipher.final()]);
-      const tag = cipher.getAuthTag();
-      return ['v1', keyId, iv.toString('base64url'), tag.toString('base64url'), ct.toString('base64url')].join('.');
-    },
+    encrypted: box !== null,
+    seal: (seed) => (box ? box.seal(seed) : `plain.${seed}`),
     open(stored) {
       if (stored.startsWith('plain.')) return stored.slice('plain.'.length);
-      const [version, id, iv, tag, ct] = stored.split('.');
-      if (version !== 'v1' || !id || !iv || !tag || ct === undefined) throw new Error('not a stored TOTP seed');
-      if (!key) throw new Error('this TOTP seed is encrypted and ENCRYPTION_KEY is not set');
-      if (id !== keyId) throw new Error(`TOTP seed sealed with another ENCRYPTION_KEY (key id ${id})`);
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
+      if (!isSealed(stored)) throw new Error('not a stored TOTP seed');
+      if (!box) throw new Error('this TOTP seed is encrypted and ENCRYPTION_KEY is not set');
+      return box.open(stored);
     },
   };
 }
