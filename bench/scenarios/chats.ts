@@ -5,7 +5,7 @@ import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import type { Actor } from '../../apps/api/src/http/actor.ts';
-import { branchPageSql, searchSql } from '../../apps/api/src/modules/chats/chats.repository.ts';
+import { activeLeafSql, branchPageSql, searchSql } from '../../apps/api/src/modules/chats/chats.repository.ts';
 import type { TargetResult } from '../lib/report.ts';
 import { percentile } from '../lib/stats.ts';
 import type { BenchContext, Scenario } from '../lib/types.ts';
@@ -248,10 +248,6 @@ limits:
           [heavy, seeded.bigConversationId],
         )
       ).rows.map((r) => r.id);
-      const big = await client.query<{ active_leaf_id: string }>(
-        'select active_leaf_id from conversations where user_id = $1 and id = $2',
-        [heavy, seeded.bigConversationId],
-      );
       const messages = await ctx.request(
         'api',
         'GET',
@@ -287,9 +283,11 @@ limits:
       );
       const user = asUser(heavy);
       ctx.note(
-        `The first page of the 2,000-message branch (recursive walk up from the active leaf, 50 rows, each with its siblings):\n\n  \`\`\`\n${await explain(
+        `The first page of the 2,000-message branch (recursive walk up from the active leaf, read in the same statement; 50 rows, each with its siblings):\n\n  \`\`\`\n${await explain(
           client,
-          ...rendered(branchPageSql(user, seeded.bigConversationId, big.rows[0]?.active_leaf_id ?? '', 50, 100)),
+          ...rendered(
+            branchPageSql(user, seeded.bigConversationId, activeLeafSql(user, seeded.bigConversationId), 50, 100),
+          ),
         )}\n  \`\`\``,
       );
       // A filler word of the seed (bench/seed/chats.ts seed_text): in a few dozen of the user's messages.

@@ -351,7 +351,7 @@ async function pageRows(db: Db, query: SQL): Promise<PageMessage[]> {
 export function branchPageSql(
   actor: Actor,
   conversationId: string,
-  leafId: string,
+  leafId: string | SQL,
   limit: number,
   maxSiblings: number,
 ): SQL {
@@ -363,11 +363,17 @@ export async function branchPage(
   db: Db,
   actor: Actor,
   conversationId: string,
-  leafId: string,
+  leafId: string | SQL,
   limit: number,
   maxSiblings: number,
 ): Promise<PageMessage[]> {
   return pageRows(db, branchPageSql(actor, conversationId, leafId, limit, maxSiblings));
+}
+
+/** The leaf a conversation's first page starts from: its active leaf, if it is the actor's and not deleted. */
+export function activeLeafSql(actor: Actor, conversationId: string): SQL {
+  return sql`(select active_leaf_id from conversations
+               where user_id = ${actor.userId}::uuid and id = ${conversationId}::uuid and deleted_at is null)`;
 }
 
 /** Every branch at once: a conversation's messages in creation order, keyset on id (the client builds the tree). */

@@ -221,6 +221,15 @@ export function createChatsService(ctx: ChatsContext) {
     };
   }
 
+  /** A branch page (newest first, as read) as the API answers it: oldest first, the cursor on the oldest's parent. */
+  function branchPageView(rows: repo.PageMessage[], limit: number) {
+    const oldest = rows.at(-1);
+    return {
+      items: rows.reverse().map(messageView),
+      nextCursor: oldest?.parentId && rows.length === limit ? encodeCursor([oldest.parentId]) : null,
+    };
+  }
+
   function historyOf(branch: repo.MessageView[], settings: ChatSettings): ChatMessage[] {
     const out: ChatMessage[] = [];
     if (settings.systemPrompt) out.push({ role: 'system', content: settings.systemPrompt });
@@ -562,9 +571,16 @@ export function createChatsService(ctx: ChatsContext) {
       conversationId: string,
       opts: { leafId?: string; cursor?: string; limit?: number; view?: 'branch' | 'tree' },
     ) {
+      const limit = Math.min(opts.limit ?? config.messagesPageDefault, config.messagesPageMax);
+      if (opts.view !== 'tree' && opts.cursor === undefined && opts.leafId === undefined && isUuid(conversationId)) {
+        // The usual first page: the branch from the active leaf in one statement (the leaf is read in it, from the
+        // actor's live conversation). No row (no active leaf, or no such conversation): the general path below.
+        const leaf = repo.activeLeafSql(actor, conversationId);
+        const rows = await repo.branchPage(db, actor, conversationId, leaf, limit, MAX_SIBLINGS);
+        if (rows.length > 0) return branchPageView(rows, limit);
+      }
       const conversation = await conversationOr404(actor, conversationId);
       if (opts.view === 'tree') {
-        const limit = Math.min(opts.limit ?? config.messagesPageDefault, config.messagesPageMax);
         let afterId: string | undefined;
         if (opts.cursor !== undefined) {
           const key = decodeCursor(opts.cursor, 1);
@@ -579,7 +595,6 @@ export function createChatsService(ctx: ChatsContext) {
           nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null,
         };
       }
-      const limit = Math.min(opts.limit ?? config.messagesPageDefault, config.messagesPageMax);
       let start: string | null | undefined;
       if (opts.cursor !== undefined) {
         const key = decodeCursor(opts.cursor, 1);
@@ -597,11 +612,7 @@ export function createChatsService(ctx: ChatsContext) {
         if (opts.cursor !== undefined) throw invalidCursor();
         throw messageNotFound();
       }
-      const oldest = rows.at(-1);
-      return {
-        items: rows.reverse().map(messageView),
-        nextCursor: oldest?.parentId && rows.length === limit ? encodeCursor([oldest.parentId]) : null,
-      };
+      return branchPageView(rows, limit);
     },
 
     /**
