@@ -4,7 +4,8 @@ import { STACK_START_MS, type Stack, startStack } from './stack';
 import { totpCode } from './totp';
 
 /**
- * Accounts against the real API (PGlite, demo model): the first admin from the setup link, sign-up validation,
+ * Accounts against the real API (PGlite, demo model; admins must use a second factor): the first admin from the
+ * setup link made to enrol an authenticator app at its first log-in, sign-up validation,
  * sign up / log out / log in, the second step of a log-in with an authenticator app, API keys shown once and
  * revoked, and the admin pages for admins only.
  */
@@ -12,7 +13,8 @@ let stack: Stack;
 let browser: LaunchedBrowser;
 
 beforeAll(async () => {
-  stack = await startStack({ demoChunkDelayMs: 0 });
+  // Admins must use a second factor: the first admin is made to enrol one at its first log-in.
+  stack = await startStack({ demoChunkDelayMs: 0, config: { mfa: { requireForAdmins: true } } });
   browser = await launchBrowser();
 }, STACK_START_MS);
 
@@ -22,7 +24,7 @@ afterAll(async () => {
 });
 
 describe('accounts in the browser (real API)', () => {
-  it('creates the first admin from the logged setup link; the admin sees the user list', async () => {
+  it('creates the first admin from the logged setup link; its first log-in enrols TOTP, then the chat and the user list', async () => {
     const page = await browser.context.newPage();
     // Before setup, sign-up is closed and says why.
     await page.goto(`${stack.url}/signup`);
@@ -41,7 +43,39 @@ describe('accounts in the browser (real API)', () => {
     await form.getByRole('button', { name: 'Create the administrator' }).click();
     await page.getByText('The administrator is created.').waitFor();
 
-    await logIn(page, stack.url, 'root@example.com', '/admin');
+    // Admins require a second factor and this one has none: the password leads to enrolling an authenticator app,
+    // with no session before the first code is confirmed.
+    await page.goto(`${stack.url}/login`);
+    const login = page.getByRole('form', { name: 'Sign in' });
+    await login.getByLabel('Email').fill('root@example.com');
+    await login.getByLabel('Password').fill(PASSWORD);
+    await login.getByRole('button', { name: 'Sign in' }).click();
+    const enrol = page.getByRole('form', { name: 'Set up a second factor' });
+    await enrol.getByRole('img', { name: 'QR code for your authenticator app' }).waitFor();
+    expect(await axeViolations(page), 'axe on the forced enrolment').toEqual([]);
+    expect((await apiFromPage(page, '/api/me')).status).toBe(401);
+    const secret = (await enrol.locator('code.secret').textContent()) ?? '';
+    expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
+
+    const code = totpCode(secret);
+    await enrol.getByLabel('6-digit code').fill(String((Number(code) + 1) % 1_000_000).padStart(6, '0'));
+    await enrol.getByRole('button', { name: 'Turn on and continue' }).click();
+    await enrol.getByRole('alert').filter({ hasText: 'That code is not valid' }).waitFor();
+    expect((await apiFromPage(page, '/api/me')).status).toBe(401);
+
+    await enrol.getByLabel('6-digit code').fill(code);
+    await enrol.getByRole('button', { name: 'Turn on and continue' }).click();
+    // Signed in now; the recovery codes are shown this once, then the app goes on to the chat.
+    const codes = page.getByRole('region', { name: 'Recovery codes' });
+    await codes.getByRole('listitem').first().waitFor();
+    expect(await codes.getByRole('listitem').count()).toBe(10);
+    await codes.getByRole('button', { name: 'I saved them' }).click();
+    await page.waitForURL(`${stack.url}/chat`);
+    await page.getByRole('textbox', { name: 'Message' }).waitFor();
+    expect((await apiFromPage(page, '/api/me')).body).toMatchObject({ email: 'root@example.com', role: 'admin' });
+    expect((await apiFromPage(page, '/api/me/mfa')).body).toMatchObject({ totp: true, required: true });
+
+    await page.goto(`${stack.url}/admin`);
     await page.getByRole('cell', { name: 'root@example.com' }).waitFor();
     expect(await axeViolations(page), 'axe on /admin').toEqual([]);
     await page.close();

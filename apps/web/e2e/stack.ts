@@ -27,6 +27,10 @@ export const STACK_START_MS = 300_000;
 export interface StackOptions {
   /** Delay between demo reply chunks (`providers.demoChunkDelayMs`): slow enough to reload or stop mid-reply. */
   demoChunkDelayMs: number;
+  /** More top-level genz.yaml sections (`mfa`, `oidc`…), each written as a JSON flow mapping (valid YAML). */
+  config?: Record<string, unknown>;
+  /** The web server's port, when something must know the web origin before the stack starts (an IdP's client). */
+  webPort?: number;
 }
 
 /** The setup link the API logs while it has no user (pino JSON, `setupUrl`). */
@@ -57,10 +61,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       '  auth:',
       '    signupPerIp: { rate: 1000, periodMs: 3600000, burst: 1000 }',
       '    loginPerIp: { rate: 1000, periodMs: 60000, burst: 1000 }',
+      ...Object.entries(options.config ?? {}).map(([section, value]) => `${section}: ${JSON.stringify(value)}`),
       '',
     ].join('\n'),
   );
-  const webPort = await freePort();
+  const webPort = options.webPort ?? (await freePort());
   const url = `http://127.0.0.1:${webPort}`;
   let api: ApiProcess | undefined;
   let web: WebServer | undefined;
