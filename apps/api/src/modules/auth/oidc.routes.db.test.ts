@@ -1,10 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { externalIdentities } from '@genz/db/schema';
 import { eq } from 'drizzle-orm';
-import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
+import { startTestIdp, type TestIdp, type TestIdpPerson } from '../../test/oidc-idp.ts';
 import { createTestUser } from '../../test/users.ts';
 import { totpCode } from './mfa-totp.ts';
 import { mapGroups, OIDC_COOKIE, OIDC_LOGOUT_COOKIE } from './oidc.routes.ts';
@@ -13,53 +11,22 @@ const PUBLIC = 'http://localhost:3000';
 const REDIRECT = `${PUBLIC}/api/auth/oidc/callback`;
 const SIGNED_OUT = `${PUBLIC}/login`;
 /** Who may sign in at the test IdP: the devInteractions login form accepts any login id (the password is ignored). */
-const people: Record<string, { email: string; email_verified: boolean; groups: string[] }> = {
+const people: Record<string, TestIdpPerson> = {
   alice: { email: 'alice@idp.test', email_verified: true, groups: ['staff', 'genz-admins'] },
   bob: { email: 'bob@idp.test', email_verified: true, groups: ['paying'] },
 };
 
 let t: TestApp;
-let idp: Server;
+let idp: TestIdp;
 let issuer: string;
 
 beforeAll(async () => {
-  idp = createServer();
-  await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
-  issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: 'genz',
-        client_secret: 'genz-test-client-secret',
-        redirect_uris: [REDIRECT],
-        post_logout_redirect_uris: [SIGNED_OUT],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-      },
-    ],
-    pkce: { required: () => true },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['groups'] },
-    findAccount: (_ctx, id) => ({
-      accountId: id,
-      claims: () => ({ sub: id, ...(people[id] ?? { email: `${id}@idp.test`, email_verified: false, groups: [] }) }),
-    }),
-    // Consent is granted automatically; the login form (devInteractions) is still submitted.
-    loadExistingGrant: async (ctx) => {
-      const grant = new ctx.oidc.provider.Grant({
-        clientId: ctx.oidc.client?.clientId ?? 'genz',
-        accountId: ctx.oidc.session?.accountId ?? '',
-      });
-      grant.addOIDCScope('openid email profile');
-      await grant.save();
-      return grant;
-    },
-    features: { devInteractions: { enabled: true } },
-  });
-  idp.on('request', provider.callback());
+  idp = await startTestIdp({ redirectUri: REDIRECT, postLogoutRedirectUri: SIGNED_OUT, people });
+  issuer = idp.issuer;
   t = await buildTestApp({
     'oidc.issuerUrl': issuer,
-    'oidc.clientId': 'genz',
-    'oidc.clientSecret': 'genz-test-client-secret',
+    'oidc.clientId': idp.clientId,
+    'oidc.clientSecret': idp.clientSecret,
     'oidc.allowInsecureHttp': true,
     'oidc.postLogoutRedirectUri': SIGNED_OUT,
     'oidc.groupMappings': [
@@ -71,7 +38,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await t?.close();
-  await new Promise((resolve) => idp?.close(resolve));
+  await idp?.close();
 });
 
 type Jar = Map<string, string>;
