@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loginHash, pendingFromHash, pendingLogin } from './api';
+import { ApiError, errorMessage, loginHash, pendingFromHash, pendingLogin, request } from './api';
+import { translator } from './i18n/catalogs';
+import { parseRetryAfter } from './problem';
 
 describe('the second step of a log-in', () => {
   it('reads the pending step from the log-in answer; a session answer has none', () => {
@@ -41,5 +43,66 @@ describe('the second step of a log-in', () => {
     });
     expect(pendingFromHash('')).toBeNull();
     expect(pendingFromHash('#section-2')).toBeNull();
+  });
+});
+
+describe('a throttled request (429)', () => {
+  const en = translator('en');
+  const de = translator('de');
+  /** What a form shows for a call the server answered with this response. */
+  async function shown(response: Response, t = en): Promise<string> {
+    const failed = await request('/api/auth/login', { fetcher: async () => response, anonymous: true }).catch(
+      (error: unknown) => error,
+    );
+    expect(failed).toBeInstanceOf(ApiError);
+    return errorMessage(failed, t);
+  }
+  const problem = (headers: Record<string, string> = {}) =>
+    new Response(JSON.stringify({ status: 429, code: 'rate_limited', detail: 'Slow down.' }), {
+      status: 429,
+      headers: { 'content-type': 'application/problem+json', ...headers },
+    });
+
+  it('says how long to wait when Retry-After does (seconds or an HTTP date)', async () => {
+    expect(await shown(problem({ 'retry-after': '7' }))).toBe('Too many attempts. Try again in 7 s.');
+    expect(await shown(problem({ 'retry-after': '7' }), de)).toBe('Zu viele Versuche. Versuche es in 7 s erneut.');
+    const inAMinute = new Date(Date.now() + 60_000).toUTCString();
+    expect(await shown(problem({ 'retry-after': inAMinute }))).toMatch(/^Too many attempts\. Try again in \d+ s\.$/);
+  });
+
+  it('without a usable Retry-After says to wait a moment: never NaN, never blank', async () => {
+    const plain = 'Too many attempts. Wait a moment and try again.';
+    expect(await shown(problem())).toBe(plain);
+    for (const header of ['', 'soon', '-5', '1.5', 'Wed, 21 Oct 2015 07:28:00 GMT']) {
+      expect(await shown(problem({ 'retry-after': header })), `Retry-After: ${header}`).toBe(plain);
+    }
+    // A proxy in front of the API throttling with an empty or HTML body still reads as throttling.
+    expect(await shown(new Response(null, { status: 429 }))).toBe(plain);
+    expect(await shown(new Response('<html>Too Many Requests</html>', { status: 429 }))).toBe(plain);
+    expect(await shown(new Response(null, { status: 429 }), de)).toBe(
+      'Zu viele Versuche. Warte einen Moment und versuche es erneut.',
+    );
+  });
+
+  it('keeps its own message for a spent plan quota, also a 429', async () => {
+    const quota = new Response(JSON.stringify({ status: 429, code: 'quota_exceeded' }), {
+      status: 429,
+      headers: { 'retry-after': '86400' },
+    });
+    expect(await shown(quota)).toBe('You reached your plan’s limit. Try again later or ask for a larger plan.');
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads delay-seconds and future HTTP dates as whole seconds, at least 1', () => {
+    const now = Date.parse('2026-11-28T04:00:00Z');
+    expect(parseRetryAfter('0', now)).toBe(1);
+    expect(parseRetryAfter(' 120 ', now)).toBe(120);
+    expect(parseRetryAfter('Sat, 28 Nov 2026 04:00:30 GMT', now)).toBe(30);
+    expect(parseRetryAfter('Sat, 28 Nov 2026 04:00:00 GMT', now)).toBeUndefined();
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+    expect(parseRetryAfter('NaN', now)).toBeUndefined();
+    expect(parseRetryAfter('2030-01-01T00:00:00Z', now), 'not an HTTP date').toBeUndefined();
+    expect(parseRetryAfter('99999999999999999999', now)).toBeUndefined();
   });
 });

@@ -8,7 +8,7 @@
  *   request, and only then sends the browser to `/login?next=<where it was>`.
  */
 import type { Translate } from './i18n';
-import { messageForProblem, type ParsedProblem, parseProblem, readJson } from './problem';
+import { messageForProblem, type ParsedProblem, readJson, responseProblem } from './problem';
 
 // ---------- shapes (the contract as the web app reads it; see docs/web.md) ----------
 
@@ -353,12 +353,12 @@ export async function request(path: string, options: RequestOptions = {}): Promi
   if (response.status === 401 && !options.anonymous) {
     if (await refreshSession(fetcher)) response = await send();
     if (response.status === 401) {
-      const problem = parseProblem(await readJson(response), 401);
+      const problem = await responseProblem(response);
       onUnauthenticated();
       throw new ApiError(problem);
     }
   }
-  if (!response.ok) throw new ApiError(parseProblem(await readJson(response), response.status));
+  if (!response.ok) throw new ApiError(await responseProblem(response));
   return response;
 }
 

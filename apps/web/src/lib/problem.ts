@@ -14,6 +14,8 @@ export interface ParsedProblem {
   title?: string | undefined;
   detail?: string | undefined;
   requestId?: string | undefined;
+  /** Whole seconds from a valid `Retry-After` header (429, 503); undefined when it is absent or unreadable. */
+  retryAfterSec?: number | undefined;
   /** Field errors keyed by field name (`body.password` becomes `password`). */
   fields: Record<string, string>;
 }
@@ -55,8 +57,39 @@ function catalogMessage(code: string | undefined, t: Translate): string | undefi
   return said === key ? undefined : said;
 }
 
+/**
+ * `Retry-After` (RFC 9110: delay-seconds or an HTTP date) as whole seconds from now, at least 1; undefined when the
+ * header is absent, empty, negative, in the past or not a number or a date, so no "NaN s" ever reaches a person.
+ */
+export function parseRetryAfter(value: string | null | undefined, nowMs = Date.now()): number | undefined {
+  const raw = value?.trim();
+  if (!raw) return undefined;
+  if (/^\d+$/.test(raw)) {
+    const seconds = Number(raw);
+    return Number.isSafeInteger(seconds) ? Math.max(1, seconds) : undefined;
+  }
+  // HTTP dates start with the day's name (`Sun, 06 Nov 1994 08:49:37 GMT` and the two obsolete forms); Date.parse
+  // alone would read "2030" or "1.5" as dates.
+  const at = /^[A-Za-z]{3,9},? /.test(raw) ? Date.parse(raw) : Number.NaN;
+  if (Number.isNaN(at) || at <= nowMs) return undefined;
+  return Math.max(1, Math.ceil((at - nowMs) / 1000));
+}
+
+/** The parsed problem of a failed response, with its `Retry-After`. */
+export async function responseProblem(response: Response): Promise<ParsedProblem> {
+  const problem = parseProblem(await readJson(response), response.status);
+  problem.retryAfterSec = parseRetryAfter(response.headers.get('retry-after'));
+  return problem;
+}
+
 /** The sentence to show for a parsed problem, in the reader's language where the catalog knows the code. */
 export function messageForProblem(problem: ParsedProblem, t: Translate): string {
+  // Throttled (by the API, or by a proxy in front of it that sends no problem body): how long to wait when the
+  // server said so, else the plain "wait a moment".
+  if (problem.status === 429 && (problem.code === undefined || problem.code === 'rate_limited')) {
+    const seconds = problem.retryAfterSec;
+    return seconds === undefined ? t('errors.rate_limited') : t('errors.rate_limited_wait', { seconds });
+  }
   if (problem.code !== undefined && detailFirst.has(problem.code) && problem.detail) return problem.detail;
   const known = catalogMessage(problem.code, t);
   if (known) return known;
@@ -79,7 +112,7 @@ export async function readJson(response: Response): Promise<unknown> {
   }
 }
 
-/** Reads a failed response's body, tolerating bodies that are empty or not JSON. */
+/** Reads a failed response's body (and `Retry-After`), tolerating bodies that are empty or not JSON. */
 export async function responseProblemMessage(response: Response, t: Translate): Promise<string> {
-  return problemMessage(await readJson(response), response.status, t);
+  return messageForProblem(await responseProblem(response), t);
 }

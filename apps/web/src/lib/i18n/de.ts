@@ -123,6 +123,7 @@ export const de: Catalog = {
   'errors.idempotency_in_flight': 'Dieselbe Nachricht wird noch gesendet. Warte einen Moment.',
   'errors.payload_too_large': 'Das ist zu groß zum Senden.',
   'errors.rate_limited': 'Zu viele Versuche. Warte einen Moment und versuche es erneut.',
+  'errors.rate_limited_wait': 'Zu viele Versuche. Versuche es in {seconds} s erneut.',
   'errors.quota_exceeded':
     'Du hast das Limit deines Tarifs erreicht. Versuche es später oder frage nach einem größeren Tarif.',
   'errors.internal':

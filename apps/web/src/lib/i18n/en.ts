@@ -121,6 +121,7 @@ export const en = {
   'errors.idempotency_in_flight': 'The same message is still being sent. Wait a moment.',
   'errors.payload_too_large': 'That is too large to send.',
   'errors.rate_limited': 'Too many attempts. Wait a moment and try again.',
+  'errors.rate_limited_wait': 'Too many attempts. Try again in {seconds} s.',
   'errors.quota_exceeded': 'You reached your plan’s limit. Try again later or ask for a larger plan.',
   'errors.internal': 'Something went wrong on the server. Try again; if it repeats, tell an administrator.',
   'errors.config_readonly': 'The configuration is read-only on this server.',
