@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
@@ -352,5 +353,154 @@ describe('chat in the browser (real API, demo model)', () => {
       await page.close();
     }
     await browser.context.clearCookies({ name: 'gz_theme' });
+  });
+});
+
+/** Splits SSE text into events (`event:` name and parsed `data:`), ignoring comments and keep-alives. */
+function sseEvents(text: string): { event: string; data: Record<string, unknown> }[] {
+  return text
+    .split('\n\n')
+    .map((block) => ({
+      event: /^event: (.+)$/m.exec(block)?.[1] ?? '',
+      data: /^data: (.+)$/m.exec(block)?.[1] ?? '',
+    }))
+    .filter((e) => e.event !== '' && e.data !== '')
+    .map((e) => ({ event: e.event, data: JSON.parse(e.data) as Record<string, unknown> }));
+}
+
+describe('the web server in front of the real API (port 3000 → API)', () => {
+  it('answers GET /livez', async () => {
+    const response = await fetch(`${stack.url}/livez`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('renders the landing page with an accessible sign-in form and shows the API problem on error', async () => {
+    const page = await browser.context.newPage();
+    const response = await page.goto(stack.url);
+    expect(response?.status()).toBe(200);
+    expect(response?.headers()['x-content-type-options']).toBe('nosniff');
+    expect(response?.headers()['x-powered-by']).toBeUndefined();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toContain('Chat with every model');
+    const form = page.getByRole('form', { name: 'Sign in' });
+    await form.getByLabel('Email').fill('nobody@example.com');
+    await form.getByLabel('Password').fill('correct horse battery');
+    await form.getByRole('button', { name: 'Sign in' }).click();
+    const alert = form.getByRole('alert');
+    await alert.filter({ hasText: 'do not match' }).waitFor();
+    expect(await alert.textContent()).toBe('That email and password do not match an account.');
+    await page.close();
+  });
+
+  it('streams a live reply through the web server event by event, uncompressed, in the browser', async () => {
+    const page = await newChat();
+    const prompt = 'Stream this through the web server one word at a time';
+    const result = await page.evaluate(async (prompt) => {
+      const created = await fetch('/api/conversations', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      const conversationId = ((await created.json()) as { id: string }).id;
+      const response = await fetch(`/api/conversations/${conversationId}/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ content: prompt, parentId: null }),
+      });
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      let statusAtFirstDelta: unknown;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+        if (statusAtFirstDelta === undefined && text.includes('event: delta')) {
+          // The API sends `done` only after the reply is stored as finished: while it still says "streaming",
+          // the last event has not been written, so this first one was not held back until the end.
+          const listed = await fetch(`/api/conversations/${conversationId}/messages?view=tree`);
+          const { items } = (await listed.json()) as { items: { role: string; status: string }[] };
+          statusAtFirstDelta = items.find((m) => m.role === 'assistant')?.status ?? null;
+        }
+      }
+      return {
+        status: response.status,
+        contentType: response.headers.get('content-type'),
+        contentEncoding: response.headers.get('content-encoding'),
+        cacheControl: response.headers.get('cache-control'),
+        statusAtFirstDelta,
+        text,
+      };
+    }, prompt);
+    expect(result.status).toBe(200);
+    expect(result.contentType).toMatch(/^text\/event-stream/);
+    expect(result.contentEncoding).toBeNull();
+    expect(result.cacheControl).toContain('no-transform');
+    expect(result.statusAtFirstDelta, 'the reply was still streaming when its first word arrived').toBe('streaming');
+    const events = sseEvents(result.text);
+    expect(events.at(-1)).toMatchObject({ event: 'done', data: { status: 'complete' } });
+    const deltas = events.filter((e) => e.event === 'delta');
+    expect(deltas.length).toBeGreaterThan(1);
+    expect(deltas.map((e) => e.data.text).join('')).toBe(demoReply(prompt));
+    await page.close();
+  });
+
+  it('never gzips SSE even when the client asks for it', async () => {
+    const cookie = (await browser.context.cookies(stack.url)).map((c) => `${c.name}=${c.value}`).join('; ');
+    const headers = { cookie, origin: stack.url, 'content-type': 'application/json' };
+    const created = await fetch(`${stack.url}/api/conversations`, { method: 'POST', headers, body: '{}' });
+    const { id } = (await created.json()) as { id: string };
+    const prompt = 'Compress nothing';
+    const { status, responseHeaders, text } = await new Promise<{
+      status: number;
+      responseHeaders: http.IncomingHttpHeaders;
+      text: string;
+    }>((resolve, reject) => {
+      const request = http.request(
+        `${stack.url}/api/conversations/${id}/messages`,
+        {
+          method: 'POST',
+          headers: { ...headers, accept: 'text/event-stream', 'accept-encoding': 'gzip, deflate, br' },
+        },
+        (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, responseHeaders: response.headers, text: body }),
+          );
+          response.on('error', reject);
+        },
+      );
+      request.on('error', reject);
+      request.end(JSON.stringify({ content: prompt, parentId: null }));
+    });
+    expect(status).toBe(200);
+    expect(responseHeaders['content-encoding']).toBeUndefined();
+    const deltas = sseEvents(text).filter((e) => e.event === 'delta');
+    expect(deltas.map((e) => e.data.text).join('')).toBe(demoReply(prompt));
+  });
+
+  it('compresses pages, and forwards the client address for the API to see', async () => {
+    const page = await fetch(stack.url, { headers: { 'accept-encoding': 'gzip' } });
+    expect(page.headers.get('content-encoding')).toBe('gzip');
+
+    // The web server appends the peer it saw to X-Forwarded-For (lib/proxy.test.ts checks the exact header); the
+    // API trusts its loopback hop and records the address left of it as the client's.
+    const login = await fetch(`${stack.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: stack.url, 'x-forwarded-for': '198.51.100.9' },
+      body: JSON.stringify({ email: 'ada@example.com', password: PASSWORD }),
+    });
+    expect(login.status).toBe(200);
+    const cookie = login.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
+    const sessions = await fetch(`${stack.url}/api/me/sessions`, { headers: { cookie } });
+    const { items } = (await sessions.json()) as { items: { ip: string | null; current?: boolean }[] };
+    expect(items.find((s) => s.current)?.ip).toBe('198.51.100.9');
   });
 });
