@@ -199,6 +199,26 @@ describe('accounts in the browser (real API)', () => {
     await page.close();
   });
 
+  it('a throttled card says to wait (a bare 429, no Retry-After) and its retry button loads the data', async () => {
+    const page = await browser.context.newPage();
+    await logIn(page, stack.url, 'dora@example.com');
+    // What a proxy in front of the API sends when it throttles: 429 with no Retry-After and no problem body. Once;
+    // the retry goes to the real API.
+    await page.route('**/api/me/usage', (route) => route.fulfill({ status: 429, body: '' }), { times: 1 });
+    await page.goto(`${stack.url}/settings/usage`);
+    const card = page.locator('section.card').filter({ has: page.getByRole('heading', { name: 'Usage against' }) });
+    const alert = card.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toBe('Too many attempts. Wait a moment and try again. Try again');
+    expect(await card.getByRole('status').count(), 'no loading line beside the error').toBe(0);
+
+    await alert.getByRole('button', { name: 'Try again' }).click();
+    await card.locator('dl dt').first().waitFor();
+    expect(await card.getByRole('alert').count()).toBe(0);
+    expect(await card.getByRole('status').count()).toBe(0);
+    await page.close();
+  });
+
   it('keeps a normal user out of admin: no link, no data, and the API refuses too', async () => {
     const page = await browser.context.newPage();
     await logIn(page, stack.url, 'dora@example.com');

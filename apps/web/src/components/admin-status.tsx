@@ -3,6 +3,7 @@
 import dynamic from 'next/dynamic';
 import { useCallback, useEffect, useState } from 'react';
 import { apiJson, errorMessage } from '@/lib/api';
+import { LoadState } from './load-state';
 import { useApp } from './providers';
 
 /** The chart code loads only when an admin opens this page. */
@@ -51,16 +52,7 @@ export function AdminProviders() {
     <section className="card" aria-labelledby="admin-providers">
       <h2 id="admin-providers">{t('admin.providers')}</h2>
       <p className="muted">{t('admin.providersLead')}</p>
-      {error ? (
-        <div className="alert" role="alert">
-          {error}
-        </div>
-      ) : null}
-      {items === null && !error ? (
-        <p role="status" className="muted">
-          {t('common.loading')}
-        </p>
-      ) : null}
+      <LoadState error={error} loading={items === null} />
       {items ? (
         <div className="table-wrap">
           <table className="table">
@@ -125,16 +117,7 @@ export function AdminUsage() {
   return (
     <section className="card" aria-labelledby="admin-usage">
       <h2 id="admin-usage">{t('admin.usage')}</h2>
-      {error ? (
-        <div className="alert" role="alert">
-          {error}
-        </div>
-      ) : null}
-      {data === null && !error ? (
-        <p role="status" className="muted">
-          {t('common.loading')}
-        </p>
-      ) : null}
+      <LoadState error={error} loading={data === null} />
       {data && data.byDay.length === 0 ? <p className="muted">{t('admin.noUsage')}</p> : null}
       {data && data.byDay.length > 0 ? (
         <>

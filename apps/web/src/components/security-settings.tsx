@@ -4,6 +4,7 @@ import { startRegistration } from '@simplewebauthn/browser';
 import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { ApiError, apiJson, errorMessage, type TotpEnrollment } from '@/lib/api';
 import { Field } from './field';
+import { LoadState } from './load-state';
 import { RecoveryCodes, TotpCodeField, TotpEnrollmentFields } from './mfa-parts';
 import { useT } from './providers';
 import { useToast } from './toasts';
@@ -92,17 +93,8 @@ export function SecondFactor() {
   return (
     <section className="card" aria-labelledby="mfa-title">
       <h2 id="mfa-title">{t('mfa.title')}</h2>
-      {error ? (
-        <div className="alert" role="alert">
-          {error}
-        </div>
-      ) : null}
+      <LoadState error={error} loading={status === null} />
       {codes ? <RecoveryCodes codes={codes} onDone={() => setCodes(null)} /> : null}
-      {status === null && !error ? (
-        <p role="status" className="muted">
-          {t('common.loading')}
-        </p>
-      ) : null}
       {status && !status.totp && !enrollment ? (
         <>
           <p className="muted">{status.required ? t('mfa.required') : t('mfa.off')}</p>
@@ -216,16 +208,7 @@ export function Passkeys() {
     <section className="card" aria-labelledby="passkeys-title">
       <h2 id="passkeys-title">{t('passkeys.title')}</h2>
       <p className="muted">{t('passkeys.lead')}</p>
-      {error ? (
-        <div className="alert" role="alert">
-          {error}
-        </div>
-      ) : null}
-      {items === null && !error ? (
-        <p role="status" className="muted">
-          {t('common.loading')}
-        </p>
-      ) : null}
+      <LoadState error={error} loading={items === null} />
       {items && items.length === 0 ? <p className="muted">{t('passkeys.none')}</p> : null}
       {items && items.length > 0 ? (
         <ul className="conv-list">

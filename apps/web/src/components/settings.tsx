@@ -20,6 +20,7 @@ import { AdminProviders, AdminUsage } from './admin-status';
 import { useMe } from './app-shell';
 import { CopyButton } from './copy-button';
 import { Field } from './field';
+import { LoadState } from './load-state';
 import { PrefsControls } from './prefs-controls';
 import { useApp, useT } from './providers';
 import { Passkeys, SecondFactor } from './security-settings';
@@ -50,20 +51,7 @@ function useLoad<T>(load: () => Promise<T>) {
   }, [load, t]);
   useEffect(run, [run]);
   const view = (render: (value: T) => ReactNode) =>
-    error ? (
-      <div className="alert" role="alert">
-        {error}{' '}
-        <button type="button" className="btn btn-small" onClick={run}>
-          {t('common.retry')}
-        </button>
-      </div>
-    ) : data === undefined ? (
-      <p role="status" className="muted">
-        {t('common.loading')}
-      </p>
-    ) : (
-      render(data)
-    );
+    error || data === undefined ? <LoadState error={error} loading onRetry={run} /> : render(data);
   return { data, setData, view, reload: run };
 }
 
@@ -534,16 +522,7 @@ export function AdminUsers() {
           value={query}
           onChange={(event) => setQuery(event.target.value)}
         />
-        {error ? (
-          <p className="alert" role="alert">
-            {error}
-          </p>
-        ) : null}
-        {users === null && !error ? (
-          <p role="status" className="muted">
-            {t('common.loading')}
-          </p>
-        ) : null}
+        <LoadState error={error} loading={users === null} />
         {users && users.length === 0 ? <p className="muted">{t('admin.noUsers')}</p> : null}
         {users && users.length > 0 ? (
           <div className="table-wrap">

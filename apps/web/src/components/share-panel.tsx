@@ -3,6 +3,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { apiJson, errorMessage } from '@/lib/api';
 import { CopyButton } from './copy-button';
+import { LoadState } from './load-state';
 import { useT } from './providers';
 import { useToast } from './toasts';
 
@@ -71,16 +72,7 @@ export default function SharePanel({ conversationId, onClose }: { conversationId
     <section className="card share-panel" aria-label={t('share.dialogTitle')}>
       <h2>{t('share.dialogTitle')}</h2>
       <p className="muted">{t('share.explain')}</p>
-      {error ? (
-        <div className="alert" role="alert">
-          {error}
-        </div>
-      ) : null}
-      {links === null && !error ? (
-        <p role="status" className="muted">
-          {t('common.loading')}
-        </p>
-      ) : null}
+      <LoadState error={error} loading={links === null} />
       {links && links.length === 0 ? <p className="muted">{t('share.none')}</p> : null}
       {links && links.length > 0 ? (
         <ul className="conv-list">

@@ -13,6 +13,7 @@ import {
   useState,
 } from 'react';
 import { api, type Conversation, errorMessage, type SearchHit } from '@/lib/api';
+import { LoadState } from '../load-state';
 import { useT } from '../providers';
 import { useToast } from '../toasts';
 import { onConversation } from './chat-events';
@@ -350,19 +351,11 @@ export function Sidebar({ onNavigate }: { onNavigate(): void }) {
               {recent.map(renderItem)}
               <li ref={sentinel} aria-hidden="true" className="sentinel" />
             </ul>
-            {state === 'loading' ? (
-              <p className="muted" role="status">
-                {t('common.loading')}
-              </p>
-            ) : null}
-            {state === 'error' ? (
-              <div className="alert" role="alert">
-                {error}{' '}
-                <button type="button" className="btn btn-small" onClick={() => load(cursor, items.length === 0)}>
-                  {t('common.retry')}
-                </button>
-              </div>
-            ) : null}
+            <LoadState
+              error={state === 'error' ? error : undefined}
+              loading={state === 'loading'}
+              onRetry={() => load(cursor, items.length === 0)}
+            />
             {state === 'end' && visible.length === 0 ? <p className="muted">{t('sidebar.empty')}</p> : null}
           </section>
         </nav>
