@@ -368,6 +368,9 @@ function sseEvents(text: string): { event: string; data: Record<string, unknown>
     .map((e) => ({ event: e.event, data: JSON.parse(e.data) as Record<string, unknown> }));
 }
 
+/** The reply the browser streamed through the web server, replayed by the raw client after it. */
+let streamed: { generationId: string; prompt: string } | undefined;
+
 describe('the web server in front of the real API (port 3000 → API)', () => {
   it('answers GET /livez', async () => {
     const response = await fetch(`${stack.url}/livez`);
@@ -442,26 +445,26 @@ describe('the web server in front of the real API (port 3000 → API)', () => {
     const deltas = events.filter((e) => e.event === 'delta');
     expect(deltas.length).toBeGreaterThan(1);
     expect(deltas.map((e) => e.data.text).join('')).toBe(demoReply(prompt));
+    const generationId = events.find((e) => e.event === 'message')?.data.generationId;
+    expect(generationId).toEqual(expect.any(String));
+    streamed = { generationId: String(generationId), prompt };
     await page.close();
   });
 
   it('never gzips SSE even when the client asks for it', async () => {
+    // The finished reply of the test above, replayed from its start: its whole stream at once, well over the
+    // compression threshold, asked for with gzip.
+    expect(streamed).toBeDefined();
+    const { generationId, prompt } = streamed ?? { generationId: '', prompt: '' };
     const cookie = (await browser.context.cookies(stack.url)).map((c) => `${c.name}=${c.value}`).join('; ');
-    const headers = { cookie, origin: stack.url, 'content-type': 'application/json' };
-    const created = await fetch(`${stack.url}/api/conversations`, { method: 'POST', headers, body: '{}' });
-    const { id } = (await created.json()) as { id: string };
-    const prompt = 'Compress nothing';
     const { status, responseHeaders, text } = await new Promise<{
       status: number;
       responseHeaders: http.IncomingHttpHeaders;
       text: string;
     }>((resolve, reject) => {
-      const request = http.request(
-        `${stack.url}/api/conversations/${id}/messages`,
-        {
-          method: 'POST',
-          headers: { ...headers, accept: 'text/event-stream', 'accept-encoding': 'gzip, deflate, br' },
-        },
+      const request = http.get(
+        `${stack.url}/api/generations/${generationId}/events`,
+        { headers: { cookie, accept: 'text/event-stream', 'accept-encoding': 'gzip, deflate, br' } },
         (response) => {
           let body = '';
           response.setEncoding('utf8');
@@ -475,10 +478,10 @@ describe('the web server in front of the real API (port 3000 → API)', () => {
         },
       );
       request.on('error', reject);
-      request.end(JSON.stringify({ content: prompt, parentId: null }));
     });
     expect(status).toBe(200);
     expect(responseHeaders['content-encoding']).toBeUndefined();
+    expect(text.length).toBeGreaterThan(1024);
     const deltas = sseEvents(text).filter((e) => e.event === 'delta');
     expect(deltas.map((e) => e.data.text).join('')).toBe(demoReply(prompt));
   });
