@@ -397,7 +397,11 @@ describe('the web server in front of the real API (port 3000 → API)', () => {
 
   it('streams a live reply through the web server event by event, uncompressed, in the browser', async () => {
     const page = await newChat();
-    const prompt = 'Stream this through the web server one word at a time';
+    // A long prompt makes a long reply (the demo quotes it): seconds between the first word and the last, ample
+    // for the one status read below even on a busy machine.
+    const prompt =
+      'Stream this through the web server one word at a time, so that every word of the reply crosses port 3000 ' +
+      'on its own and none of them waits for the end';
     const result = await page.evaluate(async (prompt) => {
       const created = await fetch('/api/conversations', {
         method: 'POST',
