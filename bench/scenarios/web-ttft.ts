@@ -20,8 +20,8 @@ import { fmt, machineBusy, readMachineCpu, startWebSession, summary, type WebSes
  *   of the frame that paints it: "frame"); then waits until the view reloaded the stored reply (idle again). An
  *   init script tees the page's fetch of the POST and notes when the first `delta` arrives ("received"), which
  *   splits the page's time into network and rendering;
- * - direct: Node's fetch of `POST /api/conversations/:id/messages` (bearer token) on the API's own port, to the first
- *   `delta` event with text;
+ * - direct: Node's fetch of `POST /api/conversations/:id/messages` (bearer token; the page's body: the text and the
+ *   `parentId` of the previous reply) on the API's own port, to the first `delta` event with text;
  * - proxy: the same client through the web server (its `/api` proxy, apps/web/src/lib/proxy.ts), which splits the
  *   browser's added cost into the proxy hop and the page (fetch, SSE parsing, React rendering).
  * Reports p50/p95 of each and of the per-round differences. `--param sends=N` measured rounds (default 40) after
@@ -149,7 +149,12 @@ async function browserSend(page: Page): Promise<BrowserTiming> {
   return timing;
 }
 
-/** One send from a client in Node (to the API, or through the web server's proxy): ms to the first `delta` with text. */
+/**
+ * One send from a client in Node (to the API, or through the web server's proxy): ms to the first `delta` with
+ * text. The body is the page's: the text and the `parentId` it replies to (the previous reply, `null` at first),
+ * which the `message` event names for the next send.
+ */
+const nextParent = new Map<string, string | null>();
 async function directSend(
   base: string,
   conversationId: string,
@@ -164,7 +169,7 @@ async function directSend(
       accept: 'text/event-stream',
       'idempotency-key': randomUUID(),
     },
-    body: JSON.stringify({ content: PROMPT }),
+    body: JSON.stringify({ content: PROMPT, parentId: nextParent.get(conversationId) ?? null }),
   });
   if (res.status !== 200 || !res.body) throw new Error(`direct send: ${res.status} ${await res.text()}`);
   const headers = performance.now() - t0;
@@ -182,6 +187,9 @@ async function directSend(
       const event = /^event: (.*)$/m.exec(block)?.[1];
       const data = /^data: (.*)$/m.exec(block)?.[1];
       if (event === 'done') done = true;
+      if (event === 'message' && data) {
+        nextParent.set(conversationId, (JSON.parse(data) as { assistantMessageId: string }).assistantMessageId);
+      }
       if (Number.isNaN(first) && event === 'delta' && data) {
         const text = (JSON.parse(data) as { text?: unknown }).text;
         if (typeof text === 'string' && text.length > 0) first = performance.now() - t0;
