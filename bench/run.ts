@@ -28,6 +28,8 @@ import type { BenchContext, Scenario, ServerName, Target } from './lib/types.ts'
  * One run: a fresh PostgreSQL database, the real API server and the Fastify baseline (plus any servers the scenario
  * declares) as child processes (so the load generator never shares their event loop), each target loaded alone for warm-up + a measured window while the
  * target's server process is sampled from /proc. Appends a section to docs/benchmarks.md, raw JSON to bench/results/.
+ * A scenario without targets (the browser benchmarks, web-ttft and web-scroll) runs only its setup, `measure` and
+ * `teardown` against the API and its own servers: no baseline, no autocannon rounds.
  */
 
 const root = resolve(import.meta.dirname, '..');
