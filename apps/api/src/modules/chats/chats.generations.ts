@@ -185,8 +185,8 @@ export interface StartInput {
   messageEvent: Record<string, unknown>;
   /** The generation slot and token reservation (modules/rate-limit): settled by the router, released at the end. */
   guard: GenerationGuard;
-  /** Runs after the reply is final (title generation). */
-  onFinished?: (status: TerminalStatus) => Promise<void>;
+  /** Runs after the reply is final (title generation), with the content just stored (no need to read it back). */
+  onFinished?: (status: TerminalStatus, content: ContentPart[]) => Promise<void>;
 }
 
 /**
@@ -368,9 +368,10 @@ export class GenerationManager {
     const cost = deployment
       ? usage.inputTokens * deployment.price.input + usage.outputTokens * deployment.price.output
       : 0;
+    const content = acc.parts();
     const finished = await this.finish(actor, generation, {
       status,
-      content: acc.parts(),
+      content,
       seq: seq + 1,
       guard: { owner: this.owner },
       message: {
@@ -387,7 +388,9 @@ export class GenerationManager {
       return undefined;
     });
     if (finished && input.onFinished) {
-      await input.onFinished(status).catch((err: unknown) => this.log.warn({ err }, 'after-reply hook failed'));
+      await input
+        .onFinished(status, content)
+        .catch((err: unknown) => this.log.warn({ err }, 'after-reply hook failed'));
     }
   }
 

@@ -267,10 +267,9 @@ export function createChatsService(ctx: ChatsContext) {
     if (drop > 0) request.messages.splice(first, drop);
   }
 
-  async function maybeRetitle(actor: Actor, conversation: ConversationRow, userText: string, replyId: string) {
+  async function maybeRetitle(actor: Actor, conversation: ConversationRow, userText: string, reply: ContentPart[]) {
     if (!config.titleModel || conversation.title !== null) return;
-    const reply = await repo.getMessage(db, actor, replyId);
-    const answer = reply ? textOf(reply.content) : '';
+    const answer = textOf(reply);
     const result = await ctx.providers.completeChat(
       {
         model: config.titleModel,
@@ -399,8 +398,8 @@ export function createChatsService(ctx: ChatsContext) {
           model: input.model,
         },
         onFinished: firstExchange
-          ? async (status) => {
-              if (status === 'complete') await maybeRetitle(actor, conversation, userText, assistantMessageId);
+          ? async (status, content) => {
+              if (status === 'complete') await maybeRetitle(actor, conversation, userText, content);
             }
           : undefined,
       });
