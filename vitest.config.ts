@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -8,10 +9,18 @@ import { defineConfig } from 'vitest/config';
  * - e2e:    real Chromium through playwright-core (`*.e2e.test.ts`).
  * - ops:    deploy assets checked by their real programs: promtool, kubectl, nginx, restore (`*.ops.test.ts`).
  * `npm run test:all` (scripts/test-all.mjs) runs all four.
+ *
+ * Scheduling: unit, server and ops files run two (or more) at a time; every file has its own database and Redis
+ * prefix and listens on port 0, so files never share state. Vitest's default on a 2-core machine is
+ * `availableParallelism() - 1` = one worker, which ran the whole suite one file at a time while the second core
+ * idled through imports, PGlite boots and waits on child processes. The e2e files (each starts an API, a web server
+ * and Chromium) keep one at a time (`fileParallelism: false`), and Vitest runs that group after the others, alone.
  */
+const maxWorkers = Math.min(4, Math.max(2, availableParallelism()));
 const exclude = ['**/node_modules/**', '**/.next/**', 'bench/peers/**'];
 export default defineConfig({
   test: {
+    maxWorkers,
     projects: [
       {
         test: {
