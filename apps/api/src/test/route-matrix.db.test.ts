@@ -21,6 +21,7 @@ it('fails for a registered route the table does not list', async () => {
   const extra = await buildTestApp(
     {},
     {
+      db: t.db, // only its routes matter: no database of its own to boot
       routes(app) {
         app.get('/api/unlisted', { config: { auth: { scope: 'read' } } }, async () => ({ ok: true }));
       },
@@ -39,6 +40,7 @@ it('refuses to boot with a route that declares no auth policy', async () => {
     buildTestApp(
       {},
       {
+        db: t.db,
         routes(app) {
           app.get('/api/forgot-auth', async () => ({ ok: true }));
         },
