@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { createTestDb, type TestDb } from '@genz/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../test/app.ts';
 import { freePort } from '../test/net.ts';
@@ -19,9 +20,16 @@ function get(port: number, path: string): Promise<{ status: number; body: string
   });
 }
 
+// One database for the three apps (they differ only in their metrics settings), not one booted per app.
+let db: TestDb;
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterAll(() => db?.dispose());
+
 describe('metrics', () => {
   it('are not exposed at all by default', async () => {
-    const t = await buildTestApp();
+    const t = await buildTestApp({}, { db });
     try {
       expect((await t.app.inject({ url: '/metrics' })).statusCode).toBe(404);
     } finally {
@@ -32,7 +40,7 @@ describe('metrics', () => {
   describe('behind a token on the API port', () => {
     let t: TestApp;
     beforeAll(async () => {
-      t = await buildTestApp({ 'metrics.token': token });
+      t = await buildTestApp({ 'metrics.token': token }, { db });
     });
     afterAll(() => t.close());
 
@@ -63,7 +71,7 @@ describe('metrics', () => {
 
   it('can be served on a separate METRICS_PORT without auth', async () => {
     const port = await freePort();
-    const t = await buildTestApp({ 'metrics.port': port });
+    const t = await buildTestApp({ 'metrics.port': port }, { db });
     try {
       const res = await get(port, '/metrics');
       expect(res.status).toBe(200);
