@@ -1,4 +1,5 @@
 import { userFactors } from '@genz/db/schema';
+import { createTestDb, type TestDb } from '@genz/db/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
@@ -36,10 +37,18 @@ async function enroll(t: TestApp, u: TestUser) {
   return { secret, recoveryCodes };
 }
 
+// The three apps below differ only in their MFA settings and each uses users of its own: one database for all
+// three instead of one booted per app.
+let db: TestDb;
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterAll(() => db?.dispose());
+
 describe('TOTP second factor', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await buildTestApp({ ...overrides, encryptionKey: 'an encryption key of at least 32 characters' });
+    t = await buildTestApp({ ...overrides, encryptionKey: 'an encryption key of at least 32 characters' }, { db });
   });
   afterAll(() => t?.close());
 
@@ -146,7 +155,7 @@ describe('TOTP second factor', () => {
 describe('throttling codes', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await buildTestApp({ ...overrides, 'mfa.codeAttempts': { rate: 3, periodMs: 60_000, burst: 3 } });
+    t = await buildTestApp({ ...overrides, 'mfa.codeAttempts': { rate: 3, periodMs: 60_000, burst: 3 } }, { db });
   });
   afterAll(() => t?.close());
 
@@ -167,7 +176,7 @@ describe('throttling codes', () => {
 describe('admins must use a second factor', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await buildTestApp({ ...overrides, 'mfa.requireForAdmins': true });
+    t = await buildTestApp({ ...overrides, 'mfa.requireForAdmins': true }, { db });
   });
   afterAll(() => t?.close());
 
