@@ -1,7 +1,15 @@
+import { createTestDb, type TestDb } from '@genz/db/testing';
 import { Type } from 'typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../test/app.ts';
 import { DomainError } from './errors.ts';
+
+// One database for the apps of this file (they differ only in their settings), not one booted per app.
+let db: TestDb;
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterAll(() => db?.dispose());
 
 /** The error contract every later module relies on (ARCHITECTURE.md §10, §12). */
 describe('error handling', () => {
@@ -15,6 +23,7 @@ describe('error handling', () => {
     t = await buildTestApp(
       { 'server.bodyLimitBytes': 2048 },
       {
+        db,
         routes(app) {
           app.post(
             '/api/echo',
@@ -140,6 +149,7 @@ describe('type coercion', () => {
     t = await buildTestApp(
       {},
       {
+        db,
         routes(app) {
           const Q = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 100 }) });
           const B = Type.Object({ n: Type.Number(), parts: Type.Union([Type.String(), Type.Array(Type.String())]) });

@@ -1,7 +1,15 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '@genz/db/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
 import { freePort } from '../../test/net.ts';
 import { createTestUser } from '../../test/users.ts';
+
+// One database for the apps of this file (they differ only in their settings), not one booted per app.
+let db: TestDb;
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterAll(() => db?.dispose());
 
 const apps: TestApp[] = [];
 afterAll(async () => {
@@ -10,10 +18,13 @@ afterAll(async () => {
 
 describe('client IPs for throttling', () => {
   it('a forged X-Forwarded-For from an untrusted peer buys no extra log-in attempts', async () => {
-    const t = await buildTestApp({
-      'server.trustProxy': 'false',
-      'limits.auth.loginPerIp': { rate: 3, periodMs: 60_000, burst: 3 },
-    });
+    const t = await buildTestApp(
+      {
+        'server.trustProxy': 'false',
+        'limits.auth.loginPerIp': { rate: 3, periodMs: 60_000, burst: 3 },
+      },
+      { db },
+    );
     apps.push(t);
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -33,7 +44,7 @@ describe('Redis unreachable', () => {
   it('fail open (default): sign-in, sessions and limits keep working from process memory', async () => {
     const t = await buildTestApp(
       { 'redis.url': `redis://127.0.0.1:${await freePort()}`, 'redis.commandTimeoutMs': 100 },
-      { redis: false },
+      { redis: false, db },
     );
     apps.push(t);
     const u = await createTestUser(t.app);
@@ -56,7 +67,7 @@ describe('Redis unreachable', () => {
         'redis.commandTimeoutMs': 100,
         'auth.revocationFailMode': 'closed',
       },
-      { redis: false },
+      { redis: false, db },
     );
     apps.push(t);
     const u = await createTestUser(t.app);

@@ -1,10 +1,18 @@
+import { createTestDb, type TestDb } from '@genz/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
+
+// One database for the apps of this file (they differ only in their settings), not one booted per app.
+let db: TestDb;
+beforeAll(async () => {
+  db = await createTestDb();
+});
+afterAll(() => db?.dispose());
 
 describe('health', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await buildTestApp();
+    t = await buildTestApp({}, { db });
   });
   afterAll(() => t.close());
 
@@ -40,7 +48,7 @@ describe('health with an unreachable Redis', () => {
   let t: TestApp;
   beforeAll(async () => {
     // Nothing listens on port 1: the configured Redis is down for the whole test.
-    t = await buildTestApp({ 'redis.url': 'redis://127.0.0.1:1' }, { redis: false });
+    t = await buildTestApp({ 'redis.url': 'redis://127.0.0.1:1' }, { redis: false, db });
   });
   afterAll(() => t.close());
 
