@@ -19,7 +19,8 @@ import { seedChats } from '../seed/chats.ts';
  * `opens` times, alternating big and small, and measures with the browser's performance API:
  * - first render: ms from navigation start to the first message in the DOM and to the first assistant markdown
  *   with text (a MutationObserver installed before any page script), with the messages requests (resource timing:
- *   the view loads the whole branch in pages of 200 before it renders);
+ *   those started by the first text: the view paints from the newest page of the active branch, then loads the
+ *   whole tree in pages of 200 in the background, usually within the settle below);
  * - scrolling: after a 1 s settle, `scrollBy` of `step` px (default 200: 12,000 px/s at 60 Hz, a fast fling) in
  *   every requestAnimationFrame from the bottom (where it opens) to the top, then back down and up again until at
  *   least `minFrames` frames were recorded: frame durations (rAF deltas) p50/p95/max, frames over 16.7 / 20 / 50 ms

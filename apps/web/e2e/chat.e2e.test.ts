@@ -220,8 +220,33 @@ describe('chat in the browser (real API, demo model)', () => {
       text: i === 2 ? 'Message 3 mentions the zeppelin hangar.' : `Message ${i + 1} of the long chat.`,
     }));
     const id = await importChat(page, 'The long chat', texts);
+    // The newest message paints from one request (the newest page of the active branch): the tree pages (older
+    // messages, other branches) are held back here until it shows, so it cannot have waited for them.
+    const views: string[] = [];
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (/^\/api\/conversations\/[^/]+\/messages$/.test(url.pathname)) views.push(url.searchParams.get('view') ?? '');
+    });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const treePage = /\/messages\?.*view=tree/;
+    await page.route(treePage, async (route) => {
+      await held;
+      await route.continue();
+    });
     await page.goto(`${stack.url}/chat/${id}`);
     await page.getByText(`Message ${LONG_CHAT} of the long chat.`).waitFor();
+    expect(views[0]).toBe('branch');
+    expect(views.filter((view) => view === 'branch')).toHaveLength(1);
+    const treeLoaded = page.waitForResponse(
+      async (response) => treePage.test(response.url()) && (await response.json()).nextCursor === null,
+    );
+    release();
+    await treeLoaded;
+    await page.unroute(treePage);
+    expect(views.filter((view) => view === 'tree')).toHaveLength(LONG_CHAT / 200);
     // Stays at the bottom once every row near it is measured (rows start at an estimated height).
     await page.waitForFunction(() => {
       const el = document.querySelector('.messages');

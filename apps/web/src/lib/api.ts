@@ -106,6 +106,8 @@ export interface Message {
   tokensOut?: number | null;
   error?: { code: string; detail: string } | null;
   createdAt: string;
+  /** Every message under the same parent (this one included), as the API lists them: the branches there are. */
+  siblingIds?: string[];
 }
 
 const record = (value: unknown): Record<string, unknown> =>
@@ -155,6 +157,9 @@ export function normalizeMessage(raw: unknown): Message {
     tokensOut: typeof r.tokensOut === 'number' ? r.tokensOut : null,
     error: r.error ? (r.error as { code: string; detail: string }) : null,
     createdAt: str(r.createdAt) ?? new Date(0).toISOString(),
+    ...(Array.isArray(r.siblingIds)
+      ? { siblingIds: r.siblingIds.filter((s): s is string => typeof s === 'string') }
+      : {}),
   };
 }
 
@@ -463,6 +468,16 @@ export const api = {
   messages: async (conversationId: string, cursor?: string | null) => {
     const page = await apiJson<Page<unknown>>(
       `/api/conversations/${id(conversationId)}/messages${q({ view: 'tree', cursor, limit: 200 })}`,
+    );
+    return { items: page.items.map(normalizeMessage), nextCursor: page.nextCursor };
+  },
+  /**
+   * The newest page of one branch (`view=branch`): the messages up to `leafId` (default: the active leaf), oldest
+   * first within the page; `nextCursor` goes on towards the root.
+   */
+  branchMessages: async (conversationId: string, opts: { leafId?: string | null; cursor?: string | null } = {}) => {
+    const page = await apiJson<Page<unknown>>(
+      `/api/conversations/${id(conversationId)}/messages${q({ view: 'branch', leafId: opts.leafId, cursor: opts.cursor, limit: 200 })}`,
     );
     return { items: page.items.map(normalizeMessage), nextCursor: page.nextCursor };
   },

@@ -87,10 +87,10 @@ function withLive(messages: readonly Message[], live: LiveReply | null): Message
   return out;
 }
 
-async function loadAllMessages(conversationId: string): Promise<Message[]> {
+async function loadAllMessages(conversationId: string, stillWanted: () => boolean): Promise<Message[]> {
   const all: Message[] = [];
   let cursor: string | null = null;
-  for (let pages = 0; pages < 200; pages += 1) {
+  for (let pages = 0; pages < 200 && stillWanted(); pages += 1) {
     const page = await api.messages(conversationId, cursor);
     all.push(...page.items);
     cursor = page.nextCursor;
@@ -98,6 +98,24 @@ async function loadAllMessages(conversationId: string): Promise<Message[]> {
   }
   return all;
 }
+
+/**
+ * Folds fetched messages into the ones held: a message fetched again replaces the held copy, except a finished
+ * copy is not replaced by a still-streaming one (a read that started before the reply ended).
+ */
+function mergeMessages(held: readonly Message[], fetched: readonly Message[]): Message[] {
+  const byId = new Map(held.map((m) => [m.id, m]));
+  for (const message of fetched) {
+    const old = byId.get(message.id);
+    if (old && old.status !== 'streaming' && message.status === 'streaming') continue;
+    byId.set(message.id, message);
+  }
+  return [...byId.values()];
+}
+
+/** The first page holds the whole conversation: one branch, complete to the root, no message with a sibling. */
+const wholeConversation = (page: { items: readonly Message[]; nextCursor: string | null }) =>
+  page.nextCursor === null && page.items.every((m) => (m.siblingIds?.length ?? 1) <= 1);
 
 const uuid = () =>
   typeof crypto !== 'undefined' && 'randomUUID' in crypto
@@ -132,13 +150,18 @@ export function ConversationView({
 
   const finish = useCallback(async (id: string, final: LiveReply | null) => {
     try {
-      const [fresh, list] = await Promise.all([api.conversation(id), loadAllMessages(id)]);
+      // The branch that ends at the reply, merged into what is held (the rest of the tree is already there, or
+      // still loading in the background).
+      const [fresh, page] = await Promise.all([
+        api.conversation(id),
+        api.branchMessages(id, { leafId: final?.assistantMessageId }),
+      ]);
       if (idRef.current !== id) return;
       setConversation(fresh);
       announceConversation(fresh);
-      setMessages(list);
+      setMessages((held) => mergeMessages(held, page.items));
       if (final?.assistantMessageId) {
-        const tree = buildTree(list);
+        const tree = buildTree(page.items);
         if (tree.byId.has(final.assistantMessageId)) setChoice(choicesFor(tree, final.assistantMessageId));
       }
       setLive(null);
@@ -192,12 +215,24 @@ export function ConversationView({
     }
     setLoadState('loading');
     let cancelled = false;
-    Promise.all([api.conversation(conversationId), loadAllMessages(conversationId)])
-      .then(([fresh, list]) => {
+    // First paint from one request: the newest page of the active branch. The whole tree (older pages, other
+    // branches for `< 2/3 >`, an old search hit) follows in the background and is merged in at once.
+    Promise.all([api.conversation(conversationId), api.branchMessages(conversationId)])
+      .then(([fresh, page]) => {
         if (cancelled) return;
+        const list = page.items;
         setConversation(fresh);
         setMessages(list);
         setLoadState('ready');
+        if (!wholeConversation(page)) {
+          loadAllMessages(conversationId, () => !cancelled)
+            .then((everything) => {
+              if (!cancelled) setMessages((held) => mergeMessages(everything, held));
+            })
+            .catch((error: unknown) => {
+              if (!cancelled) toast.show(errorMessage(error, t));
+            });
+        }
         const snapshot = loadSnapshot(conversationId);
         const streaming = [...list].reverse().find((m) => m.status === 'streaming' && m.generationId);
         if (snapshot && (!streaming || snapshot.generationId === streaming.generationId)) {
@@ -225,7 +260,7 @@ export function ConversationView({
     return () => {
       cancelled = true;
     };
-  }, [conversationId, follow, t]);
+  }, [conversationId, follow, t, toast]);
 
   useEffect(() => () => handle.current?.abort(), []);
 
@@ -503,6 +538,20 @@ function MessageList(props: ListProps) {
     el.scrollTop = el.scrollHeight;
   }, [totalSize, path.length, lastText, following]);
 
+  // Older messages arriving above (the whole tree, loaded after the first page) must not move what the reader
+  // is looking at: the row at the top of the viewport keeps its place. Stuck to the bottom, the effect above does.
+  const anchor = useRef<{ id: string; offset: number } | null>(null);
+  const firstId = path[0]?.id;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: only rows added above move the content
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    const held = anchor.current;
+    if (!el || stuck.current || !held) return;
+    const index = path.findIndex((m) => m.id === held.id);
+    const start = index === -1 ? undefined : virtualizer.measurementsCache[index]?.start;
+    if (start !== undefined) el.scrollTop = start + held.offset;
+  }, [firstId]);
+
   // A search hit: bring the message into view and mark it.
   const jumped = useRef<string | null>(null);
   useEffect(() => {
@@ -530,6 +579,9 @@ function MessageList(props: ListProps) {
           follow(false);
         }
         lastTop.current = el.scrollTop;
+        const top = virtualizer.getVirtualItems().find((item) => item.end > el.scrollTop);
+        const id = top ? path[top.index]?.id : undefined;
+        anchor.current = top && id ? { id, offset: el.scrollTop - top.start } : null;
       }}
     >
       <section aria-label={t('chat.messages')} className="messages-inner" style={{ height: totalSize }}>
