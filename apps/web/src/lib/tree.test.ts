@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activePath, buildTree, choicesFor, siblingInfo } from './tree';
+import { activePath, buildTree, choicesFor, mergeMessages, siblingInfo } from './tree';
 
 const at = (n: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, n)).toISOString();
 const m = (id: string, parentId: string | null, n: number) => ({ id, parentId, createdAt: at(n) });
@@ -43,5 +43,23 @@ describe('message tree', () => {
     expect(activePath(orphan).map((x) => x.id)).toEqual(['x', 'y']);
     const cyclic = buildTree([m('p', 'q', 1), m('q', 'p', 2)]);
     expect(activePath(cyclic)).toEqual([]);
+  });
+});
+
+describe('mergeMessages', () => {
+  const s = (id: string, parentId: string | null, n: number, status: string) => ({ ...m(id, parentId, n), status });
+
+  it('adds the messages not held and replaces the held copy of one fetched again', () => {
+    const held = [s('u2', 'a1', 3, 'complete'), s('a2', 'u2', 4, 'streaming')];
+    const fetched = [s('u1', null, 1, 'complete'), s('a1', 'u1', 2, 'complete'), s('a2', 'u2', 4, 'complete')];
+    const merged = mergeMessages(held, fetched);
+    expect(merged.map((x) => x.id).sort()).toEqual(['a1', 'a2', 'u1', 'u2']);
+    expect(merged.find((x) => x.id === 'a2')?.status).toBe('complete');
+    expect(activePath(buildTree(merged)).map((x) => x.id)).toEqual(['u1', 'a1', 'u2', 'a2']);
+  });
+
+  it('never turns a finished message back into a streaming one from an older read', () => {
+    const merged = mergeMessages([s('a2', 'u2', 4, 'stopped')], [s('a2', 'u2', 4, 'streaming')]);
+    expect(merged).toEqual([s('a2', 'u2', 4, 'stopped')]);
   });
 });

@@ -86,3 +86,18 @@ export function choicesFor<T extends TreeNode>(tree: Tree<T>, targetId: string):
   }
   return choice;
 }
+
+/**
+ * Folds fetched messages into the ones held (the tree is loaded in pieces: the newest page of a branch first, the
+ * whole tree after, a finished reply's branch): a message fetched again replaces the held copy, except a finished
+ * copy is never replaced by a still-streaming one (a read that started before the reply ended).
+ */
+export function mergeMessages<T extends TreeNode & { status: string }>(held: readonly T[], fetched: readonly T[]): T[] {
+  const byId = new Map(held.map((m) => [m.id, m]));
+  for (const message of fetched) {
+    const old = byId.get(message.id);
+    if (old && old.status !== 'streaming' && message.status === 'streaming') continue;
+    byId.set(message.id, message);
+  }
+  return [...byId.values()];
+}

@@ -26,7 +26,7 @@ import {
   sendMessageStart,
 } from '@/lib/generation';
 import { messageForProblem } from '@/lib/problem';
-import { activePath, buildTree, choicesFor, siblingInfo, type Tree } from '@/lib/tree';
+import { activePath, buildTree, choicesFor, mergeMessages, siblingInfo, type Tree } from '@/lib/tree';
 import { useT } from '../providers';
 import { ShareButton } from '../share-button';
 import { useToast } from '../toasts';
@@ -97,20 +97,6 @@ async function loadAllMessages(conversationId: string, stillWanted: () => boolea
     if (!cursor) break;
   }
   return all;
-}
-
-/**
- * Folds fetched messages into the ones held: a message fetched again replaces the held copy, except a finished
- * copy is not replaced by a still-streaming one (a read that started before the reply ended).
- */
-function mergeMessages(held: readonly Message[], fetched: readonly Message[]): Message[] {
-  const byId = new Map(held.map((m) => [m.id, m]));
-  for (const message of fetched) {
-    const old = byId.get(message.id);
-    if (old && old.status !== 'streaming' && message.status === 'streaming') continue;
-    byId.set(message.id, message);
-  }
-  return [...byId.values()];
 }
 
 /** The first page holds the whole conversation: one branch, complete to the root, no message with a sibling. */
