@@ -846,7 +846,7 @@ const Chats = Type.Object(
     conversationsCacheTtlMs: int(
       60_000,
       0,
-      "How long the first page of a user's conversation list stays cached (writes evict it at once); 0: not cached.",
+      "How long the first pages of a user's chats (the conversation list, a conversation's messages) stay cached (any write to the user's chats evicts them at once); 0: not cached.",
     ),
     messagesPageDefault: int(50, 1, 'Messages per page of a branch when the client gives no limit.'),
     messagesPageMax: int(200, 1, 'Most messages per page of a branch.'),

@@ -6,7 +6,7 @@ import { DomainError } from '../../http/errors.ts';
 import type { ChatRequest, Frame } from '../providers/providers.types.ts';
 import type { ProviderRouter } from '../providers/router.ts';
 import type { GenerationGuard } from '../rate-limit/generation-guard.ts';
-import type { ConversationListCache } from './chats.list-cache.ts';
+import type { ChatsCache } from './chats.cache.ts';
 import * as repo from './chats.repository.ts';
 import { isTerminal, type StreamBuffer, type StreamEvent, type StreamEventName } from './chats.stream.ts';
 
@@ -200,7 +200,7 @@ export class GenerationManager {
   private readonly db: Db;
   private readonly providers: ProviderRouter;
   private readonly buffer: StreamBuffer;
-  private readonly listCache: ConversationListCache;
+  private readonly chatCache: ChatsCache;
   private readonly timings: GenerationTimings;
   private readonly log: FastifyBaseLogger;
   readonly owner: string;
@@ -212,7 +212,7 @@ export class GenerationManager {
     db: Db;
     providers: ProviderRouter;
     buffer: StreamBuffer;
-    listCache: ConversationListCache;
+    chatCache: ChatsCache;
     timings: GenerationTimings;
     log: FastifyBaseLogger;
     owner: string;
@@ -220,7 +220,7 @@ export class GenerationManager {
     this.db = deps.db;
     this.providers = deps.providers;
     this.buffer = deps.buffer;
-    this.listCache = deps.listCache;
+    this.chatCache = deps.chatCache;
     this.timings = deps.timings;
     this.log = deps.log;
     this.owner = deps.owner;
@@ -308,6 +308,8 @@ export class GenerationManager {
         if (snapshot !== checkpointed) {
           await repo.updateStreamingMessage(this.db, actor, generation.assistantMessageId, { content: acc.parts() });
           checkpointed = snapshot;
+          // The checkpointed text is in the reply row, so in the cached messages page (a reload shows it).
+          await this.chatCache.changed(actor.userId);
         }
         if (!running.stopRequested && (await this.buffer.stopRequested(gid))) this.stopLocal(gid);
       } catch (err) {
@@ -437,7 +439,7 @@ export class GenerationManager {
       f.guard,
     );
     if (!rows) return undefined;
-    await this.listCache.changed(actor.userId); // the conversation moved up (updated_at)
+    await this.chatCache.changed(actor.userId); // the reply's final row; the conversation moved up (updated_at)
     const ev = terminalEvent(rows.generation, rows.message, f.seq);
     const stored = await this.buffer.append(generation.id, ev).catch((err: unknown) => {
       this.log.warn({ err, generationId: generation.id }, 'terminal event not buffered; followers read the row');

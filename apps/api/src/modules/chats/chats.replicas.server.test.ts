@@ -2,6 +2,7 @@ import { testRedisPrefix } from '@genz/db/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Actor } from '../../http/actor.ts';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
+import { waitFor } from '../../test/net.ts';
 import { createTestUser } from '../../test/users.ts';
 import { ReplyAccumulator } from './chats.generations.ts';
 import * as repo from './chats.repository.ts';
@@ -66,4 +67,36 @@ it('a reply taken over by another replica still ends the sender’s in-process s
   // The stored text is what the stream carried (up to the reaper's snapshot), never more, never twice.
   expect(acc.text.startsWith(stored && 'text' in stored ? stored.text : '')).toBe(true);
   expect(acc.text.length).toBeLessThan(400);
+});
+
+it('a messages page cached on one replica is fresh after a write on the other (the cache bus evicts it)', async () => {
+  const user = await createTestUser(a.app);
+  const actor: Actor = { userId: user.id, role: 'user', plan: 'free', scopes: ['chat'], via: 'session' };
+  const conv = await a.app.chats.createConversation(actor);
+  const onB = async () => (await b.app.chats.listMessages(actor, conv.id, {})).items;
+  expect(await onB()).toEqual([]);
+  expect(await onB()).toEqual([]); // now in B's memory
+  const started = await a.app.chats.sendMessage(actor, conv.id, { content: 'seen on the other replica' });
+  // A correctness deadline, not a timing assertion: the eviction travels over Redis pub/sub.
+  const ids = await waitFor(
+    async () => {
+      const items = await onB();
+      return items.length > 0 ? items.map((m) => m.id) : undefined;
+    },
+    10_000,
+    'the send on replica B',
+  );
+  expect(ids).toEqual([started.userMessageId, started.assistantMessageId]);
+  // The reply's end (written by A) shows on B too.
+  await a.app.chats.stopGeneration(actor, started.generationId);
+  for await (const _ of a.app.chats.follow(actor, started.generationId, 0, new AbortController().signal));
+  const status = await waitFor(
+    async () => {
+      const last = (await onB()).at(-1);
+      return last?.status === 'streaming' ? undefined : last?.status;
+    },
+    10_000,
+    'the reply end on replica B',
+  );
+  expect(status).toBe('stopped');
 });

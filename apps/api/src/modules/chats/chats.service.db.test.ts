@@ -203,9 +203,15 @@ describe('generation', () => {
       const events: StreamEvent[] = [];
       for await (const e of slow.app.chats.follow(user, g.generationId, 0, new AbortController().signal)) {
         events.push(e);
+        if (events.length === 2) {
+          const streaming = await slow.app.chats.listMessages(user, c.id, {});
+          expect(streaming.items.at(-1)?.status).toBe('streaming');
+        }
         if (events.length === 4) await slow.app.chats.stopGeneration(user, g.generationId);
       }
       expect(data(events.at(-1))).toMatchObject({ status: 'stopped' });
+      // The first page, cached while the reply streamed, shows it stopped.
+      expect((await slow.app.chats.listMessages(user, c.id, {})).items.at(-1)?.status).toBe('stopped');
       const msg = await repo.getMessage(slow.app.db.db, user, g.assistantMessageId);
       expect(msg?.status).toBe('stopped');
       const text = textOf(events);
@@ -423,6 +429,79 @@ describe('conversation list cache', () => {
     expect(await titles()).toEqual([]);
     await svc.importChatGpt(user, [{ title: 'imported', mapping: {} }]);
     expect(await titles()).toEqual(['imported']);
+  });
+});
+
+describe('messages first-page cache', () => {
+  const l1Hits = async () => {
+    const metric = await t.app.metrics.registry.getSingleMetric('cache_requests_total')?.get();
+    return metric?.values.find((v) => v.labels.tier === 'l1' && v.labels.result === 'hit')?.value ?? 0;
+  };
+
+  it('serves the first page from the cache, and every write to the conversation shows in the next page at once', async () => {
+    const svc = t.app.chats;
+    const user = actorOf((await createTestUser(t.app)).id);
+    const c = await svc.createConversation(user);
+    const page = (opts: { leafId?: string; view?: 'branch' | 'tree' } = {}) => svc.listMessages(user, c.id, opts);
+    const ids = async () => (await page()).items.map((m) => m.id);
+    expect((await page()).items).toEqual([]);
+    const before = await l1Hits();
+    expect((await page()).items).toEqual([]);
+    expect(await l1Hits()).toBeGreaterThanOrEqual(before + 2); // the version and the page
+    // Send: the user message and the reply's placeholder.
+    const first = await svc.sendMessage(user, c.id, { content: 'first' });
+    expect(await ids()).toEqual([first.userMessageId, first.assistantMessageId]);
+    expect((await page()).items[1]?.status).toBe('streaming');
+    // The reply's end.
+    await follow(user, first.generationId);
+    expect((await page()).items[1]).toMatchObject({
+      status: 'complete',
+      content: [{ type: 'text', text: demoReply('first') }],
+    });
+    const tree = async () => (await page({ view: 'tree' })).items.map((m) => m.id);
+    const firstLeafSiblings = async () =>
+      (await page({ leafId: first.assistantMessageId })).items.at(-1)?.siblingIds ?? [];
+    expect(await tree()).toHaveLength(2);
+    const siblingsBefore = await firstLeafSiblings();
+    // Regenerate: a sibling reply becomes the leaf (and the other variants see it too).
+    const regen = await svc.regenerate(user, first.assistantMessageId);
+    expect(await ids()).toEqual([first.userMessageId, regen.assistantMessageId]);
+    expect(await tree()).toHaveLength(3);
+    expect(await firstLeafSiblings()).toEqual(expect.arrayContaining([...siblingsBefore, regen.assistantMessageId]));
+    await follow(user, regen.generationId);
+    // Edit: a new user message next to the first one, with its reply.
+    const edited = await svc.sendMessage(user, c.id, { content: 'first, edited', parentId: null });
+    expect(await ids()).toEqual([edited.userMessageId, edited.assistantMessageId]);
+    await follow(user, edited.generationId);
+    expect((await page()).items.at(-1)).toMatchObject({ id: edited.assistantMessageId, status: 'complete' });
+    // Branch switch: the active leaf moves back.
+    await svc.updateConversation(user, c.id, { activeLeafId: regen.assistantMessageId });
+    expect(await ids()).toEqual([first.userMessageId, regen.assistantMessageId]);
+    // Delete: the conversation is gone from every page.
+    await svc.deleteConversation(user, c.id);
+    await expect(page()).rejects.toMatchObject({ code: 'not_found' });
+    await expect(page({ view: 'tree' })).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('a cached page is served only to its owner: another user gets 404, and the 404 is not stored', async () => {
+    const svc = t.app.chats;
+    const owner = actorOf((await createTestUser(t.app)).id);
+    const other = actorOf((await createTestUser(t.app)).id);
+    const c = await svc.createConversation(owner);
+    const g = await svc.sendMessage(owner, c.id, { content: 'mine' });
+    await follow(owner, g.generationId);
+    const variants = [{}, { view: 'tree' as const }, { leafId: g.assistantMessageId }];
+    const pages = [];
+    for (const opts of variants) pages.push(await svc.listMessages(owner, c.id, opts));
+    for (const opts of variants) {
+      await expect(svc.listMessages(other, c.id, opts)).rejects.toMatchObject({ code: 'not_found' });
+      await expect(svc.listMessages(other, c.id, opts)).rejects.toMatchObject({ code: 'not_found' });
+    }
+    for (const [i, opts] of variants.entries()) expect(await svc.listMessages(owner, c.id, opts)).toEqual(pages[i]);
+    // The other user's own empty conversation under the same variant is theirs, not the owner's page.
+    const theirs = await svc.createConversation(other);
+    expect((await svc.listMessages(other, theirs.id, {})).items).toEqual([]);
+    await expect(svc.listMessages(owner, theirs.id, {})).rejects.toMatchObject({ code: 'not_found' });
   });
 });
 

@@ -10,6 +10,7 @@ import type { ChatMessage, ChatRequest } from '../providers/providers.types.ts';
 import { estimateTokens, type ProviderRouter } from '../providers/router.ts';
 import { reserveGeneration } from '../rate-limit/generation-guard.ts';
 import type { LimitsService } from '../rate-limit/limits.service.ts';
+import type { ChatsCache } from './chats.cache.ts';
 import {
   conversationNotFound,
   generationNotFound,
@@ -19,7 +20,6 @@ import {
   shareNotFound,
 } from './chats.errors.ts';
 import type { GenerationManager } from './chats.generations.ts';
-import type { ConversationListCache } from './chats.list-cache.ts';
 import * as repo from './chats.repository.ts';
 import type { StreamEvent } from './chats.stream.ts';
 
@@ -31,8 +31,8 @@ export interface ChatsContext {
   generations: GenerationManager;
   /** Per-plan limits (modules/rate-limit): the generation cap and token/cost reservations /v1 uses too. */
   limits: LimitsService;
-  /** First pages of conversation lists; every write below that changes a list calls `changed` after it commits. */
-  listCache: ConversationListCache;
+  /** First pages (conversation lists, messages); every write below to the user's chats calls `changed` after it commits. */
+  chatCache: ChatsCache;
   config: ChatsConfig;
   log: FastifyBaseLogger;
   clock?: () => Date;
@@ -298,7 +298,7 @@ export function createChatsService(ctx: ChatsContext) {
       .slice(0, config.maxTitleChars);
     if (title) {
       await repo.setAutoTitle(db, actor, conversation.id, title, false);
-      await ctx.listCache.changed(actor.userId);
+      await ctx.chatCache.changed(actor.userId);
     }
   }
 
@@ -383,7 +383,7 @@ export function createChatsService(ctx: ChatsContext) {
       const userText = input.userMessage?.content ?? '';
       const firstExchange = conversation.title === null && input.userMessage !== null;
       // Both before the first event: a client that reloads the list on `message` sees the conversation moved up.
-      const listChanged = ctx.listCache.changed(actor.userId);
+      const listChanged = ctx.chatCache.changed(actor.userId);
       await ctx.generations.start({
         actor,
         generation,
@@ -433,6 +433,56 @@ export function createChatsService(ctx: ChatsContext) {
    * A page of the conversation list as its JSON body: the first page is kept serialised in the cache, so a hit is
    * sent as it is (no parse, no serialisation).
    */
+  /** A page of listMessages, read from the database. */
+  async function readMessages(
+    actor: Actor,
+    conversationId: string,
+    opts: { leafId?: string; cursor?: string; view?: 'branch' | 'tree' },
+    limit: number,
+  ): Promise<{ items: ReturnType<typeof messageView>[]; nextCursor: string | null }> {
+    if (opts.view !== 'tree' && opts.cursor === undefined && opts.leafId === undefined && isUuid(conversationId)) {
+      // The usual first page: the branch from the active leaf in one statement (the leaf is read in it, from the
+      // actor's live conversation). No row (no active leaf, or no such conversation): the general path below.
+      const leaf = repo.activeLeafSql(actor, conversationId);
+      const rows = await repo.branchPage(db, actor, conversationId, leaf, limit, MAX_SIBLINGS);
+      if (rows.length > 0) return branchPageView(rows, limit);
+    }
+    const conversation = await conversationOr404(actor, conversationId);
+    if (opts.view === 'tree') {
+      let afterId: string | undefined;
+      if (opts.cursor !== undefined) {
+        const key = decodeCursor(opts.cursor, 1);
+        if (!key || !isUuid(key[0])) throw invalidCursor();
+        afterId = key[0];
+      }
+      const rows = await repo.treePage(db, actor, conversationId, limit + 1, MAX_SIBLINGS, afterId);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: page.map(messageView),
+        nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null,
+      };
+    }
+    let start: string | null | undefined;
+    if (opts.cursor !== undefined) {
+      const key = decodeCursor(opts.cursor, 1);
+      if (!key || !isUuid(key[0])) throw invalidCursor();
+      start = key[0];
+    } else if (opts.leafId !== undefined) {
+      if (!isUuid(opts.leafId)) throw messageNotFound();
+      start = opts.leafId;
+    } else {
+      start = conversation.activeLeafId ?? (await repo.latestMessage(db, actor, conversationId))?.id;
+    }
+    if (!start) return { items: [], nextCursor: null };
+    const rows = await repo.branchPage(db, actor, conversationId, start, limit, MAX_SIBLINGS);
+    if (rows.length === 0) {
+      if (opts.cursor !== undefined) throw invalidCursor();
+      throw messageNotFound();
+    }
+    return branchPageView(rows, limit);
+  }
+
   async function listConversationsJson(
     actor: Actor,
     opts: { archived?: boolean; cursor?: string; limit?: number } = {},
@@ -466,7 +516,7 @@ export function createChatsService(ctx: ChatsContext) {
       });
     };
     // The first page is what every page load asks for: it is cached; later pages are read each time.
-    return after ? load() : ctx.listCache.page(actor.userId, `${archived ? 1 : 0}:${limit}`, load);
+    return after ? load() : ctx.chatCache.page(actor.userId, `${archived ? 1 : 0}:${limit}`, load);
   }
 
   return {
@@ -491,7 +541,7 @@ export function createChatsService(ctx: ChatsContext) {
         settings,
         at: now(),
       });
-      await ctx.listCache.changed(actor.userId);
+      await ctx.chatCache.changed(actor.userId);
       return conversationView(row);
     },
 
@@ -531,7 +581,7 @@ export function createChatsService(ctx: ChatsContext) {
       }
       const row = await repo.updateConversation(db, actor, id, set);
       if (!row) throw conversationNotFound();
-      await ctx.listCache.changed(actor.userId);
+      await ctx.chatCache.changed(actor.userId);
       return conversationView(row);
     },
 
@@ -543,7 +593,7 @@ export function createChatsService(ctx: ChatsContext) {
         await repo.updateConversation(tx, actor, id, { deletedAt: at });
         await repo.revokeConversationShares(tx, actor, id, at);
       });
-      await ctx.listCache.changed(actor.userId);
+      await ctx.chatCache.changed(actor.userId);
     },
 
     /** The retention job (every replica may run it; batches keep transactions short). */
@@ -571,47 +621,17 @@ export function createChatsService(ctx: ChatsContext) {
       opts: { leafId?: string; cursor?: string; limit?: number; view?: 'branch' | 'tree' },
     ) {
       const limit = Math.min(opts.limit ?? config.messagesPageDefault, config.messagesPageMax);
-      if (opts.view !== 'tree' && opts.cursor === undefined && opts.leafId === undefined && isUuid(conversationId)) {
-        // The usual first page: the branch from the active leaf in one statement (the leaf is read in it, from the
-        // actor's live conversation). No row (no active leaf, or no such conversation): the general path below.
-        const leaf = repo.activeLeafSql(actor, conversationId);
-        const rows = await repo.branchPage(db, actor, conversationId, leaf, limit, MAX_SIBLINGS);
-        if (rows.length > 0) return branchPageView(rows, limit);
+      const load = () => readMessages(actor, conversationId, opts, limit);
+      // A first page (what opening a conversation asks for) is cached under the user's chats version; a load that
+      // throws (a foreign, deleted or malformed id: 404) is not stored. Later pages are read each time.
+      if (opts.cursor !== undefined || !isUuid(conversationId) || (opts.leafId !== undefined && !isUuid(opts.leafId))) {
+        return load();
       }
-      const conversation = await conversationOr404(actor, conversationId);
-      if (opts.view === 'tree') {
-        let afterId: string | undefined;
-        if (opts.cursor !== undefined) {
-          const key = decodeCursor(opts.cursor, 1);
-          if (!key || !isUuid(key[0])) throw invalidCursor();
-          afterId = key[0];
-        }
-        const rows = await repo.treePage(db, actor, conversationId, limit + 1, MAX_SIBLINGS, afterId);
-        const page = rows.slice(0, limit);
-        const last = page.at(-1);
-        return {
-          items: page.map(messageView),
-          nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null,
-        };
-      }
-      let start: string | null | undefined;
-      if (opts.cursor !== undefined) {
-        const key = decodeCursor(opts.cursor, 1);
-        if (!key || !isUuid(key[0])) throw invalidCursor();
-        start = key[0];
-      } else if (opts.leafId !== undefined) {
-        if (!isUuid(opts.leafId)) throw messageNotFound();
-        start = opts.leafId;
-      } else {
-        start = conversation.activeLeafId ?? (await repo.latestMessage(db, actor, conversationId))?.id;
-      }
-      if (!start) return { items: [], nextCursor: null };
-      const rows = await repo.branchPage(db, actor, conversationId, start, limit, MAX_SIBLINGS);
-      if (rows.length === 0) {
-        if (opts.cursor !== undefined) throw invalidCursor();
-        throw messageNotFound();
-      }
-      return branchPageView(rows, limit);
+      return ctx.chatCache.page(
+        actor.userId,
+        `m:${conversationId}:${opts.view ?? 'branch'}:${opts.leafId ?? ''}:${limit}`,
+        load,
+      );
     },
 
     /**
@@ -937,7 +957,7 @@ export function createChatsService(ctx: ChatsContext) {
           if (leaf) await repo.updateConversation(tx, actor, conv.id, { activeLeafId: leaf, updatedAt: c.updatedAt });
         }
       });
-      await ctx.listCache.changed(actor.userId);
+      await ctx.chatCache.changed(actor.userId);
       return { imported: convs.length, messages: messageCount };
     },
   };

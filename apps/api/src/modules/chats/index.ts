@@ -5,8 +5,8 @@ import fp from 'fastify-plugin';
 import { Gauge } from 'prom-client';
 import type { AppConfig } from '../../config/index.ts';
 import { createRedis, waitReady } from '../../infra/redis.ts';
+import { chatsCache } from './chats.cache.ts';
 import { GenerationManager } from './chats.generations.ts';
-import { conversationListCache } from './chats.list-cache.ts';
 import chatsRoutes from './chats.routes.ts';
 import { type ChatsService, createChatsService } from './chats.service.ts';
 import { memoryStreamBuffer, redisStreamBuffer, type StreamBuffer } from './chats.stream.ts';
@@ -53,12 +53,12 @@ export default fp(
         maxGenerations: config.memoryBufferMaxGenerations,
       });
     }
-    const listCache = conversationListCache(app.cache, config.conversationsCacheTtlMs);
+    const chatCache = chatsCache(app.cache, config.conversationsCacheTtlMs);
     const generations = new GenerationManager({
       db: app.db.db,
       providers: app.providers,
       buffer,
-      listCache,
+      chatCache,
       timings: {
         heartbeatMs: config.heartbeatMs,
         staleAfterMs: config.staleAfterMs,
@@ -75,7 +75,7 @@ export default fp(
       providers: app.providers,
       generations,
       limits: app.limits,
-      listCache,
+      chatCache,
       config,
       log: app.log,
     });
