@@ -77,11 +77,17 @@ describe('chat routes', () => {
       { method: 'POST' as const, url: `/api/conversations/${id}/shares`, payload: {} },
       { method: 'GET' as const, url: '/api/conversations/not-a-uuid' },
     ];
+    // Alice's first page of messages is cached now (under her user id): Bob still gets 404, and she her page.
+    const own = await t.app.inject({ url: `/api/conversations/${id}/messages`, headers: alice.headers });
+    expect(own.statusCode).toBe(200);
+    expect(own.headers['content-type']).toContain('application/json');
     for (const c of calls) {
       const res = await t.app.inject({ ...c, headers: bob.headers });
       expect(res.statusCode, `${c.method} ${c.url}`).toBe(404);
       expect(res.headers['content-type']).toContain('application/problem+json');
     }
+    const again = await t.app.inject({ url: `/api/conversations/${id}/messages`, headers: alice.headers });
+    expect(again.json()).toEqual(own.json());
   });
 
   it('bad input: 4xx problem+json, nothing written', async () => {

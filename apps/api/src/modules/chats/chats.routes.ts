@@ -92,9 +92,11 @@ export default async function chatsRoutes(app: FastifyInstance, opts: { config: 
 
   // ---------------- messages and generations ----------------
 
-  app.get('/api/conversations/:id/messages', { config: readable, schema: s.listMessages }, async (request) => {
+  app.get('/api/conversations/:id/messages', { config: readable, schema: s.listMessages }, async (request, reply) => {
     const q = request.query as { leafId?: string; cursor?: string; limit?: number; view?: 'branch' | 'tree' };
-    return svc.listMessages(actorOf(request), (request.params as { id: string }).id, q);
+    // The body as the cache keeps it (serialised once, when the page was read).
+    const body = await svc.listMessagesJson(actorOf(request), (request.params as { id: string }).id, q);
+    return reply.type('application/json; charset=utf-8').send(body);
   });
 
   app.post('/api/conversations/:id/messages', { config: chat, schema: s.sendMessage }, async (request, reply) => {

@@ -430,10 +430,29 @@ export function createChatsService(ctx: ChatsContext) {
   }
 
   /**
-   * A page of the conversation list as its JSON body: the first page is kept serialised in the cache, so a hit is
-   * sent as it is (no parse, no serialisation).
+   * A page of messages as its JSON body: the first page is kept serialised in the cache, so a hit is sent as it is
+   * (GET /api/conversations/:id/messages; no parse, no serialisation).
    */
-  /** A page of listMessages, read from the database. */
+  async function listMessagesJson(
+    actor: Actor,
+    conversationId: string,
+    opts: { leafId?: string; cursor?: string; limit?: number; view?: 'branch' | 'tree' },
+  ): Promise<string> {
+    const limit = Math.min(opts.limit ?? config.messagesPageDefault, config.messagesPageMax);
+    const load = async () => JSON.stringify(await readMessages(actor, conversationId, opts, limit));
+    // A first page (what opening a conversation asks for) is cached under the user's chats version; a load that
+    // throws (a foreign, deleted or malformed id: 404) is not stored. Later pages are read each time.
+    if (opts.cursor !== undefined || !isUuid(conversationId) || (opts.leafId !== undefined && !isUuid(opts.leafId))) {
+      return load();
+    }
+    return ctx.chatCache.page(
+      actor.userId,
+      `m:${conversationId}:${opts.view ?? 'branch'}:${opts.leafId ?? ''}:${limit}`,
+      load,
+    );
+  }
+
+  /** A page of messages, read from the database. */
   async function readMessages(
     actor: Actor,
     conversationId: string,
@@ -483,6 +502,10 @@ export function createChatsService(ctx: ChatsContext) {
     return branchPageView(rows, limit);
   }
 
+  /**
+   * A page of the conversation list as its JSON body: the first page is kept serialised in the cache, so a hit is
+   * sent as it is (no parse, no serialisation).
+   */
   async function listConversationsJson(
     actor: Actor,
     opts: { archived?: boolean; cursor?: string; limit?: number } = {},
@@ -620,19 +643,13 @@ export function createChatsService(ctx: ChatsContext) {
       conversationId: string,
       opts: { leafId?: string; cursor?: string; limit?: number; view?: 'branch' | 'tree' },
     ) {
-      const limit = Math.min(opts.limit ?? config.messagesPageDefault, config.messagesPageMax);
-      const load = () => readMessages(actor, conversationId, opts, limit);
-      // A first page (what opening a conversation asks for) is cached under the user's chats version; a load that
-      // throws (a foreign, deleted or malformed id: 404) is not stored. Later pages are read each time.
-      if (opts.cursor !== undefined || !isUuid(conversationId) || (opts.leafId !== undefined && !isUuid(opts.leafId))) {
-        return load();
-      }
-      return ctx.chatCache.page(
-        actor.userId,
-        `m:${conversationId}:${opts.view ?? 'branch'}:${opts.leafId ?? ''}:${limit}`,
-        load,
-      );
+      return JSON.parse(await listMessagesJson(actor, conversationId, opts)) as {
+        items: MessageView[];
+        nextCursor: string | null;
+      };
     },
+
+    listMessagesJson,
 
     /**
      * Persists the user message and starts the reply. With an Idempotency-Key, a retry of the same send attaches
