@@ -9,6 +9,8 @@ import { fromCompletion, type ResponsesRequest, toChatRequest, toResponseEvents 
 import { ChatCompletionBody, EmbeddingsBody, ResponsesBody } from './schemas.ts';
 
 const inference = { auth: { scope: 'inference' as const } };
+/** Model calls: their request rates are charged with the reservation and the slot, in one admission. */
+const generating = { ...inference, limits: 'admission' as const };
 
 /** Nulls mean "not set" on the OpenAI wire; dropping them keeps adapters from forwarding explicit nulls. */
 function dropNulls<T extends Record<string, unknown>>(body: T): T {
@@ -106,7 +108,7 @@ export default fp(
     app.post(
       '/v1/chat/completions',
       {
-        config: inference,
+        config: generating,
         schema: { body: ChatCompletionBody, tags: ['openai'], security: [{ bearer: [] }] },
       },
       async (request, reply) => {
@@ -138,7 +140,7 @@ export default fp(
     app.post(
       '/v1/responses',
       {
-        config: inference,
+        config: generating,
         schema: { body: ResponsesBody, tags: ['openai'], security: [{ bearer: [] }] },
       },
       async (request, reply) => {
@@ -174,7 +176,7 @@ export default fp(
     app.post(
       '/v1/embeddings',
       {
-        config: inference,
+        config: generating,
         schema: { body: EmbeddingsBody, tags: ['openai'], security: [{ bearer: [] }] },
       },
       async (request, reply) => {

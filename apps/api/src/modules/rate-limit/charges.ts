@@ -80,10 +80,32 @@ export interface ChargeResult {
 
 export type FailMode = 'local' | 'open' | 'closed';
 
+/** A generation slot taken together with a charge (a lease in the sorted set concurrency.ts keeps under `key`). */
+export interface SlotRequest {
+  /** The Redis key of the slot's sorted set (`concurrencyRedisKey`); must carry the charges' hash tag. */
+  key: string;
+  leaseId: string;
+  max: number;
+  leaseMs: number;
+}
+
 export interface ChargeEngine {
-  charge(charges: Charge[]): Promise<ChargeResult>;
-  /** Adds `deltas[i]` (may be negative) to charges made earlier in `store`; best effort, never throws. */
-  adjust(charges: Charge[], deltas: number[], store: ChargeStore): Promise<void>;
+  /**
+   * Checks and charges `charges` all or nothing; with `slot`, also takes that generation slot in the same atomic
+   * Redis call. `slot` in the result: `taken`, `full` (refused: nothing charged), or `local` when the decision was
+   * made without Redis; the caller then takes the slot from the concurrency limiter's local share.
+   */
+  charge(charges: Charge[], slot?: SlotRequest): Promise<ChargeResult & { slot?: 'taken' | 'full' | 'local' }>;
+  /**
+   * Adds `deltas[i]` (may be negative) to charges made earlier in `store`; best effort, never throws. With `release`
+   * (store `redis`), also frees that slot lease in the same call.
+   */
+  adjust(
+    charges: Charge[],
+    deltas: number[],
+    store: ChargeStore,
+    release?: Pick<SlotRequest, 'key' | 'leaseId'>,
+  ): Promise<void>;
   /** Current state without charging (cost 0), e.g. for GET /api/me/usage. */
   peek(charges: Charge[]): Promise<{ items: ItemResult[]; store: ChargeStore }>;
   usingFallback(): boolean;
@@ -107,23 +129,28 @@ export interface ChargeEngineOptions {
 
 const QUOTA_SLACK_MS = 3_600_000;
 
-// ARGV per key: kind, a, b, cost, seed. A quota's seed says what a missing counter means: '?' (ask: the script
-// charges nothing and answers {2, indexes of the missing counters}), '' (zero), or a number (the durable use, written
-// even when the charge is refused so it is asked once).
+// ARGV[1] = n, the number of charge keys; then per key: kind, a, b, cost, seed. A quota's seed says what a missing
+// counter means: '?' (ask: the script charges nothing and answers {2, indexes of the missing counters}), '' (zero),
+// or a number (the durable use, written even when the charge is refused so it is asked once).
+// With a generation slot (#KEYS = n + 1): KEYS[n + 1] is the slot's sorted set (leases scored by expiry, as
+// concurrency.ts keeps it) and ARGV after the charges are lease id, max, lease ms, the caller's clock (the clock
+// concurrency.ts renews and counts with). The slot is taken only if every charge fits, and the charges are made only
+// if the slot is free: one request's whole admission in one atomic call.
 const CHARGE_LUA = `
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local n = tonumber(ARGV[1])
 local missing = {}
-for i = 1, #KEYS do
-  if ARGV[(i - 1) * 5 + 5] == '?' and redis.call('EXISTS', KEYS[i]) == 0 then missing[#missing + 1] = i end
+for i = 1, n do
+  if ARGV[(i - 1) * 5 + 6] == '?' and redis.call('EXISTS', KEYS[i]) == 0 then missing[#missing + 1] = i end
 end
 if #missing > 0 then return {2, missing} end
 local out = {}
 local apply = {}
 local seeded = {}
 local ok = 1
-for i = 1, #KEYS do
-  local o = (i - 1) * 5
+for i = 1, n do
+  local o = (i - 1) * 5 + 1
   local kind = ARGV[o + 1]
   local a = tonumber(ARGV[o + 2])
   local b = tonumber(ARGV[o + 3])
@@ -156,8 +183,25 @@ for i = 1, #KEYS do
     end
   end
 end
-for i = 1, #KEYS do
-  local o = (i - 1) * 5
+local slot = -1
+if #KEYS > n and ok == 1 then
+  local s = n * 5 + 2
+  local key = KEYS[n + 1]
+  local lease = ARGV[s]
+  local lease_ms = tonumber(ARGV[s + 2])
+  local at = tonumber(ARGV[s + 3])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', at)
+  if redis.call('ZSCORE', key, lease) or redis.call('ZCARD', key) < tonumber(ARGV[s + 1]) then
+    redis.call('ZADD', key, at + lease_ms, lease)
+    redis.call('PEXPIRE', key, lease_ms * 2)
+    slot = 1
+  else
+    slot = 0
+    ok = 0
+  end
+end
+for i = 1, n do
+  local o = (i - 1) * 5 + 1
   if ok == 1 and ARGV[o + 1] == 'r' then
     local ttl = math.ceil(apply[i] - now)
     if ttl < 1 then ttl = 1 end
@@ -168,14 +212,17 @@ for i = 1, #KEYS do
     redis.call('SET', KEYS[i], tostring(seeded[i]), 'PX', tonumber(ARGV[o + 3]))
   end
 end
-return {ok, out}
+return {ok, out, slot}
 `;
 
+// ARGV[1] = n, the number of adjusted keys; then per key: kind, a, b, delta. With #KEYS = n + 1, KEYS[n + 1] is a
+// generation slot whose lease ARGV[n * 4 + 2] is released in the same call (a reconcile and its release: one trip).
 const ADJUST_LUA = `
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-for i = 1, #KEYS do
-  local o = (i - 1) * 4
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local o = (i - 1) * 4 + 1
   local kind = ARGV[o + 1]
   local a = tonumber(ARGV[o + 2])
   local b = tonumber(ARGV[o + 3])
@@ -197,6 +244,7 @@ for i = 1, #KEYS do
     if cur ~= nil then redis.call('SET', KEYS[i], tostring(math.max(0, cur + delta)), 'PX', b) end
   end
 end
+if #KEYS > n then redis.call('ZREM', KEYS[n + 1], ARGV[n * 4 + 2]) end
 return 1
 `;
 
@@ -212,7 +260,7 @@ return out
 
 type LuaCommand<R> = (...args: string[]) => Promise<R>;
 interface LimitCommands {
-  limitsCharge: LuaCommand<[1 | 0, [number, string, string, string, string][]] | [2, number[]]>;
+  limitsCharge: LuaCommand<[1 | 0, [number, string, string, string, string][], 1 | 0 | -1] | [2, number[]]>;
   limitsAdjust: LuaCommand<number>;
   limitsPeek: LuaCommand<string[]>;
 }
@@ -221,10 +269,13 @@ interface LimitCommands {
 export const sha256Id = memoize((s) => createHash('sha256').update(s).digest('base64url'));
 const digest = (s: string, n: number) => sha256Id(s).slice(0, n);
 
+/** The Redis Cluster hash tag of a user's limit keys: every key one admission touches carries it (one slot). */
+export const userHashTag = (userId: string) => `{${digest(userId, 16)}}`;
+
 /** The Redis (and memory) key of a charge: `lim:{tag}:policy:subject[:window]`, ids hashed. */
 export function chargeKey(c: Charge): string {
   const window = c.spec.kind === 'quota' ? `:${c.spec.windowId}` : '';
-  return `lim:{${digest(c.tag, 16)}}:${c.policy}:${digest(c.subject, 22)}${window}`;
+  return `lim:${userHashTag(c.tag)}:${c.policy}:${digest(c.subject, 22)}${window}`;
 }
 
 type Window = { windowId: string; windowStart: number; windowEnd: number };
@@ -376,16 +427,21 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
     charges: Charge[],
     at: number,
     seeds: string[],
-  ): Promise<{ missing: number[] } | { ok: boolean; items: ItemResult[] }> {
+    slot?: SlotRequest,
+  ): Promise<{ missing: number[] } | { ok: boolean; items: ItemResult[]; slot: -1 | 0 | 1 }> {
     if (!commands) throw new Error('no redis');
     const keys = charges.map(chargeKey);
-    const args: string[] = [];
+    const args: string[] = [String(keys.length)];
     charges.forEach((c, i) => {
       args.push(...specArgs(c.spec, at), String(c.cost), seeds[i] ?? '');
     });
+    if (slot) {
+      keys.push(slot.key);
+      args.push(slot.leaseId, String(slot.max), String(slot.leaseMs), String(at));
+    }
     const reply = await commands.limitsCharge(String(keys.length), ...keys, ...args);
     if (reply[0] === 2) return { missing: reply[1].map((i) => i - 1) };
-    const [ok, out] = reply;
+    const [ok, out, slotState] = reply;
     const items = charges.map((c, i): ItemResult => {
       const row = out[i] ?? [0, '0', '0', '0', '0'];
       const allowed = row[0] === 1;
@@ -412,7 +468,7 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
         used,
       };
     });
-    return { ok: ok === 1, items };
+    return { ok: ok === 1, items, slot: slotState };
   }
 
   /** Runs `fn` on Redis when the breaker lets it, reporting the outcome; undefined means "use the fallback". */
@@ -463,19 +519,28 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
   });
 
   return {
-    async charge(charges) {
-      if (charges.length === 0) return { allowed: true, store: 'none', items: [], refused: -1, failedClosed: false };
+    async charge(charges, slot) {
+      if (charges.length === 0 && !slot)
+        return { allowed: true, store: 'none', items: [], refused: -1, failedClosed: false };
       const at = now();
-      let remote = await viaRedis(() => chargeRedis(charges, at, askOrZero(charges)));
+      let remote = await viaRedis(() => chargeRedis(charges, at, askOrZero(charges), slot));
       if (remote && 'missing' in remote) {
         // Redis lost quota counters: seed them from the durable record (outside the breaker: a database error is
         // not a Redis failure), then charge again with the seeds, which the script writes only if still missing.
         const seeds = await seedArgs(charges, remote.missing);
-        remote = await viaRedis(() => chargeRedis(charges, at, seeds));
+        remote = await viaRedis(() => chargeRedis(charges, at, seeds, slot));
       }
       if (remote && !('missing' in remote)) {
         const refused = remote.items.findIndex((r) => !r.allowed);
-        return { allowed: remote.ok, store: 'redis', items: remote.items, refused, failedClosed: false };
+        const slotState = slot ? (remote.slot === 1 ? 'taken' : remote.slot === 0 ? 'full' : undefined) : undefined;
+        return {
+          allowed: remote.ok,
+          store: 'redis',
+          items: remote.items,
+          refused,
+          failedClosed: false,
+          ...(slotState ? { slot: slotState } : {}),
+        };
       }
       // Fallback (or no Redis at all): each class follows its fail mode.
       const modes = charges.map((c) => (redis ? opts.failModes[c.cls] : 'local'));
@@ -496,22 +561,29 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
         items,
         refused,
         failedClosed: false,
+        ...(slot ? { slot: 'local' as const } : {}),
       };
     },
 
-    async adjust(charges, deltas, where) {
+    async adjust(charges, deltas, where, release) {
       const pairs = charges.map((c, i) => ({ c, d: deltas[i] ?? 0 })).filter((p) => p.d !== 0);
-      if (pairs.length === 0 || where === 'none') return;
-      const at = now();
       if (where === 'redis') {
-        if (!commands) return;
+        if (!commands || (pairs.length === 0 && !release)) return;
+        const at = now();
         const keys = pairs.map((p) => chargeKey(p.c));
-        const args: string[] = [];
+        const args: string[] = [String(keys.length)];
         for (const p of pairs) args.push(...specArgs(p.c.spec, at), String(p.d));
-        // A failed reconcile leaves the reservation charged: the error is on the user's side of safe.
+        if (release) {
+          keys.push(release.key);
+          args.push(release.leaseId);
+        }
+        // A failed reconcile leaves the reservation charged: the error is on the user's side of safe. A failed
+        // release leaves the lease to lapse after its lease time, as a dead process' would.
         await viaRedis(() => commands.limitsAdjust(String(keys.length), ...keys, ...args));
         return;
       }
+      if (pairs.length === 0 || where === 'none') return;
+      const at = now();
       for (const { c, d } of pairs) {
         const key = chargeKey(c);
         const spec = localSpec(c, key);

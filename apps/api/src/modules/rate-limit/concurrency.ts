@@ -20,6 +20,12 @@ export interface ConcurrencyLimiter {
   count(key: string): Promise<number>;
 }
 
+/**
+ * The Redis key of a concurrency key's leases. The charge engine takes a generation slot in this same set, in the
+ * same script as the request's charges (charges.ts, `CHARGE_LUA`), so the two must agree on it.
+ */
+export const concurrencyRedisKey = (key: string) => `cc:${key}`;
+
 const ACQUIRE_LUA = `
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -55,7 +61,7 @@ export function createConcurrencyLimiter(opts: {
   if (redis && !('concurrencyAcquire' in redis)) {
     (redis as Redis).defineCommand('concurrencyAcquire', { numberOfKeys: 1, lua: ACQUIRE_LUA });
   }
-  const redisKey = (key: string) => `cc:${key}`;
+  const redisKey = concurrencyRedisKey;
 
   /**
    * The leases of `key`, created on demand. Expired leases are swept only when `sweep` is asked for (before a refusal

@@ -13,16 +13,21 @@ import {
   dayWindow,
   type ItemResult,
   monthWindow,
+  type SlotRequest,
+  userHashTag,
 } from './charges.ts';
-import type { ConcurrencyLimiter } from './concurrency.ts';
+import { type ConcurrencyLimiter, concurrencyRedisKey } from './concurrency.ts';
 
 type Limits = AppConfig['limits'];
 export type PlanLimits = Limits['defaults'];
 /** Admin overrides of one user: each key given replaces the plan's (null: no limit). */
 export type LimitOverrides = Partial<PlanLimits>;
 
-/** The concurrency-cap key of a user's generations; chats (modules/chats) and /v1 share it, so they share the cap. */
-export const generationsKey = (userId: string) => `chat-gen:${userId}`;
+/**
+ * The concurrency-cap key of a user's generations; chats (modules/chats) and /v1 share it, so they share the cap.
+ * It carries the user's hash tag, as the user's limit keys do, so one script can charge both (`admit`).
+ */
+export const generationsKey = (userId: string) => `chat-gen:${userHashTag(userId)}:${userId}`;
 
 const MICRO = 1_000_000;
 const settingKey = (userId: string) => `limits.user.${userId}`;
@@ -68,6 +73,24 @@ export interface UsageItem {
   used: number;
   remaining: number;
   resetAt: string;
+}
+
+/**
+ * One admitted model call (`admit`): its request rates (if they were deferred to it), token and cost reservation and
+ * generation slot were all taken in one Redis call; `settle` and `release` reconcile and free them in one more.
+ */
+export interface Admission extends Reservation {
+  /** RateLimit-* of the tightest request rate charged here (empty when none was). */
+  readonly headers: Record<string, string>;
+  /** Frees the generation slot only (idempotent; a later settle or release then only reconciles). */
+  freeSlot(): Promise<void>;
+}
+
+export interface AdmitOptions {
+  /** Charge the request rates (user, API key) here too: the request hook deferred them to this call. */
+  requestRates: boolean;
+  /** Take a slot of the simultaneous-generations cap under this lease id (renewed until freed). */
+  generation?: { leaseId: string; leaseMs: number };
 }
 
 export type DecisionOutcome = 'allowed' | 'limited' | 'failed_closed';
@@ -240,6 +263,56 @@ export function createLimitsService(deps: LimitsServiceDeps) {
     });
   }
 
+  function generationsRefusal(cap: number): DomainError {
+    deps.onDecision?.('user_generations', 'limited');
+    return new DomainError(
+      'rate_limited',
+      `At most ${cap} replies may be generating at once; wait for one to finish.`,
+      {
+        headers: {
+          'retry-after': '1',
+          'ratelimit-limit': String(cap),
+          'ratelimit-remaining': '0',
+          'ratelimit-reset': '1',
+        },
+      },
+    );
+  }
+
+  /** Keeps a held generation lease alive until `stop` (a process that dies stops renewing: the lease lapses). */
+  function renewing(key: string, leaseId: string, leaseMs: number) {
+    const renew = setInterval(
+      () => void concurrency.renew(key, leaseId, leaseMs).catch(() => {}),
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
+    renew.unref();
+    return () => clearInterval(renew);
+  }
+
+  /** max_tokens checks and the reservation's size (tokens, micro-USD) of a model call. */
+  function reservationSize(input: ReservationInput) {
+    const ceiling = Math.min(limits.maxTokensCeiling, input.contextWindow);
+    if (input.maxTokens !== undefined && (!Number.isInteger(input.maxTokens) || input.maxTokens < 1)) {
+      throw new DomainError('validation_failed', `${input.maxTokensParam} must be a positive integer`, {
+        param: input.maxTokensParam,
+      });
+    }
+    if (input.maxTokens !== undefined && input.maxTokens > ceiling) {
+      throw new DomainError(
+        'validation_failed',
+        `${input.maxTokensParam} must be at most ${ceiling} for this model (got ${input.maxTokens})`,
+        { param: input.maxTokensParam },
+      );
+    }
+    const completion =
+      input.completionTokens ??
+      Math.min(input.maxTokens ?? limits.defaultCompletionTokens, limits.reservationMaxCompletionTokens);
+    const prompt = Math.max(0, Math.ceil(input.promptTokens));
+    const tokens = prompt + completion;
+    const costUsd = prompt * input.pricePerInputToken + completion * input.pricePerOutputToken;
+    return { tokens, costUsd, costMicro: Math.ceil(costUsd * MICRO) };
+  }
+
   function requestCharges(actor: Actor, l: PlanLimits): Charge[] {
     const charges: Charge[] = [];
     const tag = actor.userId;
@@ -339,26 +412,7 @@ export function createLimitsService(deps: LimitsServiceDeps) {
      * flight actually use beyond their reservations. /v1 calls it; chats can call it the same way.
      */
     async reserve(actor: Actor, input: ReservationInput): Promise<Reservation> {
-      const ceiling = Math.min(limits.maxTokensCeiling, input.contextWindow);
-      if (input.maxTokens !== undefined && (!Number.isInteger(input.maxTokens) || input.maxTokens < 1)) {
-        throw new DomainError('validation_failed', `${input.maxTokensParam} must be a positive integer`, {
-          param: input.maxTokensParam,
-        });
-      }
-      if (input.maxTokens !== undefined && input.maxTokens > ceiling) {
-        throw new DomainError(
-          'validation_failed',
-          `${input.maxTokensParam} must be at most ${ceiling} for this model (got ${input.maxTokens})`,
-          { param: input.maxTokensParam },
-        );
-      }
-      const completion =
-        input.completionTokens ??
-        Math.min(input.maxTokens ?? limits.defaultCompletionTokens, limits.reservationMaxCompletionTokens);
-      const prompt = Math.max(0, Math.ceil(input.promptTokens));
-      const tokens = prompt + completion;
-      const costUsd = prompt * input.pricePerInputToken + completion * input.pricePerOutputToken;
-      const costMicro = Math.ceil(costUsd * MICRO);
+      const { tokens, costUsd, costMicro } = reservationSize(input);
       const l = effectiveNow(actor.userId, actor.plan) ?? (await effective(actor.userId, actor.plan));
       const charges = tokenCharges(actor, l, tokens, costMicro, now());
       const result = await engine.charge(charges);
@@ -414,17 +468,99 @@ export function createLimitsService(deps: LimitsServiceDeps) {
         );
       }
       deps.onDecision?.('user_generations', 'allowed');
-      const renew = setInterval(
-        () => void concurrency.renew(key, leaseId, leaseMs).catch(() => {}),
-        Math.max(100, Math.floor(leaseMs / 3)),
-      );
-      renew.unref();
+      const stop = renewing(key, leaseId, leaseMs);
       let released = false;
       return async () => {
         if (released) return;
         released = true;
-        clearInterval(renew);
+        stop();
         await concurrency.release(key, leaseId).catch(() => {});
+      };
+    },
+
+    /**
+     * A model call's whole admission in one Redis call (ADR 060): the request rates when the request hook deferred
+     * them (`requestRates`), the token and cost reservation, and a generation slot, all or nothing. Throws the 429
+     * (or 503, 400 for a bad max_tokens) of the first limit that refuses, request rates first. Without Redis (or
+     * while it fails) the same decisions are made on the local share, the slot by the concurrency limiter.
+     */
+    async admit(actor: Actor, input: ReservationInput, opts: AdmitOptions): Promise<Admission> {
+      const { tokens, costUsd, costMicro } = reservationSize(input);
+      const l = effectiveNow(actor.userId, actor.plan) ?? (await effective(actor.userId, actor.plan));
+      const rates = opts.requestRates ? requestCharges(actor, l) : [];
+      const reserved = tokenCharges(actor, l, tokens, costMicro, now());
+      const charges = rates.length > 0 ? [...rates, ...reserved] : reserved;
+      const cap = opts.generation ? l.concurrentGenerations : null;
+      const slotKey = generationsKey(actor.userId);
+      const lease = opts.generation;
+      const slot =
+        cap !== null && lease
+          ? { key: concurrencyRedisKey(slotKey), leaseId: lease.leaseId, max: cap, leaseMs: lease.leaseMs }
+          : undefined;
+      const result = await engine.charge(charges, slot);
+      if (result.slot === 'full' && cap !== null) throw generationsRefusal(cap);
+      decide(result, charges);
+      if (!result.allowed) throw refusal(result, charges);
+      let slotHeld = slot !== undefined;
+      let slotInRedis = result.slot === 'taken';
+      if (result.slot === 'local' && slot && cap !== null) {
+        // Decided without Redis: the slot comes from the concurrency limiter's local share (or its fail mode).
+        if (!(await concurrency.acquire(slotKey, slot.leaseId, cap, slot.leaseMs))) {
+          await engine.adjust(
+            charges,
+            charges.map((c) => -c.cost),
+            result.store,
+          );
+          throw generationsRefusal(cap);
+        }
+        slotInRedis = false;
+      }
+      if (slot) deps.onDecision?.('user_generations', 'allowed');
+      const stopRenew = slot ? renewing(slotKey, slot.leaseId, slot.leaseMs) : () => {};
+
+      /** Takes the slot out of our hands; returns how to free it with the next Redis call (if it is in Redis). */
+      const takeSlot = (): Pick<SlotRequest, 'key' | 'leaseId'> | undefined => {
+        if (!slot || !slotHeld) return undefined;
+        slotHeld = false;
+        stopRenew();
+        if (slotInRedis && result.store === 'redis') return { key: slot.key, leaseId: slot.leaseId };
+        // Taken locally (or the Redis call that would free it is not ours to make): the limiter frees it everywhere.
+        void concurrency.release(slotKey, slot.leaseId).catch(() => {});
+        return undefined;
+      };
+      let settled = false;
+      const finish = async (actualTokens: number | undefined, actualMicro: number) => {
+        const release = takeSlot();
+        // Reconcile only the reservation: the request rates stay charged.
+        const deltas =
+          settled || actualTokens === undefined
+            ? []
+            : charges.map((c, i) =>
+                i < rates.length ? 0 : c.unit === 'cost' ? actualMicro - costMicro : actualTokens - tokens,
+              );
+        settled = true;
+        if (deltas.length === 0 && !release) return;
+        await engine.adjust(charges, deltas, result.store, release);
+      };
+      const headers = (() => {
+        if (rates.length === 0) return {};
+        const item = tightest(result.items.slice(0, rates.length));
+        return item ? limitHeaders(item, false) : {};
+      })();
+      return {
+        tokens,
+        costUsd,
+        store: result.store,
+        headers,
+        async settle(actual) {
+          if (!actual) return finish(undefined, 0);
+          return finish(actual.inputTokens + actual.outputTokens, Math.ceil(actual.costUsd * MICRO));
+        },
+        release: () => finish(0, 0),
+        async freeSlot() {
+          const release = takeSlot();
+          if (release) await engine.adjust([], [], 'redis', release);
+        },
       };
     },
 
