@@ -15,7 +15,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
  * generator reads answers late and adds that lag to every figure.
  */
 
-export const REASONS = ['event_loop_delay', 'heap', 'rss', 'in_flight', '?'] as const;
+export const REASONS = ['event_loop_delay', 'event_loop_utilization', 'heap', 'rss', 'in_flight', '?'] as const;
 
 export interface Target {
   port: number;

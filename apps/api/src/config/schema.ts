@@ -54,6 +54,14 @@ const Server = Type.Object(
           description: 'Shed new requests (503) while the event-loop delay exceeds this; 0 disables.',
           ...env('OVERLOAD_MAX_EVENT_LOOP_DELAY_MS'),
         }),
+        maxEventLoopUtilization: Type.Number({
+          minimum: 0,
+          maximum: 1,
+          default: 0,
+          description:
+            'Shed while the event loop was busy (not waiting for I/O) more than this share of each of the last two sample intervals, e.g. 0.9; 0 disables. Requests waiting on the database or an upstream model do not raise it.',
+          ...env('OVERLOAD_MAX_EVENT_LOOP_UTILIZATION'),
+        }),
         maxHeapUsedBytes: Type.Integer({
           minimum: 0,
           default: 0,
@@ -75,7 +83,7 @@ const Server = Type.Object(
         sampleIntervalMs: Type.Integer({
           minimum: 5,
           default: 100,
-          description: 'How often event-loop delay and memory are sampled.',
+          description: 'How often event-loop delay, event-loop utilisation and memory are sampled.',
         }),
         retryAfterSec: Type.Integer({ minimum: 1, default: 2, description: 'Retry-After of a shed 503.' }),
       },

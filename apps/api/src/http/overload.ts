@@ -8,20 +8,26 @@ import { openAiErrorBody } from '../openai/errors.ts';
 import { isOpenAiSurface } from './errors.ts';
 import { genRequestId } from './request-id.ts';
 
-export type ShedReason = 'event_loop_delay' | 'heap' | 'rss' | 'in_flight';
-const REASONS: readonly ShedReason[] = ['event_loop_delay', 'heap', 'rss', 'in_flight'];
+export type ShedReason = 'event_loop_delay' | 'event_loop_utilization' | 'heap' | 'rss' | 'in_flight';
+const REASONS: readonly ShedReason[] = ['event_loop_delay', 'event_loop_utilization', 'heap', 'rss', 'in_flight'];
 type Thresholds = AppConfig['server']['overload'];
 
 const DETAIL = 'The server is overloaded; retry shortly.';
 
 /**
  * The shedding decision, free of Fastify: event-loop delay (two consecutive timer-drift samples above the threshold:
- * one long block, such as the boot, is not overload), heap and RSS (sampled on the same timer), and the count of
- * admitted requests that have not sent their response headers (an open stream has, so streams do not count).
+ * one long block, such as the boot, is not overload), event-loop utilisation (the share of each sample interval the
+ * loop spent running JavaScript and native callbacks rather than waiting for I/O, `performance.eventLoopUtilization`;
+ * the same two-sample rule), heap and RSS (sampled on the same timer), and the count of admitted requests that have
+ * not sent their response headers (an open stream has, so streams do not count).
  */
 export function createOverloadGate(o: Thresholds) {
   let previousLag = 0;
   let lastLag = 0;
+  const sampleElu = o.maxEventLoopUtilization > 0;
+  let eluMark = performance.eventLoopUtilization();
+  let previousElu = 0;
+  let lastElu = 0;
   let memory: ShedReason | null = null;
   const inFlight = new Set<ServerResponse>();
   const sampleMemory = o.maxHeapUsedBytes > 0 || o.maxRssBytes > 0;
@@ -32,6 +38,13 @@ export function createOverloadGate(o: Thresholds) {
     previousLag = lastLag;
     lastLag = Math.max(0, t - expected);
     expected = t + o.sampleIntervalMs;
+    if (sampleElu) {
+      // Busy share of the time since the previous sample (a late timer's window includes the long turn that made it late).
+      const now = performance.eventLoopUtilization();
+      previousElu = lastElu;
+      lastElu = performance.eventLoopUtilization(now, eluMark).utilization;
+      eluMark = now;
+    }
     if (sampleMemory) {
       const m = process.memoryUsage();
       memory =
@@ -42,7 +55,8 @@ export function createOverloadGate(o: Thresholds) {
             : null;
     }
   };
-  const sampler = o.maxEventLoopDelayMs > 0 || sampleMemory ? setInterval(sample, o.sampleIntervalMs) : undefined;
+  const sampler =
+    o.maxEventLoopDelayMs > 0 || sampleElu || sampleMemory ? setInterval(sample, o.sampleIntervalMs) : undefined;
   sampler?.unref();
 
   return {
@@ -50,6 +64,7 @@ export function createOverloadGate(o: Thresholds) {
     admit(res: ServerResponse): ShedReason | null {
       if (o.maxEventLoopDelayMs > 0 && Math.min(previousLag, lastLag) > o.maxEventLoopDelayMs)
         return 'event_loop_delay';
+      if (sampleElu && Math.min(previousElu, lastElu) > o.maxEventLoopUtilization) return 'event_loop_utilization';
       if (memory) return memory;
       if (o.maxInFlight > 0) {
         if (inFlight.size >= o.maxInFlight) {
@@ -100,7 +115,7 @@ export default fp(
       const registers = [app.metrics.registry];
       total = new Counter({
         name: 'genz_shed_requests_total',
-        help: 'Requests refused with 503 by load shedding, by reason (event_loop_delay | heap | rss | in_flight)',
+        help: 'Requests refused with 503 by load shedding, by reason (event_loop_delay | event_loop_utilization | heap | rss | in_flight)',
         labelNames: ['reason'] as const,
         registers,
       });
