@@ -239,8 +239,14 @@ export class GenerationManager {
     r.controller.abort(new DomainError('bad_request', 'stopped by the user'));
   }
 
-  /** Appends the `message` event and starts the worker; resolves once followers can attach. */
-  async start(input: StartInput): Promise<void> {
+  /**
+   * Hands the `message` event to this process's followers and starts the worker, which appends that event to the
+   * buffer before anything else. Resolves at once: the sender's stream gets `message` without waiting for the
+   * buffer. This is the one event delivered before it is stored: a new stream has no writer to fence it (the
+   * append cannot be refused), and a follower elsewhere that subscribes before it lands fills the hole from the
+   * buffer, as for any late notification. A failed append is logged, as before, and the reply goes on.
+   */
+  start(input: StartInput): void {
     const gid = input.generation.id;
     const running: Running = {
       actor: input.actor,
@@ -251,14 +257,15 @@ export class GenerationManager {
     };
     this.running.set(gid, running);
     const ev: StreamEvent = { seq: 1, event: 'message', data: JSON.stringify(input.messageEvent) };
-    await this.buffer
-      .append(gid, ev)
-      .catch((err: unknown) => this.log.warn({ err, generationId: gid }, 'stream buffer append failed'));
     deliver(running, ev);
-    const task = this.run(input, running).finally(() => {
-      this.running.delete(gid);
-      this.tasks.delete(task);
-    });
+    const task = this.buffer
+      .append(gid, ev)
+      .catch((err: unknown) => this.log.warn({ err, generationId: gid }, 'stream buffer append failed'))
+      .then(() => this.run(input, running))
+      .finally(() => {
+        this.running.delete(gid);
+        this.tasks.delete(task);
+      });
     this.tasks.add(task);
   }
 

@@ -84,9 +84,14 @@ it('list conversations: first and later pages come from conversations_list_idx',
   const page = await repo.listConversations(t.db, target, { archived: false, limit: 21 });
   expect(page).toHaveLength(21);
   const last = page.at(-1);
-  for (const after of [undefined, last ? { pinned: last.pinned, updatedAt: last.updatedAt, id: last.id } : undefined]) {
-    const q = repo.listConversationsQuery(t.db, target, { archived: false, limit: 21, ...(after ? { after } : {}) });
-    const p = await plan(q.getSQL());
+  for (const after of [
+    undefined,
+    last ? { pinned: last.pinned, updatedAt: new Date(last.updatedAt), id: last.id } : undefined,
+  ]) {
+    const st = repo.listConversationsStatement(target, { archived: false, limit: 21, ...(after ? { after } : {}) });
+    const p = (await repo.namedRows<{ 'QUERY PLAN': string }>(t.db, undefined, `explain ${st.text}`, st.values))
+      .map((r) => r['QUERY PLAN'])
+      .join('\n');
     expect(p).toMatch(/Index (Only )?Scan/);
     expect(p).toContain('conversations_list_idx');
     expect(p).not.toContain('Seq Scan on conversations');

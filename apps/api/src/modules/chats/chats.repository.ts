@@ -10,7 +10,7 @@ import type {
   ShareRow,
   ShareSnapshot,
 } from '@genz/db/schema';
-import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { Actor } from '../../http/actor.ts';
 
 /**
@@ -63,39 +63,90 @@ export async function getConversation(db: Db, actor: Actor, id: string): Promise
   return row;
 }
 
-/** Newest activity first, pinned first (archived lists are by activity only). Keyset on (pinned, updated_at, id). */
-export function listConversationsQuery(
-  db: Db,
-  actor: Actor,
-  opts: { archived: boolean; limit: number; after?: ConversationKey },
-) {
-  const where: (SQL | undefined)[] = [eq(conversations.userId, actor.userId), isNull(conversations.deletedAt)];
-  where.push(opts.archived ? isNotNull(conversations.archivedAt) : isNull(conversations.archivedAt));
-  const a = opts.after;
-  if (a) {
-    where.push(
-      opts.archived
-        ? sql`(${conversations.updatedAt}, ${conversations.id}) < (${a.updatedAt.toISOString()}::timestamptz, ${a.id}::uuid)`
-        : sql`(${conversations.pinned}, ${conversations.updatedAt}, ${conversations.id}) < (${a.pinned}, ${a.updatedAt.toISOString()}::timestamptz, ${a.id}::uuid)`,
-    );
+/**
+ * A statement run by its fixed text under `name`: on PostgreSQL a named prepared statement (parsed and planned once
+ * per connection, then only bound and executed; no `name`: an unnamed one), on PGlite a plain query. The rows come back as the driver parses
+ * them, with no ORM mapping: callers select text where they want text.
+ */
+type RawClient = {
+  query(
+    query: { name?: string; text: string; values: unknown[] } | string,
+    values?: unknown[],
+  ): Promise<{ rows: unknown[] }>;
+};
+
+export async function namedRows<T>(db: Db, name: string | undefined, text: string, values: unknown[]): Promise<T[]> {
+  const client = (db as unknown as { $client: RawClient }).$client;
+  // node-postgres' Pool (it counts its clients); PGlite takes the text and values as arguments
+  if ('totalCount' in client) {
+    return (await client.query(name === undefined ? { text, values } : { name, text, values })).rows as T[];
   }
-  const order = opts.archived
-    ? [desc(conversations.updatedAt), desc(conversations.id)]
-    : [desc(conversations.pinned), desc(conversations.updatedAt), desc(conversations.id)];
-  return db
-    .select()
-    .from(conversations)
-    .where(and(...where))
-    .orderBy(...order)
-    .limit(opts.limit);
+  return (await client.query(text, values)).rows as T[];
 }
 
+/** An ISO 8601 timestamp in UTC with milliseconds, as `Date.prototype.toISOString` writes it. */
+const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/** One listed conversation as the API answers it (service conversationView), built by PostgreSQL as JSON text. */
+const conversationJson = `json_build_object('id', id, 'title', title, 'pinned', pinned, 'archived', archived_at is not null,
+  'settings', settings, 'activeLeafId', active_leaf_id, 'createdAt', ${iso('created_at')}, 'updatedAt', ${iso('updated_at')})::text`;
+
+/** The list statements, by (archived, keyset): fixed texts, so each is prepared once per connection. */
+const listStatements = new Map<string, string>();
+for (const archived of [false, true]) {
+  for (const after of [false, true]) {
+    const keyset = !after
+      ? ''
+      : archived
+        ? 'and (updated_at, id) < ($3::timestamptz, $4::uuid)'
+        : 'and (pinned, updated_at, id) < ($5::boolean, $3::timestamptz, $4::uuid)';
+    const order = archived ? 'updated_at desc, id desc' : 'pinned desc, updated_at desc, id desc';
+    listStatements.set(
+      `chats_list_${archived ? 'archived' : 'live'}${after ? '_after' : ''}`,
+      `select ${conversationJson} as json, pinned, ${iso('updated_at')} as "updatedAt", id
+         from conversations
+        where user_id = $1::uuid and deleted_at is null and archived_at is ${archived ? 'not null' : 'null'} ${keyset}
+        order by ${order}
+        limit $2::int`,
+    );
+  }
+}
+
+/** A listed conversation: its JSON (the API's view of it) and its keyset key. */
+export interface ListedConversation {
+  json: string;
+  pinned: boolean;
+  /** ISO 8601, as in the JSON (the cursor's form). */
+  updatedAt: string;
+  id: string;
+}
+
+/** The list statement for these options: its name, fixed text and values (EXPLAIN in chats.queries.db.test.ts). */
+export function listConversationsStatement(
+  actor: Actor,
+  opts: { archived: boolean; limit: number; after?: ConversationKey },
+): { name: string; text: string; values: unknown[] } {
+  const name = `chats_list_${opts.archived ? 'archived' : 'live'}${opts.after ? '_after' : ''}`;
+  const a = opts.after;
+  const values: unknown[] = [actor.userId, opts.limit];
+  if (a) {
+    values.push(a.updatedAt.toISOString(), a.id);
+    if (!opts.archived) values.push(a.pinned);
+  }
+  return { name, text: listStatements.get(name) ?? '', values };
+}
+
+/**
+ * Newest activity first, pinned first (archived lists are by activity only). Keyset on (pinned, updated_at, id).
+ * One prepared statement; each row comes back as the JSON the API sends (no ORM mapping, no serialisation here).
+ */
 export async function listConversations(
   db: Db,
   actor: Actor,
   opts: { archived: boolean; limit: number; after?: ConversationKey },
-): Promise<ConversationRow[]> {
-  return listConversationsQuery(db, actor, opts);
+): Promise<ListedConversation[]> {
+  const st = listConversationsStatement(actor, opts);
+  return namedRows<ListedConversation>(db, st.name, st.text, st.values);
 }
 
 export async function updateConversation(
@@ -223,10 +274,10 @@ export async function latestMessage(db: Db, actor: Actor, conversationId: string
   return row;
 }
 
-const messageColumns = sql.raw(
+const messageColumnList =
   'user_id, id, conversation_id, parent_id, role, content, status, generation_id, model, provider, deployment, ' +
-    'tokens_in, tokens_out, cost_usd, error, created_at',
-);
+  'tokens_in, tokens_out, cost_usd, error, created_at';
+const messageColumns = sql.raw(messageColumnList);
 
 type RawMessage = {
   user_id: string;
@@ -301,28 +352,70 @@ export async function branchUpwards(
   return rows.map(fromRaw);
 }
 
+/** A conversation as the service uses it (every column but the search vector). */
+export type Conversation = Omit<ConversationRow, 'titleTsv'>;
+
+/** The branch statement's text (branchSql's) for a prepared statement: $1 user, $2 conversation, $3 limit. */
+const BRANCH_TEXT = (leaf: string) => `with recursive branch as (
+    select ${messageColumnList}, 1 as depth from messages
+     where user_id = $1::uuid and id = ${leaf} and conversation_id = $2::uuid
+    union all
+    select m.user_id, m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.generation_id,
+           m.model, m.provider, m.deployment, m.tokens_in, m.tokens_out, m.cost_usd, m.error, m.created_at,
+           b.depth + 1
+      from branch b join messages m on m.id = b.parent_id
+     where m.user_id = $1::uuid and b.depth < $3::int
+  )
+  select * from branch limit $3::int`;
+
+const CONVERSATION_WITH_BRANCH = `select c.user_id, c.id, c.title, c.title_source, c.pinned, c.settings, c.active_leaf_id,
+       c.created_at, c.updated_at, c.archived_at, c.deleted_at,
+       (select coalesce(json_agg(b.* order by b.depth desc), '[]'::json) from (${BRANCH_TEXT('c.active_leaf_id')}) b) as branch
+  from conversations c
+ where c.user_id = $1::uuid and c.id = $2::uuid and c.deleted_at is null`;
+
 /**
- * A conversation and its active branch (at most `limit` messages, oldest first) in one statement: what a send
- * reads before it writes (the reply's history), one round trip instead of two.
+ * A conversation and its active branch (at most `limit` messages, oldest first) in one prepared statement: what a
+ * send reads before it writes (the reply's history), one round trip instead of two.
  */
 export async function getConversationWithBranch(
   db: Db,
   actor: Actor,
   id: string,
   limit: number,
-): Promise<{ conversation: ConversationRow; branch: MessageView[] } | undefined> {
-  const branch = branchSql(actor, id, sql`${conversations.activeLeafId}`, limit);
-  const [row] = await db
-    .select({
-      conversation: conversations,
-      branch: sql<RawMessage[]>`(select coalesce(json_agg(b.* order by b.depth desc), '[]'::json) from (${branch}) b)`,
-    })
-    .from(conversations)
-    .where(and(eq(conversations.userId, actor.userId), eq(conversations.id, id), isNull(conversations.deletedAt)))
-    .limit(1);
-  if (!row) return undefined;
-  const raw = typeof row.branch === 'string' ? (JSON.parse(row.branch) as RawMessage[]) : row.branch;
-  return { conversation: row.conversation, branch: raw.map(fromRaw) };
+): Promise<{ conversation: Conversation; branch: MessageView[] } | undefined> {
+  const [r] = await namedRows<{
+    user_id: string;
+    id: string;
+    title: string | null;
+    title_source: 'auto' | 'user';
+    pinned: boolean;
+    settings: ChatSettings;
+    active_leaf_id: string | null;
+    created_at: Date;
+    updated_at: Date;
+    archived_at: Date | null;
+    deleted_at: Date | null;
+    branch: RawMessage[] | string;
+  }>(db, 'chats_conversation_with_branch', CONVERSATION_WITH_BRANCH, [actor.userId, id, limit]);
+  if (!r) return undefined;
+  const raw = typeof r.branch === 'string' ? (JSON.parse(r.branch) as RawMessage[]) : r.branch;
+  return {
+    conversation: {
+      userId: r.user_id,
+      id: r.id,
+      title: r.title,
+      titleSource: r.title_source,
+      pinned: r.pinned,
+      settings: r.settings,
+      activeLeafId: r.active_leaf_id,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      archivedAt: r.archived_at,
+      deletedAt: r.deleted_at,
+    },
+    branch: raw.map(fromRaw),
+  };
 }
 
 /** A message as a page lists it: with every message under the same parent (itself included), oldest first. */
@@ -465,34 +558,40 @@ export async function startGeneration(
 ): Promise<GenerationRow> {
   const at = s.at.toISOString();
   const g = s.generation;
-  const rows = sql.join(
-    s.messages.map(
-      (m) =>
-        sql`(${actor.userId}::uuid, ${m.id ?? null}::uuid, ${m.conversationId}::uuid, ${m.parentId}::uuid, ${m.role},
-             ${JSON.stringify(m.content)}::jsonb, ${m.status ?? 'complete'}, ${m.generationId ?? null}::uuid,
-             ${m.model ?? null}, ${(m.createdAt ?? s.at).toISOString()}::timestamptz)`,
-    ),
-    sql`, `,
+  const values: unknown[] = [actor.userId, at];
+  const p = (value: unknown) => `$${values.push(value)}`;
+  const rows = s.messages.map(
+    (m) =>
+      `($1::uuid, ${p(m.id ?? null)}::uuid, ${p(m.conversationId)}::uuid, ${p(m.parentId)}::uuid, ${p(m.role)}, ` +
+      `${p(JSON.stringify(m.content))}::jsonb, ${p(m.status ?? 'complete')}, ${p(m.generationId ?? null)}::uuid, ` +
+      `${p(m.model ?? null)}, ${p((m.createdAt ?? s.at).toISOString())}::timestamptz)`,
   );
   const title =
     s.autoTitle === null
-      ? sql`title`
-      : sql`case when title is null and title_source = 'auto' then ${s.autoTitle} else title end`;
+      ? 'title'
+      : `case when title is null and title_source = 'auto' then ${p(s.autoTitle)} else title end`;
+  const conv = p(g.conversationId);
   const key =
     s.idempotencyKey === undefined
-      ? sql``
-      : sql`, k as (update idempotency_keys set generation_id = ${g.id}::uuid
-                     where user_id = ${actor.userId}::uuid and key = ${s.idempotencyKey})`;
-  await db.execute(
-    sql`with m as (insert into messages (user_id, id, conversation_id, parent_id, role, content, status, generation_id,
-                                         model, created_at) values ${rows}),
-             c as (update conversations set active_leaf_id = ${g.assistantMessageId}::uuid, updated_at = ${at}::timestamptz,
-                          title = ${title}
-                    where user_id = ${actor.userId}::uuid and id = ${g.conversationId}::uuid and deleted_at is null)${key}
-        insert into generations (user_id, id, conversation_id, user_message_id, assistant_message_id, status, owner,
-                                 heartbeat_at, last_seq, created_at)
-        values (${actor.userId}::uuid, ${g.id}::uuid, ${g.conversationId}::uuid, ${g.userMessageId}::uuid,
-                ${g.assistantMessageId}::uuid, 'streaming', ${s.owner}, ${at}::timestamptz, 0, ${at}::timestamptz)`,
+      ? ''
+      : `, k as (update idempotency_keys set generation_id = ${p(g.id)}::uuid
+                  where user_id = $1::uuid and key = ${p(s.idempotencyKey)})`;
+  const assistant = p(g.assistantMessageId);
+  // One fixed text per shape (how many messages, a title or not, a key or not): a prepared statement each.
+  const name = `chats_start_${s.messages.length}${s.autoTitle === null ? '' : '_t'}${key ? '_k' : ''}`;
+  await namedRows(
+    db,
+    name,
+    `with m as (insert into messages (user_id, id, conversation_id, parent_id, role, content, status, generation_id,
+                                      model, created_at) values ${rows.join(', ')}),
+          c as (update conversations set active_leaf_id = ${assistant}::uuid, updated_at = $2::timestamptz,
+                       title = ${title}
+                 where user_id = $1::uuid and id = ${conv}::uuid and deleted_at is null)${key}
+     insert into generations (user_id, id, conversation_id, user_message_id, assistant_message_id, status, owner,
+                              heartbeat_at, last_seq, created_at)
+     values ($1::uuid, ${p(g.id)}::uuid, ${conv}::uuid, ${p(g.userMessageId)}::uuid, ${assistant}::uuid, 'streaming',
+             ${p(s.owner)}, $2::timestamptz, 0, $2::timestamptz)`,
+    values,
   );
   return {
     userId: actor.userId,
@@ -534,21 +633,30 @@ export async function finishReply(
   },
   guard: { owner: string } | { staleBefore: Date },
 ): Promise<{ generation: Pick<GenerationRow, 'id' | 'status'>; message: FinishedMessage } | undefined> {
-  const at = values.at.toISOString();
   const m = values.message;
-  const set: SQL[] = [sql`content = ${JSON.stringify(values.content)}::jsonb`, sql`status = ${values.status}`];
-  if (m.model !== undefined) set.push(sql`model = ${m.model}`);
-  if (m.provider !== undefined) set.push(sql`provider = ${m.provider}`);
-  if (m.deployment !== undefined) set.push(sql`deployment = ${m.deployment}`);
-  if (m.tokensIn !== undefined) set.push(sql`tokens_in = ${m.tokensIn}::int`);
-  if (m.tokensOut !== undefined) set.push(sql`tokens_out = ${m.tokensOut}::int`);
-  if (m.costUsd !== undefined) set.push(sql`cost_usd = ${m.costUsd}::float8`);
-  if (m.error !== undefined) set.push(sql`error = ${m.error === null ? null : JSON.stringify(m.error)}::jsonb`);
+  const params: unknown[] = [actor.userId, values.at.toISOString(), gen.id, values.status];
+  const p = (value: unknown) => `$${params.push(value)}`;
+  const set = [`content = ${p(JSON.stringify(values.content))}::jsonb`, 'status = $4'];
+  // The columns written differ (the reaper writes none of them): the statement's name says which, so each shape
+  // is a prepared statement of its own.
+  let shape = '';
+  const column = (name: string, value: unknown, cast = '') => {
+    shape += value === undefined ? '0' : '1';
+    if (value !== undefined) set.push(`${name} = ${p(value)}${cast}`);
+  };
+  column('model', m.model);
+  column('provider', m.provider);
+  column('deployment', m.deployment);
+  column('tokens_in', m.tokensIn, '::int');
+  column('tokens_out', m.tokensOut, '::int');
+  column('cost_usd', m.costUsd, '::float8');
+  column('error', m.error === undefined ? undefined : m.error === null ? null : JSON.stringify(m.error), '::jsonb');
   const live =
     'owner' in guard
-      ? sql`owner = ${guard.owner}`
-      : sql`heartbeat_at < ${guard.staleBefore.toISOString()}::timestamptz`;
-  const rows = await executeRows<{
+      ? `owner = ${p(guard.owner)}`
+      : `heartbeat_at < ${p(guard.staleBefore.toISOString())}::timestamptz`;
+  const name = `chats_finish_${'owner' in guard ? 'o' : 's'}_${shape}`;
+  const rows = await namedRows<{
     id: string;
     status: GenerationStatus;
     m_id: string | null;
@@ -562,24 +670,26 @@ export async function finishReply(
     error: { code: string; detail: string } | string | null;
   }>(
     db,
-    sql`with g as (
-          update generations set status = ${values.status}, last_seq = ${values.lastSeq}::int, finished_at = ${at}::timestamptz
-           where user_id = ${actor.userId}::uuid and id = ${gen.id}::uuid and status = 'streaming' and ${live}
+    name,
+    `with g as (
+          update generations set status = $4, last_seq = ${p(values.lastSeq)}::int, finished_at = $2::timestamptz
+           where user_id = $1::uuid and id = $3::uuid and status = 'streaming' and ${live}
           returning id, status),
         m as (
-          update messages set ${sql.join(set, sql`, `)}
-           where user_id = ${actor.userId}::uuid and id = ${gen.assistantMessageId}::uuid and status = 'streaming'
+          update messages set ${set.join(', ')}
+           where user_id = $1::uuid and id = ${p(gen.assistantMessageId)}::uuid and status = 'streaming'
              and exists (select 1 from g)
           returning id, status, model, provider, deployment, tokens_in, tokens_out, cost_usd, error),
         c as (
-          update conversations set updated_at = ${at}::timestamptz
-           where user_id = ${actor.userId}::uuid and id = ${gen.conversationId}::uuid and deleted_at is null
+          update conversations set updated_at = $2::timestamptz
+           where user_id = $1::uuid and id = ${p(gen.conversationId)}::uuid and deleted_at is null
              and exists (select 1 from g))
         select g.id, g.status, m.id as m_id, m.status as m_status, m.model, m.provider, m.deployment, m.tokens_in,
                m.tokens_out, m.cost_usd, m.error,
                -- fails the statement (so nothing above is written) when the message was not streaming
                case when m.id is null then (g.id::text || ': assistant message of a live generation is not streaming')::int end as broken
           from g left join m on true`,
+    params,
   );
   const r = rows[0];
   if (!r || r.m_id === null) return undefined;

@@ -81,6 +81,20 @@ describe('conversations', () => {
     expect(new Set(seen)).toEqual(new Set(['chat 1', 'Renamed', 'chat 2', 'chat 4']));
     const archived = await svc.listConversations(user, { archived: true });
     expect(archived.items.map((c) => c.title)).toEqual(['chat 3']);
+    // A listed conversation (its JSON is built by the list statement) is exactly the conversation's own view.
+    const set = await svc.updateConversation(user, made[2]?.id ?? '', {
+      settings: { systemPrompt: 'Be "brief".\nÜnïcode ok', params: { temperature: 0.25, maxTokens: 64 } },
+    });
+    for (const opts of [
+      {},
+      { archived: true },
+      { limit: 1, cursor: (await svc.listConversations(user, { limit: 1 })).nextCursor ?? '' },
+    ]) {
+      for (const item of (await svc.listConversations(user, opts)).items) {
+        expect(item).toEqual(await svc.getConversation(user, item.id));
+      }
+    }
+    expect((await svc.listConversations(user)).items.find((c) => c.id === set.id)).toEqual(set);
 
     await expect(svc.listConversations(user, { cursor: 'not-a-cursor' })).rejects.toMatchObject({
       code: 'invalid_cursor',

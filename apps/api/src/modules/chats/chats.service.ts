@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { decodeCursor, encodeCursor } from '@genz/contracts';
 import { type Db, uuidv7 } from '@genz/db';
-import type { ChatSettings, ContentPart, ConversationRow, PresetRow, ShareSnapshot } from '@genz/db/schema';
+import type { ChatSettings, ContentPart, PresetRow, ShareSnapshot } from '@genz/db/schema';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import type { Actor } from '../../http/actor.ts';
@@ -95,7 +95,7 @@ const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v
 /** `siblingIds` of a listed message name at most this many branches (the oldest). */
 const MAX_SIBLINGS = 100;
 
-export const conversationView = (c: ConversationRow): ConversationView => ({
+export const conversationView = (c: repo.Conversation): ConversationView => ({
   id: c.id,
   title: c.title,
   pinned: c.pinned,
@@ -193,7 +193,7 @@ export function createChatsService(ctx: ChatsContext) {
     }
   }
 
-  function modelFor(actor: Actor, conversation: ConversationRow, requested?: string): string {
+  function modelFor(actor: Actor, conversation: repo.Conversation, requested?: string): string {
     const model = requested ?? conversation.settings.model ?? config.defaultModel ?? ctx.providers.aliases()[0]?.name;
     if (!model) throw new DomainError('model_not_found', 'No model is configured.');
     // model_not_found (400) and a model outside the user's plan (403) before anything is written
@@ -267,7 +267,7 @@ export function createChatsService(ctx: ChatsContext) {
     if (drop > 0) request.messages.splice(first, drop);
   }
 
-  async function maybeRetitle(actor: Actor, conversation: ConversationRow, userText: string, reply: ContentPart[]) {
+  async function maybeRetitle(actor: Actor, conversation: repo.Conversation, userText: string, reply: ContentPart[]) {
     if (!config.titleModel || conversation.title !== null) return;
     const answer = textOf(reply);
     const result = await ctx.providers.completeChat(
@@ -305,7 +305,7 @@ export function createChatsService(ctx: ChatsContext) {
   /** Shared by send and regenerate: one statement (repo.startGeneration), then the worker starts. */
   async function startGeneration(
     actor: Actor,
-    conversation: ConversationRow,
+    conversation: repo.Conversation,
     input: {
       userMessage: { content: string; parentId: string | null } | null;
       replyParentId: string | null;
@@ -384,7 +384,7 @@ export function createChatsService(ctx: ChatsContext) {
       const firstExchange = conversation.title === null && input.userMessage !== null;
       // Both before the first event: a client that reloads the list on `message` sees the conversation moved up.
       const listChanged = ctx.chatCache.changed(actor.userId);
-      await ctx.generations.start({
+      ctx.generations.start({
         actor,
         generation,
         request,
@@ -420,7 +420,7 @@ export function createChatsService(ctx: ChatsContext) {
 
   const requestHash = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('base64url');
 
-  async function resolveParent(actor: Actor, conversation: ConversationRow, parentId: string | null | undefined) {
+  async function resolveParent(actor: Actor, conversation: repo.Conversation, parentId: string | null | undefined) {
     if (parentId === undefined) return conversation.activeLeafId;
     if (parentId === null) return null;
     if (!isUuid(parentId)) throw messageNotFound();
@@ -530,13 +530,10 @@ export function createChatsService(ctx: ChatsContext) {
       });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      return JSON.stringify({
-        items: page.map(conversationView),
-        nextCursor:
-          rows.length > limit && last
-            ? encodeCursor([last.pinned ? 1 : 0, last.updatedAt.toISOString(), last.id])
-            : null,
-      });
+      // Each item is already the JSON of its conversationView (built by the statement): only the frame is written.
+      const nextCursor =
+        rows.length > limit && last ? encodeCursor([last.pinned ? 1 : 0, last.updatedAt, last.id]) : null;
+      return `{"items":[${page.map((r) => r.json).join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`;
     };
     // The first page is what every page load asks for: it is cached; later pages are read each time.
     return after ? load() : ctx.chatCache.page(actor.userId, `${archived ? 1 : 0}:${limit}`, load);
@@ -664,7 +661,7 @@ export function createChatsService(ctx: ChatsContext) {
       checkContent(input.content);
       // A reply to the active leaf (the usual send) reads the conversation and its history in one statement.
       let branch: repo.MessageView[] | undefined;
-      let conversation: ConversationRow;
+      let conversation: repo.Conversation;
       if (input.parentId === undefined) {
         if (!isUuid(conversationId)) throw conversationNotFound();
         const read = await repo.getConversationWithBranch(db, actor, conversationId, config.maxHistoryMessages);
