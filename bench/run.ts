@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
@@ -46,6 +46,13 @@ const { values: args, positionals } = parseArgs({
     param: { type: 'string', multiple: true, default: [] },
     'no-append': { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
+    // Idle wait after the load before the "after" RSS sample. V8's memory reducer checks 8 s after the last full GC
+    // and waits again while anything still allocates; its "Mark-Compact (reduce)" GCs, which shrink the heap and give
+    // pages back, came 21 s after the router run's load (--trace-gc). A sample 10 s after the load caught the peak.
+    settle: { type: 'string', default: '60' },
+    // Diagnostics: extra Node flags for the API processes (e.g. --api-node-args=--trace-gc); the tail of each API
+    // process' output is saved to the temp directory.
+    'api-node-args': { type: 'string', default: '' },
   },
 });
 
@@ -69,6 +76,8 @@ const durationS = positiveInt('duration', args.duration, 600);
 const connections = positiveInt('connections', args.connections, 1000);
 const warmupS = positiveInt('warmup', args.warmup, 60);
 const rounds = positiveInt('rounds', args.rounds, 20);
+const settleS = positiveInt('settle', args.settle, 600);
+const apiNodeArgs = args['api-node-args'].split(' ').filter(Boolean);
 const params = new Map<string, string>();
 for (const p of args.param) {
   const at = p.indexOf('=');
@@ -360,8 +369,8 @@ try {
   };
   // --cpu-prof: V8 CPU profiles of the API processes over the whole run (written when they exit after SIGTERM).
   const profile = args['cpu-prof']
-    ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'results', `profile-${stamp}`)}`]
-    : [];
+    ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'results', `profile-${stamp}`)}`, ...apiNodeArgs]
+    : apiNodeArgs;
   const redisEnv: Record<string, string> = redisUrl
     ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `{bench${stamp}}:` }
     : {};
@@ -467,17 +476,20 @@ try {
     console.error('  scenario measurements');
     await scenario.measure(ctx, results);
   }
-  // RSS after the load: a settle for timers, sockets and the usage writer to drain, then one sample per process.
-  await sleep(10_000);
+  // RSS after the load: idle for `--settle` seconds (timers, sockets and the usage writer drain; V8's memory
+  // reducer collects and returns pages), then the last sample per process. The 10 s figure shows the curve.
+  const loadEnded = performance.now();
+  await sleep(settleS * 1000);
   const rssRows = wholeRun.map(({ name, sampler }) => {
     const samples = sampler.stop();
     const idle = (before[name] as ProcSample).rssBytes / MiB;
     const peak = Math.max(...samples.map((x) => x.rssBytes)) / MiB;
+    const at10 = (samples.find((x) => x.at >= loadEnded + 10_000) ?? samples[samples.length - 1]) as ProcSample;
     const after = (samples[samples.length - 1] as ProcSample).rssBytes / MiB;
-    return `| ${name} | ${idle.toFixed(0)} | ${peak.toFixed(0)} | ${after.toFixed(0)} | ${(((after - idle) / idle) * 100).toFixed(1)}% |`;
+    return `| ${name} | ${idle.toFixed(0)} | ${peak.toFixed(0)} | ${(at10.rssBytes / MiB).toFixed(0)} | ${after.toFixed(0)} | ${(((after - idle) / idle) * 100).toFixed(1)}% |`;
   });
   scenarioNotes.push(
-    `RSS over the whole run (MiB; idle before any load, peak over every phase, after a 10 s settle):\n\n  | server | idle | peak | after | after vs idle |\n  | --- | ---: | ---: | ---: | ---: |\n${rssRows.map((r) => `  ${r}`).join('\n')}`,
+    `RSS over the whole run (MiB; idle before any load, peak over every phase, 10 s after the load, after ${settleS} s idle):\n\n  | server | idle | peak | 10 s after | after ${settleS} s | after vs idle |\n  | --- | ---: | ---: | ---: | ---: | ---: |\n${rssRows.map((r) => `  ${r}`).join('\n')}`,
   );
 
   const summary = summarise(results);
@@ -517,6 +529,14 @@ try {
 } finally {
   if (context && scenario.teardown) {
     await scenario.teardown(context).catch((err: Error) => console.error(`teardown: ${err.message}`));
+  }
+  if (apiNodeArgs.length > 0) {
+    for (const child of children) {
+      if (!child.name.startsWith('api')) continue;
+      const file = join(tmpdir(), `bench-${scenario.name}-${stamp}-${child.name}.log`);
+      writeFileSync(file, child.output());
+      console.error(`  ${child.name} output (last 64 KiB): ${file}`);
+    }
   }
   for (const child of children.reverse()) await stopChild(child);
   for (const name of databases) {
