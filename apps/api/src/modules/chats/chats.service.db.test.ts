@@ -82,6 +82,7 @@ describe('conversations', () => {
     const archived = await svc.listConversations(user, { archived: true });
     expect(archived.items.map((c) => c.title)).toEqual(['chat 3']);
     // A listed conversation (its JSON is built by the list statement) is exactly the conversation's own view.
+    await svc.updateConversation(user, made[4]?.id ?? '', { title: 'Quote " back\\slash\ttab\u0001 ünï 😀 </script>' });
     const set = await svc.updateConversation(user, made[2]?.id ?? '', {
       settings: { systemPrompt: 'Be "brief".\nÜnïcode ok', params: { temperature: 0.25, maxTokens: 64 } },
     });
