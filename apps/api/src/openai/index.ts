@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { DomainError } from '../http/errors.ts';
 import type { ChatRequest } from '../modules/providers/providers.types.ts';
-import { estimateTokens, type RequestContext } from '../modules/providers/router.ts';
+import { estimateTokens, type RequestContext, type StreamResult } from '../modules/providers/router.ts';
 import { guardGeneration } from '../modules/rate-limit/generation-guard.ts';
 import { fromCompletion, type ResponsesRequest, toChatRequest, toResponseEvents } from './responses.ts';
 import { ChatCompletionBody, EmbeddingsBody, ResponsesBody } from './schemas.ts';
@@ -82,13 +82,7 @@ const maxTokensOf = (body: ChatRequest) =>
     ? { maxTokens: body.max_completion_tokens ?? undefined, maxTokensParam: 'max_completion_tokens' }
     : { maxTokens: body.max_tokens ?? undefined, maxTokensParam: 'max_tokens' };
 
-function sendSse(
-  reply: FastifyReply,
-  request: FastifyRequest,
-  deployment: string,
-  overheadUs: number,
-  body: AsyncIterable<string>,
-) {
+function sseHeaders(reply: FastifyReply, request: FastifyRequest, deployment: string, overheadUs: number) {
   reply
     .header('x-genz-deployment', deployment)
     .header('x-genz-overhead-us', String(overheadUs))
@@ -96,7 +90,32 @@ function sendSse(
     .header('cache-control', 'no-cache, no-transform')
     .header('x-accel-buffering', 'no');
   request.log.debug({ deployment, overheadUs }, 'stream committed');
+}
+
+function sendSse(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  deployment: string,
+  overheadUs: number,
+  body: AsyncIterable<string>,
+) {
+  sseHeaders(reply, request, deployment, overheadUs);
   return reply.send(Readable.from(body, { objectMode: false }));
+}
+
+/**
+ * A committed chat-completions stream, written straight to the socket: the reply is hijacked (no stream pipe between
+ * the router and the response) and the router writes each upstream read as it arrives. Headers set on the reply
+ * (limits, the request id the onSend hook would add) go out with the first bytes; onResponse hooks still run when
+ * the response finishes.
+ */
+function pipeSse(reply: FastifyReply, request: FastifyRequest, result: StreamResult) {
+  sseHeaders(reply, request, result.deployment.id, result.overheadUs);
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), 'x-request-id': request.id });
+  result.pipe(res);
+  return reply;
 }
 
 /**
@@ -126,7 +145,7 @@ export default fp(
         });
         if (body.stream) {
           const result = await limited(guard, ctx, () => app.providers.streamChat(body, ctx));
-          return sendSse(reply, request, result.deployment.id, result.overheadUs, result.sse);
+          return pipeSse(reply, request, result);
         }
         const result = await limited(guard, ctx, () => app.providers.completeChat(body, ctx));
         return reply

@@ -121,6 +121,31 @@ export interface Frame {
   finishReason: string | null;
 }
 
+/**
+ * Where a committed stream's events go once the first token is out (router relay): pushed per upstream read, with no
+ * promise or parsed object per event. Calls stop after `end` or `error`.
+ */
+export interface FrameSink {
+  /** Whole SSE events for the client, in order. false: the client is slow; the source pauses until `resume()`. */
+  data(sse: Buffer | string): boolean;
+  /** Usage the upstream reported (the last report counts). */
+  usage(usage: Usage): void;
+  /** The upstream finished cleanly (its `[DONE]`, or its end after a finish_reason). */
+  end(): void;
+  /** The upstream failed (an in-body error, a malformed or truncated stream, a reset, an abort). */
+  error(err: unknown): void;
+}
+
+/**
+ * An adapter stream that can also push (the OpenAI wire): read as an iterator until the first token, then `tap`
+ * hands what is still queued and every later read to the sink. Usage-only events reach the client only with
+ * `includeUsage`.
+ */
+export interface TappableStream extends AsyncIterator<Frame> {
+  tap(sink: FrameSink, includeUsage: boolean): void;
+  resume(): void;
+}
+
 export interface AttemptInput {
   deployment: Deployment;
   body: ChatRequest;

@@ -13,8 +13,10 @@ import type {
   CompletionResult,
   Deployment,
   Frame,
+  FrameSink,
   ProviderKind,
   RoutingConfig,
+  TappableStream,
   Usage,
 } from './providers.types.ts';
 import type { DeploymentStats, RetryBudget, Stats } from './stats.ts';
@@ -45,13 +47,35 @@ export interface Needs {
   tokens: number;
 }
 
+/** Where a stream's SSE text goes (an HTTP response): writes return false when the client's buffer is full. */
+export interface SseOut {
+  write(chunk: string | Buffer): boolean;
+  end(): void;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+  readonly destroyed: boolean;
+}
+
 export interface StreamResult {
   deployment: Deployment;
   overheadUs: number;
-  /** SSE text to write, ending with `data: [DONE]` only when the upstream finished cleanly. */
-  sse: AsyncGenerator<string>;
+  /**
+   * Writes the stream to `out` as chat-completions SSE and ends it: `data: [DONE]` only when the upstream finished
+   * cleanly, an error event when it failed after it started. Upstream bytes go out as they arrive, one write per read.
+   */
+  pipe(out: SseOut): void;
   /** The same stream as frames (for the Responses API); use one of the two. */
   frames: AsyncGenerator<Frame>;
+}
+
+/** The chat-completions error event that ends a stream which failed after it started. */
+function interruptedEvent(e: UpstreamError): string {
+  const error = {
+    message: `The upstream stream failed after it started (${e.kind}); the reply is incomplete.`,
+    type: 'api_error',
+    param: null,
+    code: 'upstream_stream_interrupted',
+  };
+  return `data: ${JSON.stringify({ error })}\n\n`;
 }
 
 export interface CompleteResult {
@@ -534,27 +558,12 @@ export class ProviderRouter {
     );
     const overheadUs = this.overheadUs(ctx, upstreamMs);
     const includeUsage = body.stream_options?.include_usage === true;
-    const frames = this.relay(committed, alias, ctx);
-    async function* sse(): AsyncGenerator<string> {
-      try {
-        for await (const frame of frames) {
-          if (frame.usageOnly && !includeUsage) continue;
-          yield `data: ${frame.data}\n\n`;
-        }
-        yield 'data: [DONE]\n\n';
-      } catch (err) {
-        const e = err instanceof UpstreamError ? err : classify(err);
-        if (e.kind === 'aborted') return;
-        const error = {
-          message: `The upstream stream failed after it started (${e.kind}); the reply is incomplete.`,
-          type: 'api_error',
-          param: null,
-          code: 'upstream_stream_interrupted',
-        };
-        yield `data: ${JSON.stringify({ error })}\n\n`;
-      }
-    }
-    return { deployment: committed.deployment, overheadUs, sse: sse(), frames };
+    return {
+      deployment: committed.deployment,
+      overheadUs,
+      pipe: (out) => this.pipe(committed, alias, ctx, includeUsage, out),
+      frames: this.relay(committed, alias, ctx),
+    };
   }
 
   private async startStream(d: Deployment, body: ChatRequest, ctx: RequestContext, probe: boolean): Promise<Committed> {
@@ -594,19 +603,117 @@ export class ProviderRouter {
     return { deployment: d, head, iterator, controller, unlink, t0, ttftMs, probe: false };
   }
 
-  private async *relay(c: Committed, alias: Alias, ctx: RequestContext): AsyncGenerator<Frame> {
-    const d = c.deployment;
-    let usage: Usage | undefined;
-    let status: UsageEvent['status'] = 'aborted';
-    let failure: UpstreamError | undefined;
-    const idle = setTimeout(
-      () => c.controller.abort(new UpstreamError('idle_timeout', 'upstream went silent mid-stream')),
-      this.routing.idleTimeoutMs,
-    );
+  /**
+   * The idle and total bounds of a committed stream: one timer each, armed once. An event only stamps the time; the
+   * idle timer, when it fires, re-arms for what is left of the bound (no timer work per event).
+   */
+  private streamDeadlines(c: Committed): { touch: () => void; clear: () => void } {
+    const { idleTimeoutMs } = this.routing;
+    let last = nowMs();
+    const check = () => {
+      const quiet = nowMs() - last;
+      if (quiet >= idleTimeoutMs - 1) {
+        c.controller.abort(new UpstreamError('idle_timeout', 'upstream went silent mid-stream'));
+      } else idle = setTimeout(check, idleTimeoutMs - quiet);
+    };
+    let idle = setTimeout(check, idleTimeoutMs);
     const total = setTimeout(
       () => c.controller.abort(new UpstreamError('total_timeout', 'stream exceeded the total deadline')),
       Math.max(1, this.routing.totalTimeoutMs - (nowMs() - c.t0)),
     );
+    return {
+      touch: () => {
+        last = nowMs();
+      },
+      clear: () => {
+        clearTimeout(idle);
+        clearTimeout(total);
+      },
+    };
+  }
+
+  /** Why a committed stream stopped: the reason its controller was aborted with (a timeout, the client), or `err`. */
+  private failureOf(c: Committed, err: unknown): UpstreamError {
+    const reason = c.controller.signal.reason;
+    return c.controller.signal.aborted && reason instanceof UpstreamError ? reason : classify(err);
+  }
+
+  /**
+   * Relays a committed stream to `out` (see StreamResult.pipe). Streams that can push (the OpenAI wire) are tapped:
+   * each upstream read becomes one write, with no promise per event; others are pumped frame by frame.
+   */
+  private pipe(c: Committed, alias: Alias, ctx: RequestContext, includeUsage: boolean, out: SseOut): void {
+    let usage: Usage | undefined;
+    let settled = false;
+    const deadlines = this.streamDeadlines(c);
+    const stream = c.iterator as Partial<TappableStream>;
+    const resume = () => stream.resume?.();
+    const finish = (status: UsageEvent['status'], failure?: UpstreamError) => {
+      if (settled) return;
+      settled = true;
+      deadlines.clear();
+      if (!out.destroyed) {
+        if (status === 'ok') out.write('data: [DONE]\n\n');
+        else if (status === 'error' && failure) out.write(interruptedEvent(failure));
+        out.end();
+      }
+      this.settle(c, alias, ctx, status, usage, failure);
+    };
+    const sink: FrameSink = {
+      data(sse) {
+        deadlines.touch();
+        if (settled) return true;
+        const ready = out.write(sse);
+        if (!ready) out.once('drain', resume);
+        return ready;
+      },
+      usage(u) {
+        deadlines.touch();
+        usage = u;
+      },
+      end: () => finish('ok'),
+      error: (err) => {
+        const failure = this.failureOf(c, err);
+        finish(failure.kind === 'aborted' ? 'aborted' : 'error', failure);
+      },
+    };
+    for (const frame of c.head) {
+      if (frame.chunk.usage) usage = usageFrom(frame);
+      if (frame.usageOnly && !includeUsage) continue;
+      out.write(`data: ${frame.data}\n\n`);
+    }
+    if (typeof stream.tap === 'function') stream.tap(sink, includeUsage);
+    else void this.pump(c.iterator, sink, includeUsage, out);
+  }
+
+  /** The relay for streams that only iterate (translated wires, demo): frame by frame into the sink. */
+  private async pump(iterator: AsyncIterator<Frame>, sink: FrameSink, includeUsage: boolean, out: SseOut) {
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) break;
+        const frame = next.value;
+        if (frame.chunk.usage) sink.usage(usageFrom(frame) as Usage);
+        if (frame.usageOnly && !includeUsage) continue;
+        if (!sink.data(`data: ${frame.data}\n\n`)) {
+          await new Promise<void>((resolve) => {
+            out.once('drain', resolve);
+            out.once('close', resolve);
+          });
+        }
+      }
+    } catch (err) {
+      sink.error(err);
+      return;
+    }
+    sink.end();
+  }
+
+  private async *relay(c: Committed, alias: Alias, ctx: RequestContext): AsyncGenerator<Frame> {
+    let usage: Usage | undefined;
+    let status: UsageEvent['status'] = 'aborted';
+    let failure: UpstreamError | undefined;
+    const deadlines = this.streamDeadlines(c);
     try {
       for (const frame of c.head) {
         if (frame.chunk.usage) usage = usageFrom(frame);
@@ -615,37 +722,48 @@ export class ProviderRouter {
       for (;;) {
         const next = await c.iterator.next();
         if (next.done) break;
-        idle.refresh();
+        deadlines.touch();
         if (next.value.chunk.usage) usage = usageFrom(next.value);
         yield next.value;
       }
       status = 'ok';
     } catch (err) {
-      const reason = c.controller.signal.reason;
-      failure = c.controller.signal.aborted && reason instanceof UpstreamError ? reason : classify(err);
+      failure = this.failureOf(c, err);
       status = failure.kind === 'aborted' ? 'aborted' : 'error';
       throw failure;
     } finally {
-      clearTimeout(idle);
-      clearTimeout(total);
-      c.unlink();
-      if (status !== 'ok') {
-        if (!c.controller.signal.aborted) c.controller.abort(new UpstreamError('aborted', 'relay stopped'));
-        c.iterator.return?.().catch(() => {});
-      }
-      const latency = nowMs() - c.t0;
-      this.stats.get(d.id).inFlight--;
-      if (status === 'error' && failure) {
-        this.metrics.errors.inc({ deployment: d.id, kind: failure.kind });
-        this.stats.observeOutcome(d.id, false);
-        this.breakers.recordFailure(d.id).catch(() => {});
-      } else if (status === 'ok') {
-        this.stats.observeOutcome(d.id, true);
-        if (usage) this.stats.observeThroughput(d.id, usage.outputTokens, latency - c.ttftMs);
-      }
-      this.metrics.requests.inc({ deployment: d.id, status });
-      this.account(d, alias, ctx, status, usage, latency, c.ttftMs);
+      deadlines.clear();
+      this.settle(c, alias, ctx, status, usage, failure);
     }
+  }
+
+  /** The end of a committed stream: the upstream released, the outcome counted, the usage recorded. */
+  private settle(
+    c: Committed,
+    alias: Alias,
+    ctx: RequestContext,
+    status: UsageEvent['status'],
+    usage: Usage | undefined,
+    failure: UpstreamError | undefined,
+  ): void {
+    const d = c.deployment;
+    c.unlink();
+    if (status !== 'ok') {
+      if (!c.controller.signal.aborted) c.controller.abort(new UpstreamError('aborted', 'relay stopped'));
+      c.iterator.return?.().catch(() => {});
+    }
+    const latency = nowMs() - c.t0;
+    this.stats.get(d.id).inFlight--;
+    if (status === 'error' && failure) {
+      this.metrics.errors.inc({ deployment: d.id, kind: failure.kind });
+      this.stats.observeOutcome(d.id, false);
+      this.breakers.recordFailure(d.id).catch(() => {});
+    } else if (status === 'ok') {
+      this.stats.observeOutcome(d.id, true);
+      if (usage) this.stats.observeThroughput(d.id, usage.outputTokens, latency - c.ttftMs);
+    }
+    this.metrics.requests.inc({ deployment: d.id, status });
+    this.account(d, alias, ctx, status, usage, latency, c.ttftMs);
   }
 
   /** An active health probe: the smallest request the deployment serves, through the normal bookkeeping. */

@@ -1,8 +1,15 @@
-import { StringDecoder } from 'node:string_decoder';
 import { Agent, type Dispatcher, request } from 'undici';
 import { frameOf, fromOpenAiUsage, parseChunk } from '../frames.ts';
-import type { Adapter, AttemptInput, CompletionResult, EmbeddingInput, Frame } from '../providers.types.ts';
-import { SseParser } from '../sse.ts';
+import type {
+  Adapter,
+  AttemptInput,
+  CompletionResult,
+  EmbeddingInput,
+  Frame,
+  FrameSink,
+  TappableStream,
+} from '../providers.types.ts';
+import { eventEnd, parseEventBlock, SseSplitter, singleDataLine } from '../sse.ts';
 import { classify, kindForStatus, parseRetryAfter, UpstreamError } from '../upstream-error.ts';
 
 const MAX_ERROR_BODY = 64 * 1024;
@@ -36,6 +43,17 @@ async function readText(body: Dispatcher.ResponseData['body'], limit: number): P
     parts.push(buf);
   }
   return Buffer.concat(parts).toString('utf8');
+}
+
+/** An upstream's error answer (status >= 400) as an UpstreamError: kind by status, Retry-After, its message. */
+function statusError(status: number, headers: Dispatcher.ResponseData['headers'], text: string): UpstreamError {
+  const retryAfterMs = parseRetryAfter(headers['retry-after']);
+  const message = errorMessage(text);
+  return new UpstreamError(kindForStatus(status), `upstream answered ${status}: ${message}`, {
+    status,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    upstreamMessage: message,
+  });
 }
 
 function errorMessage(text: string): string {
@@ -92,61 +110,20 @@ export function createOpenAiWireAdapter(dispatcher: Dispatcher): Adapter {
     }
     if (res.statusCode >= 400) {
       const text = await readText(res.body, MAX_ERROR_BODY).catch(() => '');
-      const kind = kindForStatus(res.statusCode);
-      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
-      throw new UpstreamError(kind, `upstream answered ${res.statusCode}: ${errorMessage(text)}`, {
-        status: res.statusCode,
-        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-        upstreamMessage: errorMessage(text),
-      });
+      throw statusError(res.statusCode, res.headers, text);
     }
     return res;
   }
 
   return {
-    async *stream(input: AttemptInput): AsyncIterable<Frame> {
+    stream(input: AttemptInput): AsyncIterable<Frame> {
       const body = {
         ...input.body,
         model: input.deployment.model,
         stream: true,
         stream_options: { ...input.body.stream_options, include_usage: true },
       };
-      const res = await send(input, '/chat/completions', body);
-      const contentType = String(res.headers['content-type'] ?? '');
-      if (!contentType.includes('text/event-stream')) {
-        // An HTTP 200 that is not a stream is an error body (some servers answer errors this way).
-        const text = await readText(res.body, MAX_ERROR_BODY).catch(() => '');
-        throw new UpstreamError('body_error', `upstream answered 200 without a stream: ${errorMessage(text)}`);
-      }
-      const decoder = new StringDecoder('utf8');
-      const parser = new SseParser();
-      let done = false;
-      let finished = false;
-      try {
-        for await (const chunk of res.body) {
-          for (const event of parser.push(decoder.write(chunk as Buffer))) {
-            if (event.data === '[DONE]') {
-              done = true;
-              break;
-            }
-            const frame = frameOf(parseChunk(event.data), event.data);
-            if (frame.finishReason) finished = true;
-            yield frame;
-          }
-          if (done) break;
-        }
-        if (!done) {
-          for (const event of parser.flush()) {
-            if (event.data === '[DONE]') done = true;
-            else yield frameOf(parseChunk(event.data), event.data);
-          }
-        }
-      } catch (err) {
-        throw classify(err);
-      } finally {
-        if (!done) res.body.destroy();
-      }
-      if (!done && !finished) throw new UpstreamError('truncated', 'upstream stream ended before it finished');
+      return new OpenAiStream(dispatcher, input, JSON.stringify(body));
     },
 
     async complete(input: AttemptInput): Promise<CompletionResult> {
@@ -190,4 +167,369 @@ export function createOpenAiWireAdapter(dispatcher: Dispatcher): Adapter {
       await dispatcher.close();
     },
   };
+}
+
+/** Where a deployment's chat completions are posted (origin and path for undici's dispatch), parsed once per object. */
+const chatTargets = new WeakMap<AttemptInput['deployment'], { origin: string; path: string }>();
+function chatTarget(deployment: AttemptInput['deployment']): { origin: string; path: string } {
+  let target = chatTargets.get(deployment);
+  if (!target) {
+    const url = new URL(`${deployment.baseUrl}/chat/completions`);
+    target = { origin: url.origin, path: `${url.pathname}${url.search}` };
+    chatTargets.set(deployment, target);
+  }
+  return target;
+}
+
+/** Frames read ahead of the iterator before the upstream is paused. */
+const MAX_QUEUE = 64;
+
+const isDone = (b: Buffer, from: number, end: number) =>
+  end - from === 6 &&
+  b[from] === 91 && // [
+  b[from + 1] === 68 && // D
+  b[from + 2] === 79 && // O
+  b[from + 3] === 78 && // N
+  b[from + 4] === 69 && // E
+  b[from + 5] === 93; // ]
+
+/**
+ * One streamed chat completion from an OpenAI-wire upstream, as an undici dispatch handler (no body stream, no async
+ * iteration of it). Read as an async iterator of Frames (every event parsed in full) until the router commits the
+ * first token; then `tap` hands each later upstream read to the relay as one slice of the upstream's own bytes,
+ * every event in it checked (`data:` JSON, in-body error, finish_reason, usage) but not turned into a Frame.
+ * Failure semantics as before: an in-body error, a malformed event, an end before any finish_reason or [DONE] throw
+ * (iterator) or reach `sink.error` (tapped), after the events that preceded them.
+ */
+class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  /** Set once: why the request is (to be) aborted. */
+  private abortReason: Error | undefined;
+  private readonly splitter = new SseSplitter();
+  private status = 0;
+  private headers: Dispatcher.ResponseData['headers'] = {};
+  /** An answer that is not a stream (a status >= 400, or a 200 of another type): its body, for the error. */
+  private errorBody: Buffer[] | null = null;
+  private errorSize = 0;
+  private readonly queue: Frame[] = [];
+  private waiter: { resolve: (r: IteratorResult<Frame>) => void; reject: (e: unknown) => void } | null = null;
+  /** No event follows: [DONE], the end, a failure, or the reader stopped. */
+  private over = false;
+  private failure: unknown;
+  private failureTaken = false;
+  private finished = false;
+  /** The upstream response is complete (or failed): nothing more comes from undici. */
+  private ended = false;
+  private paused = false;
+  private sink: FrameSink | null = null;
+  private includeUsage = false;
+  private readonly removeAbort: () => void;
+
+  constructor(dispatcher: Dispatcher, input: AttemptInput, body: string) {
+    const { signal } = input;
+    const onAbort = () => {
+      this.abort(signal.reason);
+      this.fail(classify(signal.reason));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.removeAbort = () => signal.removeEventListener('abort', onAbort);
+    const { origin, path } = chatTarget(input.deployment);
+    try {
+      if (signal.aborted) throw signal.reason;
+      dispatcher.dispatch({ origin, path, method: 'POST', headers: headersOf(input.deployment), body }, this);
+    } catch (err) {
+      this.ended = true;
+      this.fail(classify(err));
+    }
+  }
+
+  // ---- undici handler ----
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortReason !== undefined) controller.abort(this.abortReason);
+    else if (this.paused) controller.pause();
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Dispatcher.ResponseData['headers'],
+  ): void {
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    this.headers = headers;
+    // An HTTP 200 that is not a stream is an error body (some servers answer errors this way).
+    if (statusCode >= 400 || !String(headers['content-type'] ?? '').includes('text/event-stream')) this.errorBody = [];
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.errorBody) {
+      if (this.errorSize + chunk.length > MAX_ERROR_BODY) {
+        this.failWithBody();
+        this.abort(this.failure);
+      } else {
+        this.errorBody.push(chunk);
+        this.errorSize += chunk.length;
+      }
+      return;
+    }
+    if (this.over) return;
+    let events: Buffer | null;
+    try {
+      events = this.splitter.push(chunk);
+    } catch (err) {
+      this.fail(new UpstreamError('malformed', (err as Error).message));
+      return;
+    }
+    if (events === null) return;
+    if (this.sink) this.forward(events);
+    else this.enqueue(events);
+  }
+
+  onResponseEnd(): void {
+    this.ended = true;
+    this.removeAbort();
+    if (this.errorBody) {
+      this.failWithBody();
+      return;
+    }
+    if (this.over) return;
+    const rest = this.splitter.flush();
+    if (rest) {
+      if (this.sink) this.forward(rest);
+      else this.enqueue(rest);
+    }
+    if (this.over) return;
+    if (this.finished) this.complete();
+    else this.fail(new UpstreamError('truncated', 'upstream stream ended before it finished'));
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.ended = true;
+    this.removeAbort();
+    this.fail(classify(err));
+  }
+
+  // ---- iterator (until the first token, and for readers that want Frames) ----
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Frame>> {
+    const frame = this.queue.shift();
+    if (frame) {
+      if (this.paused && this.queue.length < MAX_QUEUE / 2) this.resume();
+      return Promise.resolve({ value: frame, done: false });
+    }
+    if (this.over) return this.last();
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  return(): Promise<IteratorResult<Frame>> {
+    this.queue.length = 0;
+    if (!this.over) {
+      const stop = new UpstreamError('aborted', 'the reader stopped');
+      this.abort(stop);
+      this.fail(stop);
+    }
+    this.failureTaken = true;
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** After the queue: the failure once, then done. */
+  private last(): Promise<IteratorResult<Frame>> {
+    if (this.failure !== undefined && !this.failureTaken) {
+      this.failureTaken = true;
+      return Promise.reject(this.failure);
+    }
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    if (!waiter) return;
+    const frame = this.queue.shift();
+    if (frame) {
+      this.waiter = null;
+      waiter.resolve({ value: frame, done: false });
+    } else if (this.over) {
+      this.waiter = null;
+      this.last().then(waiter.resolve, waiter.reject);
+    }
+  }
+
+  /** Iterator mode: every event parsed into a Frame and queued. */
+  private enqueue(events: Buffer): void {
+    for (let start = 0; ; ) {
+      const end = eventEnd(events, start);
+      if (end === -1) break;
+      if (end > start) {
+        const from = singleDataLine(events, start, end);
+        let data: string | undefined;
+        if (from !== -1) data = events.toString('utf8', from, end);
+        else data = parseEventBlock(events.toString('utf8', start, end))?.data;
+        if (data === '[DONE]') {
+          this.complete();
+          break;
+        }
+        if (data !== undefined) {
+          let frame: Frame;
+          try {
+            frame = frameOf(parseChunk(data), data);
+          } catch (err) {
+            this.fail(err);
+            break;
+          }
+          if (frame.finishReason) this.finished = true;
+          this.queue.push(frame);
+        }
+      }
+      start = end + 2;
+    }
+    if (this.queue.length >= MAX_QUEUE) this.pause();
+    this.wake();
+  }
+
+  // ---- push mode (after the first token) ----
+
+  tap(sink: FrameSink, includeUsage: boolean): void {
+    this.sink = sink;
+    this.includeUsage = includeUsage;
+    let ready = true;
+    for (const frame of this.queue) {
+      const usage = fromOpenAiUsage(frame.chunk.usage);
+      if (usage) sink.usage(usage);
+      if (frame.usageOnly && !includeUsage) continue;
+      ready = sink.data(`data: ${frame.data}\n\n`);
+    }
+    this.queue.length = 0;
+    if (this.over) {
+      if (this.failure !== undefined) sink.error(this.failure);
+      else sink.end();
+      this.failureTaken = true;
+    } else if (ready) this.resume();
+    else this.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.controller?.resume();
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.controller?.pause();
+  }
+
+  /**
+   * Push mode: the read's events go out as the upstream wrote them, in as few slices as possible (one, unless an
+   * event is held back: a usage-only one the client did not ask for, [DONE], one of another shape, re-written).
+   */
+  private forward(events: Buffer): void {
+    const sink = this.sink as FrameSink;
+    let run = 0;
+    let ready = true;
+    try {
+      for (let start = 0; ; ) {
+        const end = eventEnd(events, start);
+        if (end === -1) break;
+        const next = end + 2;
+        if (end > start) {
+          const from = singleDataLine(events, start, end);
+          if (from === -1 || isDone(events, from, end)) {
+            if (start > run) ready = sink.data(events.subarray(run, start));
+            run = next;
+            const data = from === -1 ? parseEventBlock(events.toString('utf8', start, end))?.data : '[DONE]';
+            if (data === '[DONE]') {
+              this.complete();
+              return;
+            }
+            if (data !== undefined && this.check(data)) ready = sink.data(`data: ${data}\n\n`);
+          } else {
+            let keep: boolean;
+            try {
+              keep = this.check(events.toString('latin1', from, end));
+            } catch (err) {
+              // The events before it go out; this one does not.
+              if (start > run) sink.data(events.subarray(run, start));
+              throw err;
+            }
+            if (!keep) {
+              if (start > run) ready = sink.data(events.subarray(run, start));
+              run = next;
+            }
+          }
+        }
+        start = next;
+      }
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (events.length > run) ready = sink.data(events.subarray(run));
+    if (!ready) this.pause();
+  }
+
+  /** Push mode: one event's JSON checked (throws as parseChunk); false when it is not for the client (usage-only, not asked for). */
+  private check(data: string): boolean {
+    const chunk = parseChunk(data);
+    if (chunk.choices[0]?.finish_reason) this.finished = true;
+    const usage = fromOpenAiUsage(chunk.usage);
+    if (usage) {
+      (this.sink as FrameSink).usage(usage);
+      if (chunk.choices.length === 0 && !this.includeUsage) return false;
+    }
+    return true;
+  }
+
+  // ---- ends ----
+
+  /** A clean end ([DONE], or the end after a finish_reason). The connection stays for reuse when the response ends. */
+  private complete(): void {
+    if (this.over) return;
+    this.over = true;
+    if (this.sink) this.sink.end();
+    else this.wake();
+    if (!this.ended) {
+      // [DONE] normally arrives with the response's end; if not, the rest is read (and dropped) unless it lingers.
+      queueMicrotask(() => {
+        if (!this.ended)
+          setTimeout(() => this.abort(new UpstreamError('aborted', 'nothing after [DONE]')), 5000).unref();
+      });
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.over) return;
+    this.over = true;
+    this.failure = err;
+    if (!this.ended) this.abort(err);
+    if (this.sink) {
+      this.failureTaken = true;
+      this.sink.error(err);
+    } else this.wake();
+  }
+
+  private failWithBody(): void {
+    const body = this.errorBody as Buffer[];
+    this.errorBody = null;
+    const text = Buffer.concat(body).toString('utf8');
+    this.fail(
+      this.status >= 400
+        ? statusError(this.status, this.headers, text)
+        : new UpstreamError('body_error', `upstream answered 200 without a stream: ${errorMessage(text)}`),
+    );
+  }
+
+  private abort(reason: unknown): void {
+    if (this.ended || this.abortReason !== undefined) return;
+    this.abortReason = reason instanceof Error ? reason : new UpstreamError('aborted', String(reason));
+    this.controller?.abort(this.abortReason);
+  }
 }
