@@ -17,16 +17,17 @@ import { scenario as foundation } from './foundation.ts';
 
 /**
  * Overload at 2× saturation (issue 6). Run directly:
- *   `node bench/scenarios/overload.ts [--seconds 8] [--in-flight 16] [--loop-ms 50] [--sample-ms 10] [--elu 0] [--user-cache-ms 0]`
+ *   `node bench/scenarios/overload.ts [--seconds 8] [--in-flight 16] [--loop-ms 50] [--sample-ms 10] [--elu 0] [--rate R] [--user-cache-ms 0]`
  * A real API process (PostgreSQL, no Redis, production mode) with the given `server.overload` thresholds (`--elu` is
- * `maxEventLoopUtilization`, 0 = off; `--in-flight 0` lifts the cap). The load
- * comes from bench/lib/open-loop.ts, a raw-socket HTTP/1.1 generator in a worker thread, over a pool of 256
- * keep-alive connections opened beforehand. A closed loop of `maxInFlight` of them (32 when uncapped) on `GET /api/me`
- * (bearer) warms the process up (2 s, discarded) and then finds the saturation throughput S (3 s, 200s per second):
- * as many clients as the gate admits, so the closed loop is not shed and S is what the server can serve, not what
- * is left beside shedding a surplus of clients. An open loop then offers
- * 2·S requests per second (arrivals do not wait for answers; one that finds no idle connection waits for one, and
- * that wait counts) and the script prints, for admitted (200) and shed (503) answers separately:
+ * `maxEventLoopUtilization`, 0 = off; `--in-flight 0` lifts the cap). The load comes from bench/lib/open-loop.ts, a
+ * raw-socket HTTP/1.1 generator in a worker thread, over a pool of 256 keep-alive connections opened beforehand. A
+ * closed loop of `maxInFlight` of them (32 when uncapped) on `GET /api/me` (bearer) warms the process up (2 s,
+ * discarded) and then finds the saturation throughput S (3 s, 200s per second): as many clients as the gate admits,
+ * so the closed loop is not shed and S is what the server can serve, not what is left beside shedding a surplus of
+ * clients. An open loop then offers 2·S requests per second (or `--rate`: the utilisation gate sheds a closed loop at
+ * 1× saturation, so with it take the rate from an in-flight run; arrivals do not wait for answers; one that finds no
+ * idle connection waits for one, and that wait counts) and the script prints, for admitted (200) and shed (503)
+ * answers separately:
  * - client-side send→status (request written to status line read) and arrival→status (from the scheduled arrival);
  * - server-side, for sheds, `genz_http_shed_duration_seconds` from the API's /metrics (request event → 503 handed
  *   to the socket; quantiles interpolated within its buckets, as Prometheus does) and the API's event-loop delay over
@@ -198,7 +199,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     probeEveryMs: 5,
   });
   try {
-    for (let i = 0; i < 300 && !(await isLive(port)); i++) await sleep(100);
+    for (let i = 0; i < 300 && exited === null && !(await isLive(port)); i++) await sleep(100);
+    // Without this a dead API (e.g. its random port taken) left the generator reconnecting forever.
+    if (exited !== null) throw new Error(`the API exited (${exited}) before answering /livez on port ${port}`);
     await load.openPool(POOL);
     // 1. Warm-up (JIT, connection pools), then saturation: a closed loop of as many clients as the gate admits.
     const clients = flag('in-flight', 16) > 0 ? flag('in-flight', 16) : 32;
@@ -210,7 +213,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     // Server CPU per admitted request, from the closed loop.
     const cpuPerAdmitted = (cpuMs(pid) - cpu0) / closed.ok;
     // 2. Open loop at 2× saturation. The scrape before it also restarts the API's loop-delay histogram.
-    const rate = Math.round(saturation * 2);
+    // --rate fixes the offered rate instead: a gate that sheds the closed loop itself (utilisation is near 1 at 1×
+    // saturation) makes S what it admits, not what the server can serve, and 2·S no overload at all.
+    const rate = args.has('--rate') ? flag('rate', 0) : Math.round(saturation * 2);
     const before = await scrape(port);
     cpu0 = cpuMs(pid);
     const waited0 = runQueueMs(pid);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { errorCatalog, problemTypeUri } from '@genz/contracts';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
