@@ -50,7 +50,7 @@ export interface Needs {
 /** Where a stream's SSE text goes (an HTTP response): writes return false when the client's buffer is full. */
 export interface SseOut {
   write(chunk: string | Buffer): boolean;
-  end(): void;
+  end(last: string): void;
   once(event: 'drain' | 'close', listener: () => void): unknown;
   readonly destroyed: boolean;
 }
@@ -652,10 +652,9 @@ export class ProviderRouter {
       if (settled) return;
       settled = true;
       deadlines.clear();
+      // The last event goes out with the end of the response (one write).
       if (!out.destroyed) {
-        if (status === 'ok') out.write('data: [DONE]\n\n');
-        else if (status === 'error' && failure) out.write(interruptedEvent(failure));
-        out.end();
+        out.end(status === 'ok' ? 'data: [DONE]\n\n' : status === 'error' && failure ? interruptedEvent(failure) : '');
       }
       this.settle(c, alias, ctx, status, usage, failure);
     };
