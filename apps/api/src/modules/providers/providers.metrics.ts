@@ -4,6 +4,14 @@ import type { Stats } from './stats.ts';
 
 const circuitValue = { closed: 0, half_open: 1, open: 2 } as const;
 
+/** Per-deployment sums not yet added to their counters (see `tally`). */
+export interface Tally {
+  ok: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
 /**
  * The provider metrics of deploy/metrics-contract.json. Labels are bounded: `deployment` and `alias` come from
  * configuration (never from requests), `kind`/`status`/`direction` from fixed sets.
@@ -14,12 +22,33 @@ export function createProviderMetrics(
   breakers: Breakers,
   stats: Stats,
 ) {
+  const tallies = new Map<string, Tally>();
   return {
+    /**
+     * What every answered attempt adds (requests ok, tokens, cost), kept as plain numbers per deployment and added
+     * to the counters when they are read (a scrape, `get()`): a labelled `inc` hashes its labels on every call, four
+     * times per request. `deployment` comes from configuration, so the map stays as small as the deployment list.
+     */
+    tally(deployment: string): Tally {
+      let t = tallies.get(deployment);
+      if (!t) {
+        t = { ok: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        tallies.set(deployment, t);
+      }
+      return t;
+    },
     requests: new Counter({
       name: 'genz_provider_requests_total',
       help: 'Upstream attempts by deployment and outcome (ok | error | client_error | aborted)',
       labelNames: ['deployment', 'status'] as const,
       registers: [registry],
+      collect() {
+        for (const [deployment, t] of tallies) {
+          if (t.ok === 0) continue;
+          this.inc({ deployment, status: 'ok' }, t.ok);
+          t.ok = 0;
+        }
+      },
     }),
     errors: new Counter({
       name: 'genz_provider_errors_total',
@@ -52,12 +81,27 @@ export function createProviderMetrics(
       help: 'Provider-reported tokens by direction (input | output)',
       labelNames: ['deployment', 'direction'] as const,
       registers: [registry],
+      collect() {
+        for (const [deployment, t] of tallies) {
+          if (t.inputTokens > 0) this.inc({ deployment, direction: 'input' }, t.inputTokens);
+          if (t.outputTokens > 0) this.inc({ deployment, direction: 'output' }, t.outputTokens);
+          t.inputTokens = 0;
+          t.outputTokens = 0;
+        }
+      },
     }),
     cost: new Counter({
       name: 'genz_provider_cost_usd_total',
       help: 'Cost in USD from the price table',
       labelNames: ['deployment'] as const,
       registers: [registry],
+      collect() {
+        for (const [deployment, t] of tallies) {
+          if (t.costUsd <= 0) continue;
+          this.inc({ deployment }, t.costUsd);
+          t.costUsd = 0;
+        }
+      },
     }),
     fallbacks: new Counter({
       name: 'genz_provider_fallbacks_total',

@@ -4,6 +4,7 @@ import type { Actor } from '../../http/actor.ts';
 import { DomainError } from '../../http/errors.ts';
 import { withSpan } from '../../infra/tracing.ts';
 import type { Breakers } from './breaker.ts';
+import { Deadlines } from './deadlines.ts';
 import type { ProviderMetrics } from './providers.metrics.ts';
 import type { Registry } from './providers.registry.ts';
 import type {
@@ -146,6 +147,8 @@ export class ProviderRouter {
   private readonly routing: RoutingConfig;
   private readonly log: FastifyBaseLogger;
   private readonly random: () => number;
+  /** Attempt and first-token timeouts: one shared sweep instead of a Node timer per attempt. */
+  private readonly deadlines = new Deadlines();
 
   constructor(deps: {
     registry: Registry;
@@ -436,6 +439,7 @@ export class ProviderRouter {
     }
   }
 
+  /** The end of an attempt that was used: its outcome, latency, tokens and cost counted, its usage event queued. */
   private account(
     d: Deployment,
     alias: Alias,
@@ -449,9 +453,12 @@ export class ProviderRouter {
     const output = usage?.outputTokens ?? 0;
     const cost = input * d.price.input + output * d.price.output;
     this.metrics.latency.observe({ deployment: d.id }, latencyMs / 1000);
-    if (input) this.metrics.tokens.inc({ deployment: d.id, direction: 'input' }, input);
-    if (output) this.metrics.tokens.inc({ deployment: d.id, direction: 'output' }, output);
-    if (cost > 0) this.metrics.cost.inc({ deployment: d.id }, cost);
+    const tally = this.metrics.tally(d.id);
+    if (status === 'ok') tally.ok++;
+    else this.metrics.requests.inc({ deployment: d.id, status });
+    if (input > 0) tally.inputTokens += input;
+    if (output > 0) tally.outputTokens += output;
+    if (cost > 0) tally.costUsd += cost;
     this.usage.push({
       requestId: ctx.requestId,
       at: new Date(),
@@ -512,9 +519,8 @@ export class ProviderRouter {
   ): Promise<CompletionResult> {
     const adapter = this.adapters[d.provider];
     const { controller, unlink } = this.linkAbort(ctx);
-    const timer = setTimeout(
-      () => controller.abort(new UpstreamError('ttft_timeout', 'upstream did not answer in time')),
-      Math.min(this.routing.responseTimeoutMs, this.routing.totalTimeoutMs),
+    const deadline = this.deadlines.after(Math.min(this.routing.responseTimeoutMs, this.routing.totalTimeoutMs), () =>
+      controller.abort(new UpstreamError('ttft_timeout', 'upstream did not answer in time')),
     );
     this.begin(d);
     const t0 = nowMs();
@@ -531,7 +537,6 @@ export class ProviderRouter {
       if (probe) this.breakers.releaseProbe(d.id);
       this.stats.observeOutcome(d.id, true);
       this.breakers.recordSuccess(d.id).catch(() => {});
-      this.metrics.requests.inc({ deployment: d.id, status: 'ok' });
       this.account(d, alias, ctx, 'ok', result.usage, latency, null);
       return result;
     } catch (err) {
@@ -540,7 +545,7 @@ export class ProviderRouter {
       await this.attemptFailed(d, e, probe);
       throw e;
     } finally {
-      clearTimeout(timer);
+      this.deadlines.clear(deadline);
       unlink();
     }
   }
@@ -568,9 +573,8 @@ export class ProviderRouter {
 
   private async startStream(d: Deployment, body: ChatRequest, ctx: RequestContext, probe: boolean): Promise<Committed> {
     const { controller, unlink } = this.linkAbort(ctx);
-    const ttftTimer = setTimeout(
-      () => controller.abort(new UpstreamError('ttft_timeout', 'no first token in time')),
-      this.routing.ttftTimeoutMs,
+    const ttftDeadline = this.deadlines.after(this.routing.ttftTimeoutMs, () =>
+      controller.abort(new UpstreamError('ttft_timeout', 'no first token in time')),
     );
     this.begin(d);
     const t0 = nowMs();
@@ -586,7 +590,7 @@ export class ProviderRouter {
         if (next.value.content || next.value.finishReason) break;
       }
     } catch (err) {
-      clearTimeout(ttftTimer);
+      this.deadlines.clear(ttftDeadline);
       unlink();
       const reason = controller.signal.reason;
       const e = controller.signal.aborted && reason instanceof UpstreamError ? reason : classify(err);
@@ -594,7 +598,7 @@ export class ProviderRouter {
       await this.attemptFailed(d, e, probe);
       throw e;
     }
-    clearTimeout(ttftTimer);
+    this.deadlines.clear(ttftDeadline);
     const ttftMs = nowMs() - t0;
     this.metrics.ttft.observe({ deployment: d.id }, ttftMs / 1000);
     this.stats.observeTtft(d.id, ttftMs);
@@ -761,7 +765,6 @@ export class ProviderRouter {
       this.stats.observeOutcome(d.id, true);
       if (usage) this.stats.observeThroughput(d.id, usage.outputTokens, latency - c.ttftMs);
     }
-    this.metrics.requests.inc({ deployment: d.id, status });
     this.account(d, alias, ctx, status, usage, latency, c.ttftMs);
   }
 
