@@ -4,6 +4,7 @@ import { Providers } from '@/components/providers';
 import { imageOrigins } from '@/csp';
 import { catalogs } from '@/lib/i18n/catalogs';
 import { getLocale, getT, getTheme } from '@/lib/i18n/server';
+import { inter } from './fonts';
 import './globals.css';
 
 export async function generateMetadata(): Promise<Metadata> {
@@ -32,7 +33,12 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
   // The theme is rendered into <html> from a cookie, so the first paint is already right (no script, no flash);
   // "system" leaves the attribute off and the CSS follows prefers-color-scheme.
   return (
-    <html lang={locale} data-theme={theme === 'system' ? undefined : theme} suppressHydrationWarning>
+    <html
+      lang={locale}
+      className={inter.variable}
+      data-theme={theme === 'system' ? undefined : theme}
+      suppressHydrationWarning
+    >
       <body>
         <a className="skip-link" href="#main">
           {t('app.skipToContent')}

@@ -245,7 +245,7 @@ export function Sidebar({ onNavigate }: { onNavigate(): void }) {
             aria-current={current ? 'page' : undefined}
             onClick={onNavigate}
           >
-            {conversation.pinned ? <span aria-hidden="true">📌 </span> : null}
+            {conversation.pinned ? <PinIcon /> : null}
             {title}
           </Link>
         )}
@@ -364,5 +364,20 @@ export function Sidebar({ onNavigate }: { onNavigate(): void }) {
         {archived ? t('sidebar.hideArchived') : t('sidebar.showArchived')}
       </button>
     </div>
+  );
+}
+
+/**
+ * The pin mark of a pinned conversation: an inline icon, not the 📌 emoji (no emoji font on many Linux desktops, where
+ * it showed as a missing-glyph box). Decorative: the list's "Pinned" heading says it to screen readers.
+ */
+function PinIcon() {
+  return (
+    <svg className="pin-icon" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true" focusable="false">
+      <path
+        fill="currentColor"
+        d="M9.8 1.3a.75.75 0 0 1 1.06 0l3.84 3.84a.75.75 0 0 1 0 1.06l-.9.9a.75.75 0 0 1-.63.21l-1.53-.2-2.3 2.3.36 2.5a.75.75 0 0 1-.21.63l-.7.7a.75.75 0 0 1-1.06 0L5.6 11.1l-3.3 3.3a.75.75 0 1 1-1.06-1.06l3.3-3.3-2.13-2.13a.75.75 0 0 1 0-1.06l.7-.7a.75.75 0 0 1 .63-.21l2.5.36 2.3-2.3-.2-1.53a.75.75 0 0 1 .21-.63z"
+      />
+    </svg>
   );
 }
