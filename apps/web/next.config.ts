@@ -33,6 +33,15 @@ const nextConfig: NextConfig = {
   reactStrictMode: true,
   productionBrowserSourceMaps: false,
   compiler: production ? { removeConsole: { exclude: ['error', 'warn'] } } : {},
+  // The seed's `images` (ADR 051). No page uses next/image: chat markdown shows images from WEB_IMAGE_ORIGINS as
+  // plain <img> (the CSP's img-src), read at run time, so the optimizer fetches nothing remote (no SSRF through
+  // /_next/image) and only resizes this app's own files.
+  images: {
+    formats: ['image/avif', 'image/webp'],
+    remotePatterns: [],
+    localPatterns: [{ pathname: '/icons/**', search: '' }],
+    minimumCacheTTL: 60 * 60 * 24 * 30,
+  },
   async headers() {
     // Proxied /api and /v1 responses keep the API's own headers; these apply to the pages the web server renders.
     return [{ source: '/((?!api/|v1/).*)', headers: securityHeaders }];

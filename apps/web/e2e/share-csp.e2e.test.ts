@@ -191,6 +191,50 @@ describe('strict Content-Security-Policy', () => {
     await page.close();
   });
 
+  it('caches /_next/static for a year as immutable and never the HTML; the bundled font loads from this origin', async () => {
+    const page = await fetch(`${web1.url}/login`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('cache-control')).toBe('private, no-store');
+    const html = await page.text();
+    const script = /<script\b[^>]*\bsrc="(\/_next\/static\/[^"]+\.js)"/.exec(html)?.[1];
+    // Next preloads the font in a `Link` header (as early as the response starts), not in the markup.
+    const font = /<(\/_next\/static\/media\/[^>]+\.woff2)>; rel=preload; as="font"/.exec(
+      page.headers.get('link') ?? '',
+    )?.[1];
+    expect(script, 'a script chunk in the HTML').toBeTruthy();
+    expect(font, 'the preloaded local font in the HTML').toMatch(/inter/i);
+    for (const asset of [script, font]) {
+      const response = await fetch(`${web1.url}${asset}`);
+      expect(response.status, asset).toBe(200);
+      expect(response.headers.get('cache-control'), asset).toBe('public, max-age=31536000, immutable');
+      await response.arrayBuffer();
+    }
+    // A client-side navigation's RSC payload is per user too.
+    const rsc = await fetch(`${web1.url}/signup`, { headers: { rsc: '1' } });
+    expect(rsc.headers.get('cache-control')).toBe('private, no-store');
+    await rsc.arrayBuffer();
+
+    // In the browser, under the CSP: the page's text is set in the bundled face, fetched from this origin.
+    const anon = await visitor.context.newPage();
+    await anon.goto(`${web1.url}/login`);
+    const fonts = await anon.evaluate(async () => {
+      await document.fonts.ready;
+      return {
+        body: getComputedStyle(document.body).fontFamily,
+        loaded: [...document.fonts].filter((f) => f.status === 'loaded').map((f) => f.family),
+        remote: performance
+          .getEntriesByType('resource')
+          .filter((e) => /\.(woff2?|ttf|otf)(\?|$)/.test(e.name) && !e.name.startsWith(location.origin))
+          .map((e) => e.name),
+      };
+    });
+    expect(fonts.body).toMatch(/^"?inter"?,/i);
+    expect(fonts.loaded.map((f) => f.replace(/"/g, ''))).toContain('inter');
+    expect(fonts.remote).toEqual([]);
+    expect(await violations(anon)).toEqual([]);
+    await anon.close();
+  });
+
   it('blocks a script and an event handler injected into the page markup', async () => {
     const page = await visitor.context.newPage();
     // Stored XSS as it would arrive: extra markup in the HTML the server sends, under the server's own CSP header.

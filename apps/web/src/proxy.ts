@@ -4,7 +4,8 @@ import { contentSecurityPolicy } from './csp';
 /**
  * A fresh nonce and the CSP for every page request (Next's proxy, formerly middleware). Next reads the nonce from the
  * request's Content-Security-Policy header and puts it on the scripts it renders, which is why every page is
- * rendered per request. The other security headers are static and set in next.config.ts.
+ * rendered per request. The other security headers are static and set in next.config.ts. Static assets under
+ * /_next/static are not matched: Next serves them `public, max-age=31536000, immutable` (docs/web.md "Caching").
  */
 export function proxy(request: NextRequest) {
   const nonce = btoa(crypto.randomUUID());
@@ -13,6 +14,9 @@ export function proxy(request: NextRequest) {
   headers.set('content-security-policy', policy);
   const response = NextResponse.next({ request: { headers } });
   response.headers.set('content-security-policy', policy);
+  // HTML (and the RSC payload of a client navigation) is per user and per request (the nonce): never stored by a
+  // browser or a shared cache. Set here, Next keeps it (it fills Cache-Control only when none is set).
+  response.headers.set('cache-control', 'private, no-store');
   return response;
 }
 
