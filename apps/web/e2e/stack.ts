@@ -27,6 +27,8 @@ export const STACK_START_MS = 300_000;
 export interface StackOptions {
   /** Delay between demo reply chunks (`providers.demoChunkDelayMs`): slow enough to reload or stop mid-reply. */
   demoChunkDelayMs: number;
+  /** More keys of genz.yaml's `providers` section (`deployments`, `aliases`, `routing`…), each as JSON (valid YAML). */
+  providers?: Record<string, unknown>;
   /** More top-level genz.yaml sections (`mfa`, `oidc`…), each written as a JSON flow mapping (valid YAML). */
   config?: Record<string, unknown>;
   /** The web server's port, when something must know the web origin before the stack starts (an IdP's client). */
@@ -57,6 +59,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     [
       'providers:',
       `  demoChunkDelayMs: ${options.demoChunkDelayMs}`,
+      ...Object.entries(options.providers ?? {}).map(([key, value]) => `  ${key}: ${JSON.stringify(value)}`),
       'limits:',
       '  auth:',
       '    signupPerIp: { rate: 1000, periodMs: 3600000, burst: 1000 }',
