@@ -242,7 +242,7 @@ describe('accounts in the browser (real API)', () => {
     expect(await card.getByRole('status').count(), 'no loading line beside the error').toBe(0);
 
     await alert.getByRole('button', { name: 'Try again' }).click();
-    await card.locator('dl dt').first().waitFor();
+    await card.getByRole('table', { name: 'Usage against your limits' }).waitFor();
     expect(await card.getByRole('alert').count()).toBe(0);
     expect(await card.getByRole('status').count()).toBe(0);
     await page.close();

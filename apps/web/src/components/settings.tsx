@@ -1,7 +1,7 @@
 'use client';
 
 import Link from 'next/link';
-import { type FormEvent, type ReactNode, useCallback, useEffect, useId, useState } from 'react';
+import { type FormEvent, useCallback, useEffect, useId, useState } from 'react';
 import {
   type ApiKey,
   api,
@@ -11,6 +11,7 @@ import {
   type Scope,
   type SessionInfo,
   scopes,
+  type UsageItem,
   type User,
 } from '@/lib/api';
 import type { MessageKey } from '@/lib/i18n';
@@ -25,6 +26,7 @@ import { PrefsControls } from './prefs-controls';
 import { useApp, useT } from './providers';
 import { Passkeys, SecondFactor } from './security-settings';
 import { useToast } from './toasts';
+import { useLoad, when } from './use-load';
 
 const sectionTitle: Record<SettingsSection, MessageKey> = {
   profile: 'settings.profile',
@@ -34,26 +36,6 @@ const sectionTitle: Record<SettingsSection, MessageKey> = {
   presets: 'settings.presets',
   appearance: 'settings.appearance',
 };
-
-const when = (iso: string | null | undefined, locale: string) =>
-  iso ? new Date(iso).toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' }) : '—';
-
-/** Loads once; shows loading, error (with retry) and empty states the same way everywhere. */
-function useLoad<T>(load: () => Promise<T>) {
-  const t = useT();
-  const [data, setData] = useState<T | undefined>();
-  const [error, setError] = useState<string | undefined>();
-  const run = useCallback(() => {
-    setError(undefined);
-    load()
-      .then(setData)
-      .catch((err: unknown) => setError(errorMessage(err, t)));
-  }, [load, t]);
-  useEffect(run, [run]);
-  const view = (render: (value: T) => ReactNode) =>
-    error || data === undefined ? <LoadState error={error} loading onRetry={run} /> : render(data);
-  return { data, setData, view, reload: run };
-}
 
 export function SettingsPage({ section }: { section: SettingsSection }) {
   const t = useT();
@@ -383,30 +365,109 @@ function ApiKeys() {
   );
 }
 
+/** The limits every signed-in user has; one missing from `/api/me/usage` is switched off (null) for this plan. */
+const userPolicies = [
+  'user_rpm',
+  'user_tpm',
+  'user_tokens_day',
+  'user_tokens_month',
+  'user_cost_month',
+  'user_generations',
+] as const;
+const policyLabel: Record<string, MessageKey> = {
+  user_rpm: 'settings.usage.policy.user_rpm',
+  key_rpm: 'settings.usage.policy.key_rpm',
+  user_tpm: 'settings.usage.policy.user_tpm',
+  key_tpm: 'settings.usage.policy.key_tpm',
+  user_tokens_day: 'settings.usage.policy.user_tokens_day',
+  user_tokens_month: 'settings.usage.policy.user_tokens_month',
+  key_tokens_day: 'settings.usage.policy.key_tokens_day',
+  key_tokens_month: 'settings.usage.policy.key_tokens_month',
+  user_cost_month: 'settings.usage.policy.user_cost_month',
+  user_generations: 'settings.usage.policy.user_generations',
+};
+
+/** `GET /api/me/usage` as people read it: each limit with used of limit, a bar, and when it resets. */
 function Usage() {
   const t = useT();
+  const { locale } = useApp();
   const load = useCallback(() => api.usage(), []);
   const { view } = useLoad(load);
-  const rows = (value: unknown, prefix = ''): [string, string][] =>
-    Object.entries(value && typeof value === 'object' ? value : {}).flatMap(([key, v]) =>
-      v && typeof v === 'object' ? rows(v, `${prefix}${key}.`) : [[`${prefix}${key}`, String(v)] as [string, string]],
-    );
+  const amount = (item: UsageItem, value: number) =>
+    item.unit === 'usd'
+      ? new Intl.NumberFormat(locale, { style: 'currency', currency: 'USD', maximumFractionDigits: 2 }).format(value)
+      : new Intl.NumberFormat(locale, { maximumFractionDigits: 0 }).format(value);
+  const label = (policy: string) => {
+    const key = policyLabel[policy];
+    return key ? t(key) : policy;
+  };
+  // A rate limit refills continuously: its reset time is when it is full again. A quota resets at the end of its
+  // window. A concurrency cap has no reset; neither has a full bucket (its reset time is now).
+  const resets = (item: UsageItem) =>
+    item.policy === 'user_generations' || new Date(item.resetAt).getTime() <= Date.now() + 1000
+      ? '—'
+      : when(item.resetAt, locale);
   return (
-    <section className="card">
+    <section className="card form">
       <h2>{t('settings.usage.title')}</h2>
       {view((usage) => {
-        const list = rows(usage);
-        return list.length === 0 ? (
-          <p className="muted">{t('settings.usage.empty')}</p>
-        ) : (
-          <dl className="dl">
-            {list.map(([key, value]) => (
-              <div key={key} style={{ display: 'contents' }}>
-                <dt>{key}</dt>
-                <dd>{value}</dd>
+        const unlimited = userPolicies.filter((p) => !usage.items.some((item) => item.policy === p));
+        return (
+          <>
+            <p className="muted" style={{ margin: 0 }}>
+              {t(usage.overridden ? 'settings.usage.planOverridden' : 'settings.usage.plan', { plan: usage.plan })}
+              {usage.store === 'memory' ? ` ${t('settings.usage.local')}` : ''}
+            </p>
+            {usage.items.length === 0 ? (
+              <p className="muted">{t('settings.usage.empty')}</p>
+            ) : (
+              <div className="table-wrap">
+                <table className="table" aria-label={t('settings.usage.title')}>
+                  <thead>
+                    <tr>
+                      <th scope="col">{t('settings.usage.limit')}</th>
+                      <th scope="col">{t('settings.usage.used')}</th>
+                      <th scope="col">{t('settings.usage.resets')}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {usage.items.map((item) => {
+                      const used = Math.min(item.used, item.limit);
+                      const text = t('settings.usage.usedOf', {
+                        used: amount(item, item.used),
+                        limit: amount(item, item.limit),
+                      });
+                      return (
+                        <tr key={item.policy} data-policy={item.policy}>
+                          <th scope="row">
+                            {label(item.policy)}
+                            <div className="muted" style={{ fontWeight: 400 }}>
+                              {t(item.kind === 'rate' ? 'settings.usage.kind.rate' : 'settings.usage.kind.quota')}
+                            </div>
+                          </th>
+                          <td>
+                            <div>{text}</div>
+                            <progress
+                              className="usage-bar"
+                              max={item.limit || 1}
+                              value={used}
+                              aria-label={`${label(item.policy)}: ${text}`}
+                            />
+                          </td>
+                          <td>{resets(item)}</td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
               </div>
-            ))}
-          </dl>
+            )}
+            {unlimited.length > 0 ? (
+              <p className="muted" style={{ margin: 0 }}>
+                {t('settings.usage.noLimit', { names: unlimited.map(label).join(', ') })}
+              </p>
+            ) : null}
+          </>
         );
       })}
     </section>

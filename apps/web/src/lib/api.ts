@@ -57,6 +57,25 @@ export interface ApiKey {
   lastUsedAt: string | null;
 }
 
+/** One limit from `GET /api/me/usage` (docs/limits.md). A limit set to null in the config is not listed. */
+export interface UsageItem {
+  policy: string;
+  scope: 'user' | 'api_key';
+  unit: 'requests' | 'tokens' | 'usd';
+  kind: 'rate' | 'quota';
+  limit: number;
+  used: number;
+  remaining: number;
+  resetAt: string;
+}
+
+export interface UsageReport {
+  plan: string;
+  overridden: boolean;
+  store: string;
+  items: UsageItem[];
+}
+
 export interface GenerationParams {
   temperature?: number | undefined;
   maxTokens?: number | undefined;
@@ -436,7 +455,7 @@ export const api = {
   createApiKey: (body: { name: string; scopes: Scope[]; expiresAt?: string }) =>
     apiJson<ApiKey & { key: string }>('/api/me/api-keys', { body }),
   revokeApiKey: (keyId: string) => apiJson<void>(`/api/me/api-keys/${id(keyId)}`, { method: 'DELETE' }),
-  usage: () => apiJson<Record<string, unknown>>('/api/me/usage'),
+  usage: () => apiJson<UsageReport>('/api/me/usage'),
   // admin
   adminUsers: (params: { q?: string; cursor?: string }) =>
     apiJson<Page<User>>(`/api/admin/users${q({ q: params.q, cursor: params.cursor })}`),
