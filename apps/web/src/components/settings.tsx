@@ -13,10 +13,12 @@ import {
   scopes,
   type UsageItem,
   type User,
+  type UserStatus,
 } from '@/lib/api';
 import type { MessageKey } from '@/lib/i18n';
 import { type SettingsSection, settingsSections } from '@/lib/settings-sections';
 import { passwordIssues } from '@/lib/validation';
+import { AdminInvitations, AdminSignup } from './admin-accounts';
 import { AdminProviders, AdminUsage } from './admin-status';
 import { useMe } from './app-shell';
 import { CopyButton } from './copy-button';
@@ -517,7 +519,9 @@ export function AdminUsers() {
   const toast = useToast();
   const me = useMe();
   const searchId = useId();
+  const statusId = useId();
   const [query, setQuery] = useState('');
+  const [status, setStatus] = useState<UserStatus | ''>('');
   const [users, setUsers] = useState<User[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<string | undefined>();
@@ -525,7 +529,7 @@ export function AdminUsers() {
   useEffect(() => {
     const timer = setTimeout(() => {
       api
-        .adminUsers({ q: query.trim() || undefined })
+        .adminUsers({ q: query.trim() || undefined, status: status || undefined })
         .then((page) => {
           setUsers(page.items);
           setCursor(page.nextCursor);
@@ -534,12 +538,12 @@ export function AdminUsers() {
         .catch((err: unknown) => setError(errorMessage(err, t)));
     }, 200);
     return () => clearTimeout(timer);
-  }, [query, t]);
+  }, [query, status, t]);
 
   const more = async () => {
     if (!cursor) return;
     try {
-      const page = await api.adminUsers({ q: query.trim() || undefined, cursor });
+      const page = await api.adminUsers({ q: query.trim() || undefined, status: status || undefined, cursor });
       setUsers((list) => [...(list ?? []), ...page.items]);
       setCursor(page.nextCursor);
     } catch (err) {
@@ -547,13 +551,17 @@ export function AdminUsers() {
     }
   };
 
+  /** Applies one change; answers whether the API took it. */
   const update = async (user: User, body: Parameters<typeof api.adminUpdateUser>[1]) => {
     try {
       const updated = await api.adminUpdateUser(user.id, body);
       setUsers((list) => (list ?? []).map((u) => (u.id === updated.id ? updated : u)));
       toast.show(t('admin.updated', { email: updated.email }));
+      return true;
     } catch (err) {
-      toast.show(errorMessage(err, t));
+      const unknownPlan = body.plan !== undefined && fieldErrors(err).plan;
+      toast.show(unknownPlan ? t('admin.planUnknown', { plan: body.plan ?? '' }) : errorMessage(err, t));
+      return false;
     }
   };
 
@@ -572,17 +580,35 @@ export function AdminUsers() {
       <h1>{t('admin.title')}</h1>
       <section className="card form">
         <h2>{t('admin.users')}</h2>
-        <label htmlFor={searchId} className="visually-hidden">
-          {t('admin.searchUsers')}
-        </label>
-        <input
-          id={searchId}
-          type="search"
-          className="input"
-          placeholder={t('admin.searchUsers')}
-          value={query}
-          onChange={(event) => setQuery(event.target.value)}
-        />
+        <div className="row">
+          <label htmlFor={searchId} className="visually-hidden">
+            {t('admin.searchUsers')}
+          </label>
+          <input
+            id={searchId}
+            type="search"
+            className="input"
+            style={{ flex: 1, minWidth: 200 }}
+            placeholder={t('admin.searchUsers')}
+            value={query}
+            onChange={(event) => setQuery(event.target.value)}
+          />
+          <label htmlFor={statusId} className="visually-hidden">
+            {t('admin.statusFilter')}
+          </label>
+          <select
+            id={statusId}
+            className="select"
+            style={{ width: 'auto' }}
+            value={status}
+            onChange={(event) => setStatus(event.target.value as UserStatus | '')}
+          >
+            <option value="">{t('admin.statusFilter.all')}</option>
+            <option value="pending_approval">{t('admin.status.pending_approval')}</option>
+            <option value="active">{t('admin.status.active')}</option>
+            <option value="disabled">{t('admin.status.disabled')}</option>
+          </select>
+        </div>
         <LoadState error={error} loading={users === null} />
         {users && users.length === 0 ? <p className="muted">{t('admin.noUsers')}</p> : null}
         {users && users.length > 0 ? (
@@ -622,8 +648,16 @@ export function AdminUsers() {
                         defaultValue={user.plan}
                         maxLength={32}
                         onBlur={(event) => {
-                          const plan = event.target.value.trim();
-                          if (plan && plan !== user.plan) void update(user, { plan });
+                          const input = event.target;
+                          const plan = input.value.trim();
+                          if (!plan || plan === user.plan) {
+                            input.value = user.plan;
+                            return;
+                          }
+                          // A refused plan goes back to the one the user has, so the field never shows a lie.
+                          void update(user, { plan }).then((ok) => {
+                            if (!ok) input.value = user.plan;
+                          });
                         }}
                       />
                     </td>
@@ -661,6 +695,8 @@ export function AdminUsers() {
           </div>
         ) : null}
       </section>
+      <AdminSignup />
+      <AdminInvitations />
       <AdminProviders />
       <AdminUsage />
     </div>

@@ -76,6 +76,23 @@ export interface UsageReport {
   items: UsageItem[];
 }
 
+export type SignupMode = 'open' | 'invite' | 'domain' | 'approval';
+export const signupModes: readonly SignupMode[] = ['open', 'invite', 'domain', 'approval'];
+
+export interface SignupSettings {
+  mode: SignupMode;
+  allowedDomains: string[];
+}
+
+export interface Invitation {
+  id: string;
+  email: string | null;
+  role: string;
+  plan: string | null;
+  createdAt: string;
+  expiresAt: string;
+}
+
 export interface GenerationParams {
   temperature?: number | undefined;
   maxTokens?: number | undefined;
@@ -457,8 +474,17 @@ export const api = {
   revokeApiKey: (keyId: string) => apiJson<void>(`/api/me/api-keys/${id(keyId)}`, { method: 'DELETE' }),
   usage: () => apiJson<UsageReport>('/api/me/usage'),
   // admin
-  adminUsers: (params: { q?: string; cursor?: string }) =>
-    apiJson<Page<User>>(`/api/admin/users${q({ q: params.q, cursor: params.cursor })}`),
+  adminUsers: (params: { q?: string | undefined; status?: UserStatus | undefined; cursor?: string }) =>
+    apiJson<Page<User>>(`/api/admin/users${q({ q: params.q, status: params.status, cursor: params.cursor })}`),
+  adminSignupSettings: () => apiJson<SignupSettings>('/api/admin/settings/signup'),
+  adminSetSignupSettings: (body: SignupSettings) =>
+    apiJson<SignupSettings>('/api/admin/settings/signup', { method: 'PUT', body }),
+  adminInvitations: (cursor?: string) => apiJson<Page<Invitation>>(`/api/admin/invitations${q({ cursor })}`),
+  /** The answer's `url` is the invitation link, shown once (only its hash is stored). */
+  adminCreateInvitation: (body: { email?: string; role?: Role; plan?: string }) =>
+    apiJson<Invitation & { url: string }>('/api/admin/invitations', { body }),
+  adminRevokeInvitation: (invitationId: string) =>
+    apiJson<void>(`/api/admin/invitations/${id(invitationId)}`, { method: 'DELETE' }),
   adminUpdateUser: (userId: string, body: { status?: UserStatus; role?: Role; plan?: string }) =>
     apiJson<User>(`/api/admin/users/${id(userId)}`, { method: 'PATCH', body }),
   // models (router)
