@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, errorMessage, loginHash, pendingFromHash, pendingLogin, request } from './api';
+import {
+  ApiError,
+  errorMessage,
+  loginHash,
+  pendingFromHash,
+  pendingLogin,
+  request,
+  setUnauthenticatedHandler,
+} from './api';
 import { translator } from './i18n/catalogs';
 import { parseRetryAfter } from './problem';
 
@@ -104,5 +112,56 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('NaN', now)).toBeUndefined();
     expect(parseRetryAfter('2030-01-01T00:00:00Z', now), 'not an HTTP date').toBeUndefined();
     expect(parseRetryAfter('99999999999999999999', now)).toBeUndefined();
+  });
+});
+
+describe('a 401 on a signed-in route', () => {
+  const en = translator('en');
+  const answer = (status: number, body: unknown) =>
+    new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/problem+json' } });
+
+  it('is a wrong password when the code says so: shown, with no refresh and no trip to log-in', async () => {
+    const calls: string[] = [];
+    let sentToLogin = 0;
+    setUnauthenticatedHandler(() => sentToLogin++);
+    const failed = await request('/api/me/password', {
+      body: { currentPassword: 'wrong', newPassword: 'a long enough password' },
+      fetcher: async (input) => {
+        calls.push(String(input));
+        return answer(401, { status: 401, code: 'invalid_credentials', detail: 'Email or password is incorrect.' });
+      },
+    }).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(ApiError);
+    expect(errorMessage(failed, en)).toBe(en('errors.invalid_credentials'));
+    expect(calls).toEqual(['/api/me/password']);
+    expect(sentToLogin).toBe(0);
+  });
+
+  it('is an expired session otherwise: refreshes once, repeats, and goes to log-in only when both fail', async () => {
+    const calls: string[] = [];
+    let sentToLogin = 0;
+    setUnauthenticatedHandler(() => sentToLogin++);
+    const expired = () => answer(401, { status: 401, code: 'token_expired' });
+    // The refresh works: the repeated call succeeds.
+    let refreshed = false;
+    const ok = await request('/api/me', {
+      fetcher: async (input) => {
+        calls.push(String(input));
+        if (input === '/api/auth/refresh') {
+          refreshed = true;
+          return new Response(null, { status: 204 });
+        }
+        return refreshed ? new Response('{}', { status: 200 }) : expired();
+      },
+    });
+    expect(ok.status).toBe(200);
+    expect(calls).toEqual(['/api/me', '/api/auth/refresh', '/api/me']);
+    expect(sentToLogin).toBe(0);
+    // The refresh fails too: log-in.
+    const failed = await request('/api/me', {
+      fetcher: async (input) => (input === '/api/auth/refresh' ? answer(401, { status: 401 }) : expired()),
+    }).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(ApiError);
+    expect(sentToLogin).toBe(1);
   });
 });

@@ -5,7 +5,8 @@
  * - Errors become `ApiError` (parsed problem+json); `errorMessage()` turns one into a sentence from the catalog,
  *   falling back to the API's `detail`, never `[object Object]`.
  * - A 401 on a signed-in route first tries `POST /api/auth/refresh` once (shared by concurrent calls), repeats the
- *   request, and only then sends the browser to `/login?next=<where it was>`.
+ *   request, and only then sends the browser to `/login?next=<where it was>`. A 401 `invalid_credentials` (a wrong
+ *   current password or code typed on a signed-in page) is the answer to show, not an expired session.
  */
 import type { Translate } from './i18n';
 import { messageForProblem, type ParsedProblem, readJson, responseProblem } from './problem';
@@ -392,6 +393,10 @@ export async function request(path: string, options: RequestOptions = {}): Promi
   };
   let response = await send();
   if (response.status === 401 && !options.anonymous) {
+    // A wrong password or code typed on a signed-in page (changing the password, turning the second factor off)
+    // is an answer about what was typed: the session is fine, so no refresh and no trip to log-in.
+    const problem = await responseProblem(response.clone());
+    if (problem.code === 'invalid_credentials') throw new ApiError(problem);
     if (await refreshSession(fetcher)) response = await send();
     if (response.status === 401) {
       const problem = await responseProblem(response);
