@@ -108,7 +108,8 @@ export function SettingsPanel(props: {
   }
 
   return (
-    <form className="settings-panel card form" onSubmit={onSubmit} aria-label={t('chat.settings')}>
+    // noValidate: the range check below says what is wrong in the reader's language, next to the buttons.
+    <form className="settings-panel card form" onSubmit={onSubmit} aria-label={t('chat.settings')} noValidate>
       <h2 className="panel-title">{t('chat.settings')}</h2>
       {presets.length > 0 ? (
         <div className="field">
