@@ -143,8 +143,9 @@ describe('settings and account pages in the browser (real API)', () => {
     await form.getByLabel('Current password').fill('not the password at all');
     await form.getByLabel('New password').fill(NEW_PASSWORD);
     await form.getByRole('button', { name: 'Save', exact: true }).click();
-    // A wrong current password is an answer to show, not an expired session: no trip to log-in.
-    await form.getByRole('alert').filter({ hasText: 'do not match' }).waitFor();
+    // A wrong current password is an answer to show by that field, not an expired session: no trip to log-in.
+    await form.getByText('That is not your current password.').waitFor();
+    expect(await form.getByLabel('Current password').getAttribute('aria-invalid')).toBe('true');
     expect(page.url()).toBe(`${stack.url}/settings/security`);
 
     await form.getByLabel('Current password').fill(PASSWORD);

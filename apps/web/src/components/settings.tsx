@@ -3,6 +3,7 @@
 import Link from 'next/link';
 import { type FormEvent, useCallback, useEffect, useId, useState } from 'react';
 import {
+  ApiError,
   type ApiKey,
   api,
   errorMessage,
@@ -128,6 +129,11 @@ function PasswordForm() {
       setDone(true);
       form.reset();
     } catch (err) {
+      // A wrong current password belongs next to that field (the generic sentence speaks of an email).
+      if (err instanceof ApiError && err.code === 'invalid_credentials') {
+        setFields({ current: t('settings.password.wrongCurrent') });
+        return;
+      }
       const byField = fieldErrors(err);
       setFields({ next: byField.newPassword, current: byField.currentPassword });
       setError(errorMessage(err, t));

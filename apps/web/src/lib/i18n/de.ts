@@ -238,6 +238,7 @@ export const de: Catalog = {
   'settings.profile.created': 'Mitglied seit',
   'settings.password.title': 'Passwort ändern',
   'settings.password.done': 'Passwort geändert. Deine anderen Sitzungen wurden abgemeldet.',
+  'settings.password.wrongCurrent': 'Das ist nicht dein aktuelles Passwort.',
   'settings.sessions.title': 'Aktive Sitzungen',
   'settings.sessions.current': 'Dieses Gerät',
   'settings.sessions.lastUsed': 'Zuletzt genutzt {when}',

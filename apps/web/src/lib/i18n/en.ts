@@ -232,6 +232,7 @@ export const en = {
   'settings.profile.created': 'Member since',
   'settings.password.title': 'Change password',
   'settings.password.done': 'Password changed. Your other sessions were signed out.',
+  'settings.password.wrongCurrent': 'That is not your current password.',
   'settings.sessions.title': 'Active sessions',
   'settings.sessions.current': 'This device',
   'settings.sessions.lastUsed': 'Last used {when}',
