@@ -452,21 +452,7 @@ export function createLimitsService(deps: LimitsServiceDeps) {
         .concurrentGenerations;
       if (cap === null) return async () => {};
       const key = generationsKey(actor.userId);
-      if (!(await concurrency.acquire(key, leaseId, cap, leaseMs))) {
-        deps.onDecision?.('user_generations', 'limited');
-        throw new DomainError(
-          'rate_limited',
-          `At most ${cap} replies may be generating at once; wait for one to finish.`,
-          {
-            headers: {
-              'retry-after': '1',
-              'ratelimit-limit': String(cap),
-              'ratelimit-remaining': '0',
-              'ratelimit-reset': '1',
-            },
-          },
-        );
-      }
+      if (!(await concurrency.acquire(key, leaseId, cap, leaseMs))) throw generationsRefusal(cap);
       deps.onDecision?.('user_generations', 'allowed');
       const stop = renewing(key, leaseId, leaseMs);
       let released = false;
