@@ -20,10 +20,15 @@ import { seedUsers } from '../seed/users.ts';
  * (default 10,000). All requests are the heavy user's (one access token), at --connections (default 50).
  *   npm run bench -w @genz/bench -- chats --param users=1000000
  *   quick: npm run bench -w @genz/bench -- chats --param users=20000 --duration 5 --warmup 2 --rounds 1 --no-append
- * append-message is reported twice: the autocannon target times each POST to the end of its reply stream; the
+ * append-message is reported three times: the autocannon target times each POST to the end of its reply stream; the
  * measure step (`--param appendS=N` seconds, default 10, after 3 s discarded; `--param appendConnections=N`,
  * default 50) times, per POST, the first SSE event (`message`: the user message and the reply placeholder are
- * stored and the generation runs, issue 5's append-message) and the reply's end (`done`).
+ * stored and the generation runs, issue 5's append-message) and the reply's end (`done`), twice:
+ * - saturated: the built-in demo model with no delay, so each client sends again the moment its reply ends and the
+ *   server runs as many whole generations as it can (a throughput test: latency ≈ clients ÷ sends per second);
+ * - paced (`--param pacedS=N` seconds, default 10; 0 skips it): the same clients on the `paced` alias, an OpenAI
+ *   deployment in front of a fake upstream (bench/baselines/fake-openai.ts) that streams its 20 events 50 ms apart,
+ *   so a reply takes about a second as a model's does and 50 clients are 50 people chatting without pause.
  */
 
 function intParam(ctx: BenchContext, name: string, fallback: number): number {
@@ -89,9 +94,10 @@ async function appendLoop(
   connections: number,
   seconds: number,
   warmupS: number,
+  model?: string,
 ): Promise<{ accepted: Float64Array; end: Float64Array; failed: number; rps: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
-  const next = appendRequest(ctx);
+  const next = appendRequest(ctx, model);
   const url = ctx.urls.api ?? '';
   const auth = { authorization: `Bearer ${ctx.vars.get('auth')}`, 'content-type': 'application/json' };
   const accepted: number[] = [];
@@ -123,37 +129,54 @@ async function appendLoop(
   return { accepted: sorted(accepted), end: sorted(end), failed, rps: (accepted.length + failed) / seconds };
 }
 
+/** The alias of the paced deployment (a fake upstream streaming 20 events 50 ms apart). */
+const PACED = 'paced';
+
 /** A send to a random small conversation of the heavy user (the autocannon target and the measure share it). */
-function appendRequest(ctx: BenchContext): () => { path: string; body: string } {
+function appendRequest(ctx: BenchContext, model?: string): () => { path: string; body: string } {
   const ids = JSON.parse(ctx.vars.get('conversations') ?? '[]') as string[];
   return () => ({
     path: `/api/conversations/${pick(ids)}/messages`,
-    body: JSON.stringify({ content: `tell me about the ${pick(SEED_WORDS)} and the ${pick(SEED_WORDS)}` }),
+    body: JSON.stringify({ content: `tell me about the ${pick(SEED_WORDS)} and the ${pick(SEED_WORDS)}`, model }),
   });
 }
 
 async function measure(ctx: BenchContext, rounds: TargetResult[][]): Promise<void> {
   const seconds = intParam(ctx, 'appendS', 10);
+  const pacedS = intParam(ctx, 'pacedS', 10);
   const connections = Math.max(1, intParam(ctx, 'appendConnections', 50));
-  console.error(`    append-message: ${connections} clients for 3 + ${seconds} s, timing each send's events`);
-  const r = await appendLoop(ctx, connections, seconds, 3);
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
-  const row = (what: string, xs: Float64Array) =>
-    `  | ${what} | ${f(percentile(xs, 50))} | ${f(percentile(xs, 95))} | ${f(percentile(xs, 99))} |`;
+  const rows = (what: string, r: Awaited<ReturnType<typeof appendLoop>>, secs: number) => [
+    `  | ${what}, stored: POST to the \`message\` event | ${fmt(r.accepted.length)} (${r.rps.toFixed(0)}/s, ` +
+      `failed ${r.failed}) | ${f(percentile(r.accepted, 50))} | ${f(percentile(r.accepted, 95))} | ` +
+      `${f(percentile(r.accepted, 99))} |`,
+    `  | ${what}, reply end: POST to the \`done\` event | ${fmt(r.end.length)} in ${secs} s | ` +
+      `${f(percentile(r.end, 50))} | ${f(percentile(r.end, 95))} | ${f(percentile(r.end, 99))} |`,
+  ];
+  console.error(
+    `    append-message, saturated: ${connections} clients for 3 + ${seconds} s, timing each send's events`,
+  );
+  const saturated = await appendLoop(ctx, connections, seconds, 3);
+  const table = rows('saturated (demo model, no delay)', saturated, seconds);
+  if (pacedS > 0) {
+    console.error(`    append-message, paced: ${connections} clients for 3 + ${pacedS} s on the \`${PACED}\` alias`);
+    table.push(...rows('paced (20 events 50 ms apart)', await appendLoop(ctx, connections, pacedS, 3, PACED), pacedS));
+  }
   const baseline = rounds.map((round) => round[0]?.latencyMs.p99).filter((x): x is number => x !== undefined);
   ctx.note(
     [
-      `append-message, timed per send by the measure step (${connections} clients in a closed loop, ${seconds} s ` +
-        `after 3 s discarded; ${fmt(r.accepted.length)} sends, ${r.rps.toFixed(0)}/s, failed: ${r.failed}). ` +
-        "Issue 5's append-message is the first row: the POST has stored the user message and the reply " +
-        'placeholder and started the generation when the `message` event arrives. The second row is the whole ' +
-        `reply (demo model, no delay) to its \`done\` event, as the autocannon row above. The hello-world ` +
-        `baseline's p99 in the rounds: ${baseline.map((x) => f(x)).join(', ')} ms.`,
+      `append-message, timed per send by the measure step: ${connections} clients in a closed loop, each sending ` +
+        'again the moment its reply ends, after 3 s discarded. Issue 5\'s append-message is each "stored" row: the ' +
+        'POST has stored the user message and the reply placeholder and started the generation when the `message` ' +
+        'event arrives. Saturated: the demo model with no delay, so the server runs whole generations as fast as ' +
+        'it can and latency is mostly the queue (≈ clients ÷ sends per second). Paced: the `paced` alias, an ' +
+        'OpenAI deployment whose fake upstream streams its 20 events 50 ms apart, so each of the clients is a ' +
+        `person chatting without pause. The hello-world baseline's p99 in the rounds: ` +
+        `${baseline.map((x) => f(x)).join(', ')} ms.`,
       '',
-      '  | append-message (ms) | p50 | p95 | p99 |',
-      '  | --- | ---: | ---: | ---: |',
-      row('stored: POST to the `message` event', r.accepted),
-      row('reply end: POST to the `done` event', r.end),
+      '  | append-message (ms) | sends | p50 | p95 | p99 |',
+      '  | --- | ---: | ---: | ---: | ---: |',
+      ...table,
     ].join('\n'),
   );
 }
@@ -174,8 +197,23 @@ export const scenario: Scenario = {
     "measure step times both the `message` event (the message is stored and the generation started: issue 5's " +
     'append-message) and `done`; search for a random seeded word. Per-IP and per-user limits are off (all load ' +
     'is one user from one address).',
-  apiConfigYaml: `providers:
+  servers: [
+    {
+      name: 'upstream-paced',
+      file: 'bench/baselines/fake-openai.ts',
+      env: { CHUNK_DELAY_MS: '50' },
+      readyPath: '/v1/models',
+    },
+  ],
+  apiConfigYaml: (urls) => `providers:
+  demo: 'on'
   demoChunkDelayMs: 0
+  deployments:
+    - { id: paced, provider: openai, model: gpt-4o-mini, baseUrl: '${urls['upstream-paced']}/v1', apiKey: sk-fake-upstream-key }
+  aliases:
+    ${PACED}: { deployments: [paced] }
+chats:
+  defaultModel: demo
 limits:
   ipRequests: null
   defaults:
@@ -346,7 +384,7 @@ limits:
       method: 'POST',
       path: '/api/conversations',
       headers: (ctx) => ({ authorization: `Bearer ${ctx.vars.get('auth')}`, 'content-type': 'application/json' }),
-      vary: appendRequest,
+      vary: (ctx) => appendRequest(ctx),
     },
     {
       name: 'search: GET /api/search?q=<random seeded word>',
