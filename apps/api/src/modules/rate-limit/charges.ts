@@ -334,6 +334,27 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
   }
   const commands = redis as unknown as LimitCommands | null;
 
+  /**
+   * Each charge's key, built once per subject, policy and window and then handed out as the same string: every
+   * admission charges the same few keys several times (seed check, charge, reconcile), and a key built afresh is
+   * concatenated and hashed again for each map lookup. Bounded like the memory state; a forgotten entry is rebuilt.
+   */
+  const keyCache = new Map<string, Map<string, { tag: string; windowId: string; key: string }>>();
+  function keyOf(c: Charge): string {
+    const windowId = c.spec.kind === 'quota' ? c.spec.windowId : '';
+    let bySubject = keyCache.get(c.subject);
+    if (!bySubject) {
+      if (keyCache.size >= opts.memoryMaxKeys) keyCache.delete(keyCache.keys().next().value as string);
+      bySubject = new Map();
+      keyCache.set(c.subject, bySubject);
+    }
+    const known = bySubject.get(c.policy);
+    if (known && known.tag === c.tag && known.windowId === windowId) return known.key;
+    const key = chargeKey(c);
+    bySubject.set(c.policy, { tag: c.tag, windowId, key });
+    return key;
+  }
+
   function remember(map: Map<string, number>, key: string, value: number) {
     map.delete(key);
     map.set(key, value);
@@ -381,7 +402,7 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
     const writes: [string, number, number][] = [];
     let ok = true;
     for (const c of charges) {
-      const key = chargeKey(c);
+      const key = keyOf(c);
       const spec = localSpec(c, key);
       const cost = zeroCost ? 0 : c.cost;
       if (spec.kind === 'rate') {
@@ -430,7 +451,7 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
     slot?: SlotRequest,
   ): Promise<{ missing: number[] } | { ok: boolean; items: ItemResult[]; slot: -1 | 0 | 1 }> {
     if (!commands) throw new Error('no redis');
-    const keys = charges.map(chargeKey);
+    const keys = charges.map(keyOf);
     const args: string[] = [String(keys.length)];
     charges.forEach((c, i) => {
       args.push(...specArgs(c.spec, at), String(c.cost), seeds[i] ?? '');
@@ -493,13 +514,13 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
   async function seedLocal(charges: Charge[], at: number): Promise<void> {
     if (!opts.quotaSeed) return;
     const need = charges.filter((c) => {
-      const key = chargeKey(c);
+      const key = keyOf(c);
       return c.spec.kind === 'quota' && memoryRead(key, at) === undefined && !(redis && known.has(key));
     });
     if (need.length === 0) return;
     const values = await opts.quotaSeed(need);
     need.forEach((c, i) => {
-      const key = chargeKey(c);
+      const key = keyOf(c);
       const v = values[i] ?? 0;
       if (redis) {
         if (!known.has(key)) remember(known, key, v);
@@ -570,7 +591,7 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
       if (where === 'redis') {
         if (!commands || (pairs.length === 0 && !release)) return;
         const at = now();
-        const keys = pairs.map((p) => chargeKey(p.c));
+        const keys = pairs.map((p) => keyOf(p.c));
         const args: string[] = [String(keys.length)];
         for (const p of pairs) args.push(...specArgs(p.c.spec, at), String(p.d));
         if (release) {
@@ -585,7 +606,7 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
       if (pairs.length === 0 || where === 'none') return;
       const at = now();
       for (const { c, d } of pairs) {
-        const key = chargeKey(c);
+        const key = keyOf(c);
         const spec = localSpec(c, key);
         const cur = memoryRead(key, at);
         if (spec.kind === 'rate') {
@@ -607,7 +628,7 @@ export function createChargeEngine(opts: ChargeEngineOptions): ChargeEngine {
       const at = now();
       const remote = commands
         ? await viaRedis(async () => {
-            const keys = charges.map(chargeKey);
+            const keys = charges.map(keyOf);
             return commands.limitsPeek(String(keys.length), ...keys);
           })
         : undefined;
