@@ -279,14 +279,36 @@ export function createLimitsService(deps: LimitsServiceDeps) {
     );
   }
 
+  /**
+   * The held generation leases of one lease time, renewed together by one timer (a timer per generation was a
+   * visible share of a /v1 request's CPU). A lease is renewed at most `every` after it was taken, and then every
+   * `every`, as its own timer did; the timer stops when no lease of that time is held.
+   */
+  const renewers = new Map<number, { timer: NodeJS.Timeout; leases: Set<{ key: string; leaseId: string }> }>();
+
   /** Keeps a held generation lease alive until `stop` (a process that dies stops renewing: the lease lapses). */
   function renewing(key: string, leaseId: string, leaseMs: number) {
-    const renew = setInterval(
-      () => void concurrency.renew(key, leaseId, leaseMs).catch(() => {}),
-      Math.max(100, Math.floor(leaseMs / 3)),
-    );
-    renew.unref();
-    return () => clearInterval(renew);
+    let renewer = renewers.get(leaseMs);
+    if (!renewer) {
+      const leases = new Set<{ key: string; leaseId: string }>();
+      const timer = setInterval(
+        () => {
+          for (const l of leases) void concurrency.renew(l.key, l.leaseId, leaseMs).catch(() => {});
+        },
+        Math.max(100, Math.floor(leaseMs / 3)),
+      );
+      timer.unref();
+      renewer = { timer, leases };
+      renewers.set(leaseMs, renewer);
+    }
+    const held = renewer;
+    const lease = { key, leaseId };
+    held.leases.add(lease);
+    return () => {
+      if (!held.leases.delete(lease) || held.leases.size > 0) return;
+      clearInterval(held.timer);
+      if (renewers.get(leaseMs) === held) renewers.delete(leaseMs);
+    };
   }
 
   /** max_tokens checks and the reservation's size (tokens, micro-USD) of a model call. */
