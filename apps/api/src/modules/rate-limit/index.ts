@@ -8,7 +8,7 @@ import { createChargeEngine } from './charges.ts';
 import { createConcurrencyLimiter } from './concurrency.ts';
 import type { RateDecision, RatePolicy } from './gcra.ts';
 import limitsRoutes from './limits.routes.ts';
-import { createLimitsService, type LimitsService, usageQuotaSeed } from './limits.service.ts';
+import { createLimitsService, type DecisionOutcome, type LimitsService, usageQuotaSeed } from './limits.service.ts';
 import { createRateLimiter, type RateLimiter } from './rate-limiter.ts';
 
 export type { RateDecision, RatePolicy } from './gcra.ts';
@@ -36,6 +36,8 @@ declare module 'fastify' {
     limits: LimitsService;
   }
 }
+
+const OUTCOMES: readonly DecisionOutcome[] = ['allowed', 'limited', 'failed_closed'];
 
 /** RateLimit-* headers (draft-ietf-httpapi-ratelimit-headers) in whole seconds, plus Retry-After on a refusal. */
 export function rateLimitHeaders(decision: RateDecision): Record<string, string> {
@@ -71,11 +73,34 @@ export const policy = (name: string, p: { rate: number; periodMs: number; burst:
  */
 export default fp(
   async (app: FastifyInstance, opts: { config: AppConfig }) => {
-    const decisions = new Counter({
+    /**
+     * Decisions not yet added to the counter, per policy: a /v1 request makes seven (its rates, reservation and
+     * slot), and a labelled `inc` hashes its labels every time. Plain numbers here, added when the counter is read
+     * (a scrape, `get()`); policy names come from code and configuration, so the map stays small.
+     */
+    const pending = new Map<string, Record<DecisionOutcome, number>>();
+    const decided = (policyName: string, outcome: DecisionOutcome) => {
+      let t = pending.get(policyName);
+      if (!t) {
+        t = { allowed: 0, limited: 0, failed_closed: 0 };
+        pending.set(policyName, t);
+      }
+      t[outcome]++;
+    };
+    new Counter({
       name: 'genz_ratelimit_decisions_total',
       help: 'Rate-limit decisions by policy and outcome (allowed | limited | failed_closed)',
       labelNames: ['policy', 'outcome'] as const,
       registers: [app.metrics.registry],
+      collect() {
+        for (const [policyName, t] of pending) {
+          for (const outcome of OUTCOMES) {
+            if (t[outcome] === 0) continue;
+            this.inc({ policy: policyName, outcome }, t[outcome]);
+            t[outcome] = 0;
+          }
+        }
+      },
     });
     const fallbackGauge = new Gauge({
       name: 'genz_ratelimit_redis_fallback',
@@ -121,7 +146,7 @@ export default fp(
       db: app.db.db,
       engine,
       concurrency,
-      onDecision: (policyName, outcome) => decisions.inc({ policy: policyName, outcome }),
+      onDecision: decided,
     });
     app.decorate('limits', service);
 
@@ -129,7 +154,7 @@ export default fp(
       ...limiter,
       async limit(key, p, cost) {
         const d = await limiter.limit(key, p, cost);
-        decisions.inc({ policy: p.name, outcome: d.allowed ? 'allowed' : 'limited' });
+        decided(p.name, d.allowed ? 'allowed' : 'limited');
         return d;
       },
       async enforce(key, p, options = {}) {
