@@ -15,7 +15,15 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
  * generator reads answers late and adds that lag to every figure.
  */
 
-export const REASONS = ['event_loop_delay', 'event_loop_utilization', 'heap', 'rss', 'in_flight', '?'] as const;
+export const REASONS = [
+  'loop_turn',
+  'event_loop_delay',
+  'event_loop_utilization',
+  'heap',
+  'rss',
+  'in_flight',
+  '?',
+] as const;
 
 export interface Target {
   port: number;

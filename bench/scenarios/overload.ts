@@ -17,15 +17,16 @@ import { scenario as foundation } from './foundation.ts';
 
 /**
  * Overload at 2× saturation (issue 6). Run directly:
- *   `node bench/scenarios/overload.ts [--seconds 8] [--in-flight 16] [--loop-ms 50] [--sample-ms 10] [--elu 0] [--rate R] [--user-cache-ms 0]`
+ *   `node bench/scenarios/overload.ts [--seconds 8] [--in-flight 16] [--loop-ms 50] [--sample-ms 10] [--elu 0] [--turn-ms 0] [--rate R] [--user-cache-ms 0]`
  * A real API process (PostgreSQL, no Redis, production mode) with the given `server.overload` thresholds (`--elu` is
- * `maxEventLoopUtilization`, 0 = off; `--in-flight 0` lifts the cap). The load comes from bench/lib/open-loop.ts, a
+ * `maxEventLoopUtilization`, 0 = off; `--turn-ms` is `maxLoopTurnMs`, the loop-turn budget, 0 = off; `--in-flight 0`
+ * lifts the cap). The load comes from bench/lib/open-loop.ts, a
  * raw-socket HTTP/1.1 generator in a worker thread, over a pool of 256 keep-alive connections opened beforehand. A
  * closed loop of `maxInFlight` of them (32 when uncapped) on `GET /api/me` (bearer) warms the process up (2 s,
  * discarded) and then finds the saturation throughput S (3 s, 200s per second): as many clients as the gate admits,
  * so the closed loop is not shed and S is what the server can serve, not what is left beside shedding a surplus of
  * clients. An open loop then offers 2·S requests per second (or `--rate`: the utilisation gate sheds a closed loop at
- * 1× saturation, so with it take the rate from an in-flight run; arrivals do not wait for answers; one that finds no
+ * 1× saturation, and so does the turn budget, so with either take the rate from an in-flight run; arrivals do not wait for answers; one that finds no
  * idle connection waits for one, and that wait counts) and the script prints, for admitted (200) and shed (503)
  * answers separately:
  * - client-side send→status (request written to status line read) and arrival→status (from the scheduled arrival);
@@ -41,15 +42,21 @@ const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length - 1; i += 2) args.set(process.argv[i] ?? '', process.argv[i + 1] ?? '');
 const flag = (name: string, fallback: number) => Number(args.get(`--${name}`) ?? fallback);
 
-const overloadYaml = (inFlight: number, loopMs: number, sampleMs: number, elu: number, userCacheMs?: number) => `${
-  userCacheMs === undefined ? '' : `auth:\n  userCacheTtlMs: ${userCacheMs}\n`
-}limits:
+const overloadYaml = (
+  inFlight: number,
+  loopMs: number,
+  sampleMs: number,
+  elu: number,
+  userCacheMs?: number,
+  turnMs = 0,
+) => `${userCacheMs === undefined ? '' : `auth:\n  userCacheTtlMs: ${userCacheMs}\n`}limits:
   ipRequests: null
   defaults:
     requests: null
 server:
   overload:
     maxInFlight: ${inFlight}
+    maxLoopTurnMs: ${turnMs}
     maxEventLoopDelayMs: ${loopMs}
     maxEventLoopUtilization: ${elu}
     sampleIntervalMs: ${sampleMs}
@@ -157,6 +164,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     flag('sample-ms', 10),
     flag('elu', 0),
     flag('user-cache-ms', 0),
+    flag('turn-ms', 0),
   );
   const scratch = await createScratchDatabase(await prepareServerTemplate());
   const secrets = 'bench:genz-overload-bench-signing-secret-01234567';

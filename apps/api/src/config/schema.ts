@@ -48,6 +48,13 @@ const Server = Type.Object(
     connectionTimeoutMs: Type.Integer({ minimum: 0, default: 0, description: 'Socket idle timeout; 0 disables.' }),
     overload: Type.Object(
       {
+        maxLoopTurnMs: Type.Number({
+          minimum: 0,
+          default: 0,
+          description:
+            'Shed a new request (503) that arrives after the current event-loop turn has already run this long (ms), so turns stay short and queued requests are read (and answered, or refused) soon; e.g. 5 on a gateway; 0 disables. Requests waiting on the database or a model do not lengthen turns; admitted requests and open streams are never cut.',
+          ...env('OVERLOAD_MAX_LOOP_TURN_MS'),
+        }),
         maxEventLoopDelayMs: Type.Integer({
           minimum: 0,
           default: 1000,

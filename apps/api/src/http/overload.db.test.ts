@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../test/app.ts';
@@ -28,6 +28,12 @@ async function listening(overrides: Record<string, unknown>) {
         app.get('/api/test/hold', { config: { auth: 'public' } }, async () => {
           reached++;
           await hold();
+          return { ok: true };
+        });
+        // Keeps the event loop busy for 60 ms, as a long turn of admitted work does under load.
+        app.get('/api/test/block', { config: { auth: 'public' } }, async () => {
+          reached++;
+          block(60);
           return { ok: true };
         });
         // Sends its headers at once and stays open until released, like an SSE stream.
@@ -64,6 +70,44 @@ const block = (ms: number) => {
   const until = performance.now() + ms;
   while (performance.now() < until);
 };
+/** A keep-alive HTTP/1.1 connection on a raw socket: `write` hands the request to the kernel before it returns. */
+async function rawConnection(port: number) {
+  const socket: Socket = connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let buffered = '';
+  let waiting: (() => void) | undefined;
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    buffered += chunk;
+    waiting?.();
+  });
+  /** The next response on this connection: status, headers (lower-case names) and body (content-length framed). */
+  const reply = async () => {
+    for (;;) {
+      const head = buffered.indexOf('\r\n\r\n');
+      if (head >= 0) {
+        const lines = buffered.slice(0, head).split('\r\n');
+        const headers = Object.fromEntries(
+          lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+        );
+        const end = head + 4 + Number(headers['content-length'] ?? 0);
+        if (buffered.length >= end) {
+          const body = buffered.slice(head + 4, end);
+          buffered = buffered.slice(end);
+          return { status: Number(lines[0]?.split(' ')[1]), headers, body };
+        }
+      }
+      await new Promise<void>((resolve) => {
+        waiting = resolve;
+      });
+    }
+  };
+  return {
+    write: (path: string) => socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`),
+    reply,
+    close: () => socket.destroy(),
+  };
+}
 const sample = (text: string, series: string) => {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return Number(line?.slice(series.length + 1) ?? 0);
@@ -213,5 +257,46 @@ describe('load shedding', () => {
       s.release();
     }
     for (const r of await Promise.all(held)) expect(r.status).toBe(200);
+  });
+
+  it('sheds the requests read after the current event-loop turn has run past maxLoopTurnMs; health still answers', async () => {
+    // Only the turn budget can shed here: no cap, no delay signal (the helper's default), no utilisation.
+    const s = await listening({ 'server.overload.maxLoopTurnMs': 5, 'server.overload.maxInFlight': 0 });
+    const port = (s.t.app.server.address() as AddressInfo).port;
+    // Admitted, /api/me without credentials is a 401.
+    await waitFor(async () => ((await fetch(`${s.base}/api/me`)).status === 401 ? true : undefined), 30_000, 'boot');
+    const conns = await Promise.all(Array.from({ length: 5 }, () => rawConnection(port)));
+    try {
+      // One request each first, so that the server has accepted every connection (an accept in the same turn as the
+      // read would put the requests below in different turns).
+      for (const c of conns) c.write('/livez');
+      for (const c of conns) expect((await c.reply()).status).toBe(200);
+
+      // One synchronous stretch (the test shares the server's event loop): all five requests are in the kernel
+      // before the server polls again, so it reads them in one turn, the blocker first, and the three after it
+      // arrive in a turn that has already run 60 ms. /livez is exempt.
+      const [blocker, ...rest] = conns as [(typeof conns)[0], ...typeof conns];
+      blocker.write('/api/test/block');
+      for (const c of rest.slice(0, 3)) c.write('/api/me');
+      rest[3]?.write('/livez');
+      expect((await blocker.reply()).status).toBe(200);
+      for (const c of rest.slice(0, 3)) {
+        const shed = await c.reply();
+        expect(shed.status).toBe(503);
+        expect(shed.headers['retry-after']).toBe('2');
+        expect(JSON.parse(shed.body)).toMatchObject({ code: 'overloaded', reason: 'loop_turn' });
+      }
+      expect((await (rest[3] as (typeof conns)[0]).reply()).status).toBe(200);
+      expect(s.reached()).toBe(1);
+
+      // The next turn starts afresh: the same connections are admitted again.
+      for (const c of rest.slice(0, 3)) c.write('/api/me');
+      for (const c of rest.slice(0, 3)) expect((await c.reply()).status).toBe(401);
+      const metrics = await scrape(s.base);
+      expect(sample(metrics, 'genz_shed_requests_total{reason="loop_turn"}')).toBe(3);
+      expect(sample(metrics, 'genz_http_shed_duration_seconds_count{reason="loop_turn"}')).toBe(3);
+    } finally {
+      for (const c of conns) c.close();
+    }
   });
 });

@@ -9,14 +9,23 @@ import { openAiErrorBody } from '../openai/errors.ts';
 import { isOpenAiSurface } from './errors.ts';
 import { genRequestId } from './request-id.ts';
 
-export type ShedReason = 'event_loop_delay' | 'event_loop_utilization' | 'heap' | 'rss' | 'in_flight';
-const REASONS: readonly ShedReason[] = ['event_loop_delay', 'event_loop_utilization', 'heap', 'rss', 'in_flight'];
+export type ShedReason = 'loop_turn' | 'event_loop_delay' | 'event_loop_utilization' | 'heap' | 'rss' | 'in_flight';
+const REASONS: readonly ShedReason[] = [
+  'loop_turn',
+  'event_loop_delay',
+  'event_loop_utilization',
+  'heap',
+  'rss',
+  'in_flight',
+];
 type Thresholds = AppConfig['server']['overload'];
 
 const DETAIL = 'The server is overloaded; retry shortly.';
 
 /**
- * The shedding decision, free of Fastify: event-loop delay (two consecutive timer-drift samples above the threshold:
+ * The shedding decision, free of Fastify: the loop-turn budget (a request that arrives when the current event-loop
+ * turn has already run `maxLoopTurnMs` is refused, so turns stay short and shed requests are read soon; ADR 062),
+ * event-loop delay (two consecutive timer-drift samples above the threshold:
  * one long block, such as the boot, is not overload), event-loop utilisation (the share of each sample interval the
  * loop spent running JavaScript and native callbacks rather than waiting for I/O, `performance.eventLoopUtilization`;
  * the same two-sample rule), heap and RSS (sampled on the same timer), and the count of admitted requests that have
@@ -32,6 +41,22 @@ export function createOverloadGate(o: Thresholds) {
   let memory: ShedReason | null = null;
   const inFlight = new Set<ServerResponse>();
   const sampleMemory = o.maxHeapUsedBytes > 0 || o.maxRssBytes > 0;
+
+  // The loop-turn budget. `turnStart` is when the current event-loop turn's work began: the previous turn's check
+  // phase (a setImmediate), or, when no such callback is pending, the first request of this turn. While the chain of
+  // immediates runs, the next poll does not block, so now − turnStart is work, not an idle wait. The chain re-arms
+  // only after a turn that saw requests, so an idle server's poll still blocks (no spinning).
+  const turnBudget = o.maxLoopTurnMs;
+  let turnStart = 0;
+  let armed = false;
+  let requestsThisTurn = 0;
+  const onCheck = () => {
+    turnStart = performance.now();
+    if (requestsThisTurn > 0) {
+      requestsThisTurn = 0;
+      setImmediate(onCheck);
+    } else armed = false;
+  };
 
   let expected = performance.now() + o.sampleIntervalMs;
   const sample = () => {
@@ -63,6 +88,14 @@ export function createOverloadGate(o: Thresholds) {
   return {
     /** Why a new request must be refused now, or null to admit it (and count it in flight until its headers go). */
     admit(res: ServerResponse): ShedReason | null {
+      if (turnBudget > 0) {
+        requestsThisTurn++;
+        if (!armed) {
+          armed = true;
+          turnStart = performance.now();
+          setImmediate(onCheck);
+        } else if (performance.now() - turnStart > turnBudget) return 'loop_turn';
+      }
       if (o.maxEventLoopDelayMs > 0 && Math.min(previousLag, lastLag) > o.maxEventLoopDelayMs)
         return 'event_loop_delay';
       if (sampleElu && Math.min(previousElu, lastElu) > o.maxEventLoopUtilization) return 'event_loop_utilization';
@@ -116,7 +149,7 @@ export default fp(
       const registers = [app.metrics.registry];
       total = new Counter({
         name: 'genz_shed_requests_total',
-        help: 'Requests refused with 503 by load shedding, by reason (event_loop_delay | event_loop_utilization | heap | rss | in_flight)',
+        help: 'Requests refused with 503 by load shedding, by reason (loop_turn | event_loop_delay | event_loop_utilization | heap | rss | in_flight)',
         labelNames: ['reason'] as const,
         registers,
       });
