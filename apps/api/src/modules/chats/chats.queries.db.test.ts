@@ -127,3 +127,26 @@ it('search reads only the user partition through an index', async () => {
   expect(p).not.toMatch(/Seq Scan on (conversations|messages)/);
   expect(new Set(p.match(/messages_p\d\d\b/g)).size).toBe(1);
 });
+
+it("the send's statements name the partition PostgreSQL routes each user's messages to", async () => {
+  // Every user with messages: the partition resolved from the catalog is the one their rows are in.
+  const placed = await executeRows<{ user_id: string; partition: string }>(
+    t.db,
+    sql`select distinct user_id::text, tableoid::regclass::text as partition from messages`,
+  );
+  expect(placed.length).toBeGreaterThan(300);
+  expect(new Set(placed.map((r) => r.partition)).size).toBeGreaterThan(1);
+  for (const { user_id, partition } of placed) {
+    expect(partition).toMatch(/^messages_p\d\d$/);
+    expect(await repo.messagesPartition(t.db, user_id)).toBe(partition);
+  }
+  // The send's read walks the branch in that partition: the long conversation's 300 messages, oldest first.
+  await t.db.execute(
+    sql`update conversations set active_leaf_id = ${leaf}::uuid
+         where user_id = ${target.userId}::uuid and id = ${longConversation}::uuid`,
+  );
+  const read = await repo.getConversationWithBranch(t.db, target, longConversation, 1000);
+  expect(read?.branch).toHaveLength(300);
+  expect(read?.branch.at(-1)?.id).toBe(leaf);
+  expect(read?.branch[7]?.content).toEqual([{ type: 'text', text: 'the word photosynthesis appears once' }]);
+});

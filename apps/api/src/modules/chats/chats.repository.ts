@@ -84,6 +84,38 @@ export async function namedRows<T>(db: Db, name: string | undefined, text: strin
   return (await client.query(text, values)).rows as T[];
 }
 
+/**
+ * The partition of `messages` that holds a user's rows (messages is PARTITION BY HASH (user_id); 0002_chats.sql),
+ * for the send's statements. Named directly, a statement has no partitions to prune: its generic plan is as cheap
+ * as a custom one, so PostgreSQL plans it once per connection instead of on every execution (a custom plan of the
+ * partitioned parent costs more planning than executing; a forced generic plan of it walks the whole partition).
+ * Read from the catalog once per user and process (hash and bounds are PostgreSQL's own); `messages` itself when
+ * the table is not hash-partitioned.
+ */
+const PARTITION_OF = `select c.oid::regclass::text as name
+    from pg_inherits i join pg_class c on c.oid = i.inhrelid
+   cross join lateral regexp_match(pg_get_expr(c.relpartbound, c.oid), 'modulus (\\d+), remainder (\\d+)') b
+   where i.inhparent = 'messages'::regclass
+     and satisfies_hash_partition('messages'::regclass, b[1]::int, b[2]::int, $1::uuid)`;
+const partitionsByDb = new WeakMap<object, Map<string, string>>();
+const MAX_CACHED_PARTITIONS = 100_000;
+
+export async function messagesPartition(db: Db, userId: string): Promise<string> {
+  let partitions = partitionsByDb.get(db);
+  if (!partitions) {
+    partitions = new Map();
+    partitionsByDb.set(db, partitions);
+  }
+  const known = partitions.get(userId);
+  if (known !== undefined) return known;
+  const [row] = await namedRows<{ name: string }>(db, 'chats_messages_partition', PARTITION_OF, [userId]);
+  // Interpolated into statement texts and names: only a plain lower-case identifier is taken.
+  const name = row && /^[a-z0-9_]{1,40}$/.test(row.name) ? row.name : 'messages';
+  if (partitions.size >= MAX_CACHED_PARTITIONS) partitions.clear();
+  partitions.set(userId, name);
+  return name;
+}
+
 /** An ISO 8601 timestamp in UTC with milliseconds, as `Date.prototype.toISOString` writes it. */
 const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
@@ -361,21 +393,23 @@ export async function branchUpwards(
 export type Conversation = Omit<ConversationRow, 'titleTsv'>;
 
 /** The branch statement's text (branchSql's) for a prepared statement: $1 user, $2 conversation, $3 limit. */
-const BRANCH_TEXT = (leaf: string) => `with recursive branch as (
-    select ${messageColumnList}, 1 as depth from messages
+const BRANCH_TEXT = (leaf: string, table = 'messages') => `with recursive branch as (
+    select ${messageColumnList}, 1 as depth from ${table}
      where user_id = $1::uuid and id = ${leaf} and conversation_id = $2::uuid
     union all
     select m.user_id, m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.generation_id,
            m.model, m.provider, m.deployment, m.tokens_in, m.tokens_out, m.cost_usd, m.error, m.created_at,
            b.depth + 1
-      from branch b join messages m on m.id = b.parent_id
+      from branch b join ${table} m on m.id = b.parent_id
      where m.user_id = $1::uuid and b.depth < $3::int
   )
   select * from branch limit $3::int`;
 
-const CONVERSATION_WITH_BRANCH = `select c.user_id, c.id, c.title, c.title_source, c.pinned, c.settings, c.active_leaf_id,
+const CONVERSATION_WITH_BRANCH = (
+  table: string,
+) => `select c.user_id, c.id, c.title, c.title_source, c.pinned, c.settings, c.active_leaf_id,
        c.created_at, c.updated_at, c.archived_at, c.deleted_at,
-       (select coalesce(json_agg(b.* order by b.depth desc), '[]'::json) from (${BRANCH_TEXT('c.active_leaf_id')}) b) as branch
+       (select coalesce(json_agg(b.* order by b.depth desc), '[]'::json) from (${BRANCH_TEXT('c.active_leaf_id', table)}) b) as branch
   from conversations c
  where c.user_id = $1::uuid and c.id = $2::uuid and c.deleted_at is null`;
 
@@ -389,6 +423,7 @@ export async function getConversationWithBranch(
   id: string,
   limit: number,
 ): Promise<{ conversation: Conversation; branch: MessageView[] } | undefined> {
+  const table = await messagesPartition(db, actor.userId);
   const [r] = await namedRows<{
     user_id: string;
     id: string;
@@ -402,7 +437,7 @@ export async function getConversationWithBranch(
     archived_at: Date | null;
     deleted_at: Date | null;
     branch: RawMessage[] | string;
-  }>(db, 'chats_conversation_with_branch', CONVERSATION_WITH_BRANCH, [actor.userId, id, limit]);
+  }>(db, `chats_conversation_with_branch_${table}`, CONVERSATION_WITH_BRANCH(table), [actor.userId, id, limit]);
   if (!r) return undefined;
   const raw = typeof r.branch === 'string' ? (JSON.parse(r.branch) as RawMessage[]) : r.branch;
   return {
@@ -561,6 +596,7 @@ export async function startGeneration(
     idempotencyKey?: string;
   },
 ): Promise<GenerationRow> {
+  const table = await messagesPartition(db, actor.userId);
   const at = s.at.toISOString();
   const g = s.generation;
   const values: unknown[] = [actor.userId, at];
@@ -583,11 +619,11 @@ export async function startGeneration(
                   where user_id = $1::uuid and key = ${p(s.idempotencyKey)})`;
   const assistant = p(g.assistantMessageId);
   // One fixed text per shape (how many messages, a title or not, a key or not): a prepared statement each.
-  const name = `chats_start_${s.messages.length}${s.autoTitle === null ? '' : '_t'}${key ? '_k' : ''}`;
+  const name = `chats_start_${s.messages.length}${s.autoTitle === null ? '' : '_t'}${key ? '_k' : ''}_${table}`;
   await namedRows(
     db,
     name,
-    `with m as (insert into messages (user_id, id, conversation_id, parent_id, role, content, status, generation_id,
+    `with m as (insert into ${table} (user_id, id, conversation_id, parent_id, role, content, status, generation_id,
                                       model, created_at) values ${rows.join(', ')}),
           c as (update conversations set active_leaf_id = ${assistant}::uuid, updated_at = $2::timestamptz,
                        title = ${title}
@@ -638,6 +674,7 @@ export async function finishReply(
   },
   guard: { owner: string } | { staleBefore: Date },
 ): Promise<{ generation: Pick<GenerationRow, 'id' | 'status'>; message: FinishedMessage } | undefined> {
+  const table = await messagesPartition(db, actor.userId);
   const m = values.message;
   const params: unknown[] = [actor.userId, values.at.toISOString(), gen.id, values.status];
   const p = (value: unknown) => `$${params.push(value)}`;
@@ -660,7 +697,7 @@ export async function finishReply(
     'owner' in guard
       ? `owner = ${p(guard.owner)}`
       : `heartbeat_at < ${p(guard.staleBefore.toISOString())}::timestamptz`;
-  const name = `chats_finish_${'owner' in guard ? 'o' : 's'}_${shape}`;
+  const name = `chats_finish_${'owner' in guard ? 'o' : 's'}_${shape}_${table}`;
   const rows = await namedRows<{
     id: string;
     status: GenerationStatus;
@@ -681,7 +718,7 @@ export async function finishReply(
            where user_id = $1::uuid and id = $3::uuid and status = 'streaming' and ${live}
           returning id, status),
         m as (
-          update messages set ${set.join(', ')}
+          update ${table} set ${set.join(', ')}
            where user_id = $1::uuid and id = ${p(gen.assistantMessageId)}::uuid and status = 'streaming'
              and exists (select 1 from g)
           returning id, status, model, provider, deployment, tokens_in, tokens_out, cost_usd, error),
