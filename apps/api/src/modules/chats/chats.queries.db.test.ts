@@ -147,6 +147,10 @@ it("the send's statements name the partition PostgreSQL routes each user's messa
   );
   const read = await repo.getConversationWithBranch(t.db, target, longConversation, 1000);
   expect(read?.branch).toHaveLength(300);
-  expect(read?.branch.at(-1)?.id).toBe(leaf);
+  expect(read?.branch[0]).toEqual({ role: 'user', content: [{ type: 'text', text: 'message 0 of a long talk' }] });
   expect(read?.branch[7]?.content).toEqual([{ type: 'text', text: 'the word photosynthesis appears once' }]);
+  expect(read?.branch.at(-1)).toEqual({
+    role: 'assistant',
+    content: [{ type: 'text', text: 'message 299 of a long talk' }],
+  });
 });

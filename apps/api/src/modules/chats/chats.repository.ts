@@ -392,26 +392,32 @@ export async function branchUpwards(
 /** A conversation as the service uses it (every column but the search vector). */
 export type Conversation = Omit<ConversationRow, 'titleTsv'>;
 
-/** The branch statement's text (branchSql's) for a prepared statement: $1 user, $2 conversation, $3 limit. */
-const BRANCH_TEXT = (leaf: string, table = 'messages') => `with recursive branch as (
-    select ${messageColumnList}, 1 as depth from ${table}
+/**
+ * The branch as a reply's history needs it (role and content only, no other column turned into JSON and back):
+ * a prepared statement's text, $1 user, $2 conversation, $3 limit; `table` is the user's messages partition.
+ */
+const BRANCH_TEXT = (leaf: string, table: string) => `with recursive branch as (
+    select id, parent_id, role, content, 1 as depth from ${table}
      where user_id = $1::uuid and id = ${leaf} and conversation_id = $2::uuid
     union all
-    select m.user_id, m.id, m.conversation_id, m.parent_id, m.role, m.content, m.status, m.generation_id,
-           m.model, m.provider, m.deployment, m.tokens_in, m.tokens_out, m.cost_usd, m.error, m.created_at,
-           b.depth + 1
+    select m.id, m.parent_id, m.role, m.content, b.depth + 1
       from branch b join ${table} m on m.id = b.parent_id
      where m.user_id = $1::uuid and b.depth < $3::int
   )
-  select * from branch limit $3::int`;
+  select role, content, depth from branch limit $3::int`;
 
 const CONVERSATION_WITH_BRANCH = (
   table: string,
 ) => `select c.user_id, c.id, c.title, c.title_source, c.pinned, c.settings, c.active_leaf_id,
        c.created_at, c.updated_at, c.archived_at, c.deleted_at,
-       (select coalesce(json_agg(b.* order by b.depth desc), '[]'::json) from (${BRANCH_TEXT('c.active_leaf_id', table)}) b) as branch
+       (select coalesce(json_agg(json_build_object('role', b.role, 'content', b.content) order by b.depth desc),
+                        '[]'::json)
+          from (${BRANCH_TEXT('c.active_leaf_id', table)}) b) as branch
   from conversations c
  where c.user_id = $1::uuid and c.id = $2::uuid and c.deleted_at is null`;
+
+/** A message of a reply's history: what the model request is built from. */
+export type HistoryMessage = Pick<MessageView, 'role' | 'content'>;
 
 /**
  * A conversation and its active branch (at most `limit` messages, oldest first) in one prepared statement: what a
@@ -422,7 +428,7 @@ export async function getConversationWithBranch(
   actor: Actor,
   id: string,
   limit: number,
-): Promise<{ conversation: Conversation; branch: MessageView[] } | undefined> {
+): Promise<{ conversation: Conversation; branch: HistoryMessage[] } | undefined> {
   const table = await messagesPartition(db, actor.userId);
   const [r] = await namedRows<{
     user_id: string;
@@ -436,10 +442,9 @@ export async function getConversationWithBranch(
     updated_at: Date;
     archived_at: Date | null;
     deleted_at: Date | null;
-    branch: RawMessage[] | string;
+    branch: HistoryMessage[] | string;
   }>(db, `chats_conversation_with_branch_${table}`, CONVERSATION_WITH_BRANCH(table), [actor.userId, id, limit]);
   if (!r) return undefined;
-  const raw = typeof r.branch === 'string' ? (JSON.parse(r.branch) as RawMessage[]) : r.branch;
   return {
     conversation: {
       userId: r.user_id,
@@ -454,7 +459,7 @@ export async function getConversationWithBranch(
       archivedAt: r.archived_at,
       deletedAt: r.deleted_at,
     },
-    branch: raw.map(fromRaw),
+    branch: typeof r.branch === 'string' ? (JSON.parse(r.branch) as HistoryMessage[]) : r.branch,
   };
 }
 

@@ -230,7 +230,7 @@ export function createChatsService(ctx: ChatsContext) {
     };
   }
 
-  function historyOf(branch: repo.MessageView[], settings: ChatSettings): ChatMessage[] {
+  function historyOf(branch: repo.HistoryMessage[], settings: ChatSettings): ChatMessage[] {
     const out: ChatMessage[] = [];
     if (settings.systemPrompt) out.push({ role: 'system', content: settings.systemPrompt });
     for (const m of branch) {
@@ -313,7 +313,7 @@ export function createChatsService(ctx: ChatsContext) {
       options?: GenerationOptions;
       idempotencyKey?: string;
       /** The history's messages (oldest first) when already read with the conversation. */
-      branch?: repo.MessageView[];
+      branch?: repo.HistoryMessage[];
     },
   ): Promise<StartedGeneration> {
     const gid = uuidv7();
@@ -660,7 +660,7 @@ export function createChatsService(ctx: ChatsContext) {
     ): Promise<StartedGeneration> {
       checkContent(input.content);
       // A reply to the active leaf (the usual send) reads the conversation and its history in one statement.
-      let branch: repo.MessageView[] | undefined;
+      let branch: repo.HistoryMessage[] | undefined;
       let conversation: repo.Conversation;
       if (input.parentId === undefined) {
         if (!isUuid(conversationId)) throw conversationNotFound();
