@@ -66,6 +66,8 @@ const scrape = async (base: string) => {
   expect(res.status).toBe(200);
   return res.text();
 };
+/** Holds this thread for `ms` without spinning, so the kernel (and other processes) can use the CPU meanwhile. */
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const block = (ms: number) => {
   const until = performance.now() + ms;
   while (performance.now() < until);
@@ -272,13 +274,17 @@ describe('load shedding', () => {
       for (const c of conns) c.write('/livez');
       for (const c of conns) expect((await c.reply()).status).toBe(200);
 
-      // One synchronous stretch (the test shares the server's event loop): all five requests are in the kernel
-      // before the server polls again, so it reads them in one turn, the blocker first, and the three after it
-      // arrive in a turn that has already run 60 ms. /livez is exempt.
+      // One synchronous stretch (the test shares the server's event loop): all five requests are in the server's
+      // receive queues before it polls again, so it reads them in one turn, the blocker first, and the three after it
+      // arrive in a turn that has already run 60 ms. /livez is exempt. On a loaded machine the kernel may deliver
+      // loopback segments later than the write returns (softirq work deferred to ksoftirqd), so the stretch sleeps
+      // (without using the CPU) after the blocker, so that it is ready first, and again after the rest.
       const [blocker, ...rest] = conns as [(typeof conns)[0], ...typeof conns];
       blocker.write('/api/test/block');
+      sleepSync(50);
       for (const c of rest.slice(0, 3)) c.write('/api/me');
       rest[3]?.write('/livez');
+      sleepSync(100);
       expect((await blocker.reply()).status).toBe(200);
       for (const c of rest.slice(0, 3)) {
         const shed = await c.reply();
@@ -289,9 +295,12 @@ describe('load shedding', () => {
       expect((await (rest[3] as (typeof conns)[0]).reply()).status).toBe(200);
       expect(s.reached()).toBe(1);
 
-      // The next turn starts afresh: the same connections are admitted again.
-      for (const c of rest.slice(0, 3)) c.write('/api/me');
-      for (const c of rest.slice(0, 3)) expect((await c.reply()).status).toBe(401);
+      // The next turns start afresh: the same connections are admitted again (one at a time, so that a stall of this
+      // loaded machine inside one turn cannot push a request past the budget).
+      for (const c of rest.slice(0, 3)) {
+        c.write('/api/me');
+        expect((await c.reply()).status).toBe(401);
+      }
       const metrics = await scrape(s.base);
       expect(sample(metrics, 'genz_shed_requests_total{reason="loop_turn"}')).toBe(3);
       expect(sample(metrics, 'genz_http_shed_duration_seconds_count{reason="loop_turn"}')).toBe(3);
