@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -30,10 +31,10 @@ async function listening(overrides: Record<string, unknown>) {
           await hold();
           return { ok: true };
         });
-        // Keeps the event loop busy for 60 ms, as a long turn of admitted work does under load.
+        // Admitted, it keeps the event loop busy for 60 ms in the turn that read it (the request listener below), as
+        // a long turn of admitted work does under load.
         app.get('/api/test/block', { config: { auth: 'public' } }, async () => {
           reached++;
-          block(60);
           return { ok: true };
         });
         // Sends its headers at once and stays open until released, like an SSE stream.
@@ -50,6 +51,11 @@ async function listening(overrides: Record<string, unknown>) {
   );
   apps.push(t);
   await t.app.listen({ host: '127.0.0.1', port: 0 });
+  // After the gate's listener and synchronously with it: Fastify's hooks may wait on I/O (the per-IP rate limit asks
+  // Redis) before a handler runs, which would move a block in the handler to a later turn.
+  t.app.server.on('request', (req: IncomingMessage) => {
+    if (req.url === '/api/test/block') block(60);
+  });
   const base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
   return {
     t,
