@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { SHED_REASONS } from '../../apps/api/src/http/shed-reasons.ts';
 
 /**
  * A light HTTP/1.1 load generator for overload runs, in a worker thread of its own (its own event loop and a small
@@ -15,15 +16,8 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
  * generator reads answers late and adds that lag to every figure.
  */
 
-export const REASONS = [
-  'loop_turn',
-  'event_loop_delay',
-  'event_loop_utilization',
-  'heap',
-  'rss',
-  'in_flight',
-  '?',
-] as const;
+/** The server's shed reasons, and `?` for a 503 whose reason this list does not know. */
+export const REASONS = [...SHED_REASONS, '?'] as const;
 
 export interface Target {
   port: number;

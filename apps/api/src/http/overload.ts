@@ -8,16 +8,8 @@ import type { AppConfig } from '../config/index.ts';
 import { openAiErrorBody } from '../openai/errors.ts';
 import { isOpenAiSurface } from './errors.ts';
 import { genRequestId } from './request-id.ts';
+import { SHED_REASONS, type ShedReason } from './shed-reasons.ts';
 
-export type ShedReason = 'loop_turn' | 'event_loop_delay' | 'event_loop_utilization' | 'heap' | 'rss' | 'in_flight';
-const REASONS: readonly ShedReason[] = [
-  'loop_turn',
-  'event_loop_delay',
-  'event_loop_utilization',
-  'heap',
-  'rss',
-  'in_flight',
-];
 type Thresholds = AppConfig['server']['overload'];
 
 const DETAIL = 'The server is overloaded; retry shortly.';
@@ -169,7 +161,7 @@ export default fp(
     const openAiBody = Buffer.from(JSON.stringify(openAiErrorBody({ code: 'overloaded', message: DETAIL })));
     const retryAfter = String(o.retryAfterSec);
     const problemParts = Object.fromEntries(
-      REASONS.map((reason) => {
+      SHED_REASONS.map((reason) => {
         const json = JSON.stringify({
           type: problemTypeUri('overloaded'),
           title: errorCatalog.overloaded.title,
