@@ -14,7 +14,7 @@ import sse from './http/sse.ts';
 import { createValidatorCompiler } from './http/validation.ts';
 import cache from './infra/cache.ts';
 import db from './infra/db.ts';
-import { loggerOptions, requestLogContext } from './infra/logger.ts';
+import { loggerOptions, requestChildLogger, requestLogContext } from './infra/logger.ts';
 import { setMemoEntries } from './infra/memo.ts';
 import metrics from './infra/metrics.ts';
 import redis from './infra/redis.ts';
@@ -50,6 +50,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: loggerOptions(config) }),
     genReqId: genRequestId,
+    childLoggerFactory: requestChildLogger,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     trustProxy: parseTrustProxy(config.server.trustProxy),
     bodyLimit: config.server.bodyLimitBytes,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { LoggerOptions } from 'pino';
+import { type Bindings, type ChildLoggerOptions, type LoggerOptions, symbols } from 'pino';
 import type { AppConfig } from '../config/index.ts';
 import { memoize } from './memo.ts';
 import { activeTraceIds } from './tracing.ts';
@@ -44,11 +44,7 @@ export function loggerOptions(config: AppConfig): LoggerOptions {
   return {
     level: config.log.level,
     redact: { paths: redactPaths, censor: '[redacted]' },
-    // The request's route and hashed user (requestLogContext); with tracing on, every line inside a sampled span also
-    // carries its traceId/spanId, so a log line finds its trace.
-    mixin: config.tracing.otlpEndpoint
-      ? (_object, _level, logger) => Object.assign(requestContext(logger), activeTraceIds())
-      : (_object, _level, logger) => requestContext(logger),
+    mixin: requestMixin(config.tracing.otlpEndpoint !== undefined),
     serializers: {
       req(req: { method: string; url: string; routeOptions?: { url?: string }; ip?: string; id?: string }) {
         // The query string can hold one-time tokens (mail links); log the path and the route template only.
@@ -71,12 +67,16 @@ export const userIdHash = memoize((userId) =>
 
 /** The request a request's logger belongs to: set by requestLogContext, read by the mixin when a line is written. */
 const requestOfLogger = Symbol('genz.logRequest');
+/** Fastify's bindings of a request's logger (`{ requestId }`), kept for the mixin by requestChildLogger. */
+const boundOfLogger = Symbol('genz.logBound');
 
-/** The route template and, once authentication has set the actor, the hashed user id of a request's log line. */
-function requestContext(logger: object): Record<string, string> {
-  const request = (logger as { [requestOfLogger]?: FastifyRequest })[requestOfLogger];
-  if (request === undefined) return {};
-  const context: Record<string, string> = {};
+type RequestLogger = { [requestOfLogger]?: FastifyRequest; [boundOfLogger]?: Record<string, unknown> };
+
+/** The request id, route template and (once authentication has set the actor) hashed user id of a request's line. */
+function requestContext(logger: object): Record<string, unknown> {
+  const { [boundOfLogger]: bound, [requestOfLogger]: request } = logger as RequestLogger;
+  const context: Record<string, unknown> = bound === undefined ? {} : { ...bound };
+  if (request === undefined) return context;
   const route = request.routeOptions.url;
   if (route !== undefined) context.route = route;
   const userId = request.actor?.userId;
@@ -84,9 +84,38 @@ function requestContext(logger: object): Record<string, string> {
   return context;
 }
 
+/** The mixins that write requestContext: requestChildLogger leaves the request id to them. */
+const requestAwareMixins = new WeakSet<object>();
+
+/** The request's context on every line; with tracing on, a line inside a sampled span also carries its traceId/spanId. */
+function requestMixin(tracing: boolean): NonNullable<LoggerOptions['mixin']> {
+  const mixin: NonNullable<LoggerOptions['mixin']> = tracing
+    ? (_object, _level, logger) => Object.assign(requestContext(logger), activeTraceIds())
+    : (_object, _level, logger) => requestContext(logger);
+  requestAwareMixins.add(mixin);
+  return mixin;
+}
+
+/**
+ * Fastify's per-request logger (its `childLoggerFactory`): a pino child without bindings whose lines get the request
+ * id from the mixin. A binding is stringified at once through the redaction of the wildcard paths, for every request
+ * whether or not it logs. A logger without our mixin (one a caller handed in) gets the request id bound as usual.
+ */
+export function requestChildLogger(
+  logger: FastifyBaseLogger,
+  bindings: Bindings,
+  opts: ChildLoggerOptions,
+): FastifyBaseLogger {
+  const mixin = (logger as unknown as Record<symbol, unknown>)[symbols.mixinSym];
+  if (typeof mixin !== 'function' || !requestAwareMixins.has(mixin)) return logger.child(bindings, opts);
+  const child = logger.child({}, opts) as FastifyBaseLogger & RequestLogger;
+  child[boundOfLogger] = bindings;
+  return child;
+}
+
 /**
  * Gives every line of a request's logger (the "request completed" line included) the route template and, once
- * authentication has run, the hashed user id. They are not bound to the logger (pino's bindings): binding stringifies
+ * authentication has run, the hashed user id (and, with requestChildLogger, the request id). They are not bound to the logger (pino's bindings): binding stringifies
  * each value through the redaction of the wildcard paths at once, for every request, whether or not it logs (two
  * bindings were ~5% of a /v1 request's CPU). The logger only points at its request; the mixin reads both when a line
  * is written. Anonymous requests and routes without auth carry no user.
@@ -95,7 +124,7 @@ export const requestLogContext = fp(
   async (app: FastifyInstance) => {
     // Callback-style hook: nothing here awaits, so no promise per request.
     app.addHook('onRequest', (request, _reply, done) => {
-      const log = request.log as FastifyRequest['log'] & { [requestOfLogger]?: FastifyRequest };
+      const log = request.log as FastifyRequest['log'] & RequestLogger;
       // Fastify makes a child logger per request; the app's own logger is shared, so it never points at one.
       if (log !== app.log) log[requestOfLogger] = request;
       done();
