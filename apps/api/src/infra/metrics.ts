@@ -41,10 +41,15 @@ export default fp(
       labelNames: ['route', 'method', 'status'] as const,
       registers: [registry],
     });
-    const inFlight = new Gauge({
+    /** Requests being served: a plain number, set on the gauge when it is read (an unlabelled `inc` still hashes). */
+    let inFlight = 0;
+    new Gauge({
       name: 'http_requests_in_flight',
       help: 'HTTP requests being served (the HPA custom metric)',
       registers: [registry],
+      collect() {
+        this.set(inFlight);
+      },
     });
 
     app.decorate('metrics', { registry });
@@ -53,11 +58,11 @@ export default fp(
     app.decorateRequest('startNs', 0n);
     app.addHook('onRequest', (request, _reply, done) => {
       request.startNs = process.hrtime.bigint();
-      inFlight.inc();
+      inFlight++;
       done();
     });
     app.addHook('onResponse', (request, reply, done) => {
-      inFlight.dec();
+      inFlight--;
       const start = request.startNs;
       const labels = {
         route: request.routeOptions.url ?? UNMATCHED_ROUTE,

@@ -1,11 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { API_KEY_PREFIX } from '@genz/contracts';
 
 /** 256 random bits, URL-safe: refresh tokens, one-time tokens, API key bodies. */
 export const randomToken = (bytes = 32): string => randomBytes(bytes).toString('base64url');
 
-/** Stored form of a high-entropy secret: SHA-256 hex (no salt or slow hash needed at 256 bits of entropy). */
-export const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
+/**
+ * Stored form of a high-entropy secret: SHA-256 hex (no salt or slow hash needed at 256 bits of entropy). One-shot
+ * `hash` (no Hash object): every API-key request hashes its key.
+ */
+export const sha256 = (value: string): string => hash('sha256', value, 'hex');
 
 /** `gz_` + 43 base64url characters. */
 export const API_KEY_PATTERN = /^gz_[A-Za-z0-9_-]{43}$/;

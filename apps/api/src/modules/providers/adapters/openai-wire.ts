@@ -127,8 +127,9 @@ export function createOpenAiWireAdapter(dispatcher: Dispatcher): Adapter {
     },
 
     async complete(input: AttemptInput): Promise<CompletionResult> {
-      // Without stream_options; a rest copy, not `delete`, which turns the object into a slow dictionary to stringify.
-      const { stream_options: _streamOptions, ...rest } = input.body;
+      // Without stream_options: a rest copy when there are some (not `delete`, which turns the object into a slow
+      // dictionary to stringify), else a plain spread (a rest copy with an excluded key is the slower of the two).
+      const rest = 'stream_options' in input.body ? withoutStreamOptions(input.body) : input.body;
       const body = { ...rest, model: input.deployment.model, stream: false };
       const answer = await post(dispatcher, input, JSON.stringify(body));
       if (answer.status >= 400) throw statusError(answer.status, answer.headers, answer.text);
@@ -163,6 +164,11 @@ export function createOpenAiWireAdapter(dispatcher: Dispatcher): Adapter {
       await dispatcher.close();
     },
   };
+}
+
+function withoutStreamOptions(body: AttemptInput['body']): Omit<AttemptInput['body'], 'stream_options'> {
+  const { stream_options: _streamOptions, ...rest } = body;
+  return rest;
 }
 
 /** Where a deployment's chat completions are posted (origin and path for undici's dispatch), parsed once per object. */
