@@ -115,10 +115,10 @@ export function requestChildLogger(
 
 /**
  * Gives every line of a request's logger (the "request completed" line included) the route template and, once
- * authentication has run, the hashed user id (and, with requestChildLogger, the request id). They are not bound to the logger (pino's bindings): binding stringifies
- * each value through the redaction of the wildcard paths at once, for every request, whether or not it logs (two
- * bindings were ~5% of a /v1 request's CPU). The logger only points at its request; the mixin reads both when a line
- * is written. Anonymous requests and routes without auth carry no user.
+ * authentication has run, the hashed user id (and, with requestChildLogger, the request id). They are not bound to
+ * the logger (pino's bindings): binding stringifies each value through the redaction of the wildcard paths at once,
+ * for every request, whether or not it logs (two bindings were ~5% of a /v1 request's CPU). The logger only points at
+ * its request; the mixin reads both when a line is written. Anonymous requests and routes without auth carry no user.
  */
 export const requestLogContext = fp(
   async (app: FastifyInstance) => {
