@@ -66,6 +66,27 @@ describe('usage events', () => {
     ]);
   });
 
+  it('stores every column as given: text needing escapes, nulls, fractions of a cent', async () => {
+    const id = uuidv7();
+    const key = uuidv7();
+    const at = new Date(now.getTime() - 1234);
+    const given = event({
+      id,
+      createdAt: at,
+      requestId: 'req "1" \\ {a,b} \u2713',
+      userId: null,
+      apiKeyId: key,
+      alias: 'a,"b"',
+      deployment: "o'hara",
+      costUsd: 1.5e-7,
+      ttftMs: null,
+    });
+    await insertUsageEvents(t.db, [given]);
+    const [row] = await t.db.select().from(usageEvents).where(sql`${usageEvents.id} = ${id}`);
+    expect(row).toEqual({ ...given, createdAt: at });
+    await t.db.execute(sql`delete from ${usageEvents} where ${usageEvents.id} = ${id}`);
+  });
+
   it('totals one user over a window, every status by default or one status', async () => {
     const all = await userUsageTotals(t.db, { userId: alice, from: monthStart });
     expect(all).toEqual({
