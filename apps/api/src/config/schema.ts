@@ -52,7 +52,7 @@ const Server = Type.Object(
           minimum: 0,
           default: 0,
           description:
-            'Shed a new request (503) that arrives after the current event-loop turn has already run this long (ms), so turns stay short and queued requests are read (and answered, or refused) soon; e.g. 5 on a gateway; 0 disables. Requests waiting on the database or a model do not lengthen turns; admitted requests and open streams are never cut.',
+            'Shed a new request (503) that arrives after the current event-loop turn has already run this long (ms), so turns stay short and queued requests are read (and answered, or refused) soon; e.g. 2–5 on a gateway (docs/operations.md weighs the two); 0 disables. Requests waiting on the database or a model do not lengthen turns; admitted requests and open streams are never cut.',
           ...env('OVERLOAD_MAX_LOOP_TURN_MS'),
         }),
         maxEventLoopDelayMs: Type.Integer({
