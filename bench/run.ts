@@ -343,11 +343,12 @@ try {
     byName[child.name] = child;
     return child;
   };
+  const urls = () => Object.fromEntries(Object.values(byName).map((c) => [c.name, c.url]));
   for (const extra of scenario.servers ?? []) {
-    await start(extra.name, extra.file, extra.env ?? {}, extra.readyPath);
+    const env = typeof extra.env === 'function' ? extra.env(urls()) : (extra.env ?? {});
+    await start(extra.name, extra.file, env, extra.readyPath);
     if (extra.sampled) sampled.push(extra.name);
   }
-  const urls = () => Object.fromEntries(Object.values(byName).map((c) => [c.name, c.url]));
   const configEnv: Record<string, string> = {};
   if (scenario.apiConfigYaml !== undefined) {
     const file = join(dataDir, 'genz.yaml');

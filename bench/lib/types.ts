@@ -97,7 +97,8 @@ export interface ExtraServer {
   name: ServerName;
   /** Script run with the runner's Node, relative to the repository root; it listens on 127.0.0.1:$PORT. */
   file: string;
-  env?: Record<string, string>;
+  /** Its environment, or a function of the URLs of the servers started before it (they start in list order). */
+  env?: Record<string, string> | ((urls: Record<string, string>) => Record<string, string>);
   /** Polled until it answers 2xx. */
   readyPath: string;
   /** Sample its RSS with the API servers' (a peer gateway); fake upstreams are not. */

@@ -12,7 +12,9 @@ import { seedOneUserAndLogIn } from './foundation.ts';
  * enough never to refuse), usage recorded to PostgreSQL. `api-memory` (no Redis: in-memory limiter) is the headline,
  * `api` (Redis limiter, breakers, usage) is beside it.
  * - Autocannon rounds: non-stream at --connections (default 50) against the hello-world baseline, the upstream
- *   direct, GenZ (memory, Redis) and Portkey.
+ *   direct, a bare Fastify + undici passthrough (bench/baselines/passthrough.ts: the floor of any Node gateway
+ *   here, doing none of GenZ's work), GenZ (memory, Redis) and Portkey. The passthrough is measured in every phase
+ *   below too.
  * - Then (`measure`): added latency at concurrency 1 against the upstream direct (non-stream latency, and stream
  *   time to the first content token with a client of its own), interleaved request by request so drift cancels; and
  *   `--param streams=2000` concurrent slow streams (a second fake upstream, 50 ms before each of the 20 events),
@@ -28,10 +30,11 @@ const STREAM_BODY = JSON.stringify({ ...JSON.parse(BODY), stream: true });
 const UPSTREAM_KEY = 'sk-fake-upstream-key';
 const huge = '{ rate: 1000000000, periodMs: 60000, burst: 1000000000 }';
 
-type Via = 'direct' | 'genz' | 'genz-redis' | 'portkey';
-const vias: Via[] = ['direct', 'genz', 'genz-redis', 'portkey'];
+type Via = 'direct' | 'passthrough' | 'genz' | 'genz-redis' | 'portkey';
+const vias: Via[] = ['direct', 'passthrough', 'genz', 'genz-redis', 'portkey'];
 const label: Record<Via, string> = {
   direct: 'fake upstream direct',
+  passthrough: 'bare Fastify + undici passthrough',
   genz: 'GenZ (in-memory limiter)',
   'genz-redis': 'GenZ (Redis)',
   portkey: 'Portkey',
@@ -44,6 +47,8 @@ function route(ctx: BenchContext, via: Via, slow: boolean): { url: string; heade
   switch (via) {
     case 'direct':
       return { url: `${upstream}/v1/chat/completions`, headers: { ...json, authorization: `Bearer ${UPSTREAM_KEY}` } };
+    case 'passthrough':
+      return { url: `${ctx.urls[slow ? 'passthrough-slow' : 'passthrough']}/v1/chat/completions`, headers: json };
     case 'genz':
     case 'genz-redis':
       return {
@@ -226,7 +231,13 @@ async function measure(ctx: BenchContext) {
 
 const nonStream = (name: string, via: Via): Target => ({
   name,
-  server: via === 'direct' ? 'upstream' : via === 'genz' ? 'api-memory' : via === 'genz-redis' ? 'api' : 'portkey',
+  server: {
+    direct: 'upstream',
+    passthrough: 'passthrough',
+    genz: 'api-memory',
+    'genz-redis': 'api',
+    portkey: 'portkey',
+  }[via],
   method: 'POST',
   path: '/v1/chat/completions',
   body: BODY,
@@ -248,6 +259,19 @@ export const scenario: Scenario = {
       file: 'bench/baselines/fake-openai.ts',
       env: { CHUNK_DELAY_MS: '50' },
       readyPath: '/v1/models',
+    },
+    {
+      name: 'passthrough',
+      file: 'bench/baselines/passthrough.ts',
+      env: (urls) => ({ NODE_ENV: 'production', UPSTREAM_URL: urls.upstream as string, UPSTREAM_KEY }),
+      readyPath: '/healthz',
+      sampled: true,
+    },
+    {
+      name: 'passthrough-slow',
+      file: 'bench/baselines/passthrough.ts',
+      env: (urls) => ({ NODE_ENV: 'production', UPSTREAM_URL: urls['upstream-slow'] as string, UPSTREAM_KEY }),
+      readyPath: '/healthz',
     },
     {
       name: 'portkey',
@@ -308,6 +332,7 @@ providers:
   targets: [
     { name: 'baseline: fastify hello-world GET /', server: 'baseline', path: '/', baseline: true },
     nonStream('fake upstream direct', 'direct'),
+    nonStream('bare Fastify + undici passthrough (no auth, limits or usage)', 'passthrough'),
     nonStream('GenZ /v1/chat/completions (in-memory limiter)', 'genz'),
     nonStream('GenZ /v1/chat/completions (Redis)', 'genz-redis'),
     nonStream('Portkey /v1/chat/completions', 'portkey'),
