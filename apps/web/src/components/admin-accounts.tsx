@@ -12,8 +12,9 @@ import {
   signupModes,
 } from '@/lib/api';
 import { emailIssue } from '@/lib/validation';
-import { CopyButton } from './copy-button';
+import { DataTable } from './data-table';
 import { Field } from './field';
+import { FormAlert, OneTimeSecret, SubmitButton } from './form-parts';
 import { useApp, useT } from './providers';
 import { useToast } from './toasts';
 import { useLoad, when } from './use-load';
@@ -122,19 +123,13 @@ export function AdminSignup() {
                 {t('admin.signup.domainsHint')}
               </span>
             </div>
-            <div role="alert" className={error ? 'alert' : undefined}>
-              {error}
-            </div>
+            <FormAlert message={error} />
             {saved ? (
               <p role="status" className="success" style={{ margin: 0 }}>
                 {t('admin.signup.saved', { mode: t(`admin.signup.mode.${settings.mode}`) })}
               </p>
             ) : null}
-            <div>
-              <button type="submit" className="btn btn-primary" disabled={pending}>
-                {pending ? t('common.saving') : t('common.save')}
-              </button>
-            </div>
+            <SubmitButton pending={pending} label={t('common.save')} pendingLabel={t('common.saving')} />
           </form>
         );
       })}
@@ -204,18 +199,12 @@ export function AdminInvitations() {
         {t('admin.invite.lead')}
       </p>
       {created ? (
-        <div className="notice form" role="status">
-          <strong>{t('admin.invite.created')}</strong>
-          <div className="secret">
-            <code data-testid="invite-link">{created}</code>
-            <CopyButton text={created} label={t('common.copy')} />
-          </div>
-          <div>
-            <button type="button" className="btn btn-small" onClick={() => setCreated(null)}>
-              {t('common.close')}
-            </button>
-          </div>
-        </div>
+        <OneTimeSecret
+          title={t('admin.invite.created')}
+          secret={created}
+          testId="invite-link"
+          onClose={() => setCreated(null)}
+        />
       ) : null}
       <form className="form" onSubmit={onCreate} noValidate aria-label={t('admin.invite.create')}>
         <Field
@@ -240,57 +229,39 @@ export function AdminInvitations() {
           hint={t('admin.invite.planHint')}
           error={fields.plan}
         />
-        <div role="alert" className={error ? 'alert' : undefined}>
-          {error}
-        </div>
-        <div>
-          <button type="submit" className="btn btn-primary" disabled={pending}>
-            {pending ? t('admin.invite.creating') : t('admin.invite.create')}
-          </button>
-        </div>
+        <FormAlert message={error} />
+        <SubmitButton pending={pending} label={t('admin.invite.create')} pendingLabel={t('admin.invite.creating')} />
       </form>
       <h3>{t('admin.invite.pending')}</h3>
       {view((page) =>
         page.items.length === 0 ? (
           <p className="muted">{t('admin.invite.empty')}</p>
         ) : (
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">{t('admin.email')}</th>
-                  <th scope="col">{t('admin.role')}</th>
-                  <th scope="col">{t('admin.plan')}</th>
-                  <th scope="col">{t('admin.invite.expires')}</th>
-                  <th scope="col">
-                    <span className="visually-hidden">{t('admin.invite.revoke')}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {page.items.map((invitation) => (
-                  <tr key={invitation.id}>
-                    <td>{invitation.email ?? t('admin.invite.anyone')}</td>
-                    <td>{t(invitation.role === 'admin' ? 'admin.role.admin' : 'admin.role.user')}</td>
-                    <td>{invitation.plan ?? t('admin.invite.defaultPlan')}</td>
-                    <td>{when(invitation.expiresAt, locale)}</td>
-                    <td>
-                      <button
-                        type="button"
-                        className="btn btn-small btn-danger"
-                        aria-label={t('admin.invite.revokeFor', {
-                          email: invitation.email ?? t('admin.invite.anyone'),
-                        })}
-                        onClick={() => revoke(invitation)}
-                      >
-                        {t('admin.invite.revoke')}
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            columns={[t('admin.email'), t('admin.role'), t('admin.plan'), t('admin.invite.expires')]}
+            action={t('admin.invite.revoke')}
+          >
+            {page.items.map((invitation) => (
+              <tr key={invitation.id}>
+                <td>{invitation.email ?? t('admin.invite.anyone')}</td>
+                <td>{t(invitation.role === 'admin' ? 'admin.role.admin' : 'admin.role.user')}</td>
+                <td>{invitation.plan ?? t('admin.invite.defaultPlan')}</td>
+                <td>{when(invitation.expiresAt, locale)}</td>
+                <td>
+                  <button
+                    type="button"
+                    className="btn btn-small btn-danger"
+                    aria-label={t('admin.invite.revokeFor', {
+                      email: invitation.email ?? t('admin.invite.anyone'),
+                    })}
+                    onClick={() => revoke(invitation)}
+                  >
+                    {t('admin.invite.revoke')}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         ),
       )}
     </section>

@@ -3,6 +3,7 @@
 import dynamic from 'next/dynamic';
 import { useCallback, useEffect, useState } from 'react';
 import { apiJson, errorMessage } from '@/lib/api';
+import { DataTable } from './data-table';
 import { LoadState } from './load-state';
 import { useApp } from './providers';
 
@@ -54,49 +55,44 @@ export function AdminProviders() {
       <p className="muted">{t('admin.providersLead')}</p>
       <LoadState error={error} loading={items === null} />
       {items ? (
-        <div className="table-wrap">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">{t('admin.deployment')}</th>
-                <th scope="col">{t('admin.provider')}</th>
-                <th scope="col">{t('admin.circuit')}</th>
-                <th scope="col">{t('admin.health')}</th>
-                <th scope="col">{t('admin.latency')}</th>
-                <th scope="col">{t('admin.lastHour')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((d) => (
-                <tr key={d.id}>
-                  <th scope="row">
-                    {d.id}
-                    <div className="muted">{d.aliases.join(', ')}</div>
-                  </th>
-                  <td>
-                    {d.provider} · {d.model}
-                  </td>
-                  <td>
-                    <span className="badge">{t(`admin.circuit.${d.circuit}`)}</span>
-                  </td>
-                  <td>{Math.round(d.live.healthScore * 100)}%</td>
-                  <td>
-                    {t('admin.ttft', { value: ms(d.live.ttftMs) })}
-                    <div className="muted">{t('admin.inFlight', { count: d.live.inFlight })}</div>
-                  </td>
-                  <td>
-                    {t('admin.hourStats', {
-                      requests: d.lastHour.requests,
-                      errors: d.lastHour.errors,
-                      mean: ms(d.lastHour.latencyMs),
-                      p95: ms(d.lastHour.p95LatencyMs),
-                    })}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          columns={[
+            t('admin.deployment'),
+            t('admin.provider'),
+            t('admin.circuit'),
+            t('admin.health'),
+            t('admin.latency'),
+            t('admin.lastHour'),
+          ]}
+        >
+          {items.map((d) => (
+            <tr key={d.id}>
+              <th scope="row">
+                {d.id}
+                <div className="muted">{d.aliases.join(', ')}</div>
+              </th>
+              <td>
+                {d.provider} · {d.model}
+              </td>
+              <td>
+                <span className="badge">{t(`admin.circuit.${d.circuit}`)}</span>
+              </td>
+              <td>{Math.round(d.live.healthScore * 100)}%</td>
+              <td>
+                {t('admin.ttft', { value: ms(d.live.ttftMs) })}
+                <div className="muted">{t('admin.inFlight', { count: d.live.inFlight })}</div>
+              </td>
+              <td>
+                {t('admin.hourStats', {
+                  requests: d.lastHour.requests,
+                  errors: d.lastHour.errors,
+                  mean: ms(d.lastHour.latencyMs),
+                  p95: ms(d.lastHour.p95LatencyMs),
+                })}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
     </section>
   );
@@ -133,28 +129,16 @@ export function AdminUsage() {
             points={data.byDay.map((b) => ({ label: b.key, value: b.costUsd }))}
             format={(v) => usd.format(v)}
           />
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">{t('admin.model')}</th>
-                  <th scope="col">{t('admin.requests')}</th>
-                  <th scope="col">{t('admin.tokens')}</th>
-                  <th scope="col">{t('admin.cost')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.byModel.map((m) => (
-                  <tr key={m.key}>
-                    <th scope="row">{m.key}</th>
-                    <td>{count.format(m.requests)}</td>
-                    <td>{count.format(m.inputTokens + m.outputTokens)}</td>
-                    <td>{usd.format(m.costUsd)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable columns={[t('admin.model'), t('admin.requests'), t('admin.tokens'), t('admin.cost')]}>
+            {data.byModel.map((m) => (
+              <tr key={m.key}>
+                <th scope="row">{m.key}</th>
+                <td>{count.format(m.requests)}</td>
+                <td>{count.format(m.inputTokens + m.outputTokens)}</td>
+                <td>{usd.format(m.costUsd)}</td>
+              </tr>
+            ))}
+          </DataTable>
         </>
       ) : null}
     </section>

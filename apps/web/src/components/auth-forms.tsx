@@ -3,7 +3,7 @@
 import dynamic from 'next/dynamic';
 import Link from 'next/link';
 import { useRouter, useSearchParams } from 'next/navigation';
-import { type FormEvent, useEffect, useId, useRef, useState } from 'react';
+import { type FormEvent, type InputHTMLAttributes, useEffect, useId, useRef, useState } from 'react';
 import {
   api,
   errorMessage,
@@ -17,6 +17,7 @@ import {
 import type { Translate } from '@/lib/i18n';
 import { emailIssue, type Issue, PASSWORD_MIN_LENGTH, passwordIssues } from '@/lib/validation';
 import { Field } from './field';
+import { FormAlert } from './form-parts';
 import { useT } from './providers';
 
 type Errors = Record<string, string | undefined>;
@@ -36,17 +37,40 @@ function useFormState() {
   return { pending, setPending, error, setError, fields, setFields, done, setDone, errorId };
 }
 
-function FormAlert({ id, message }: { id: string; message: string | undefined }) {
+type FormState = ReturnType<typeof useFormState>;
+
+/** The form message, then the submit button, busy while the form's call runs. */
+function AlertAndSubmit({ form, label, pendingLabel }: { form: FormState; label: string; pendingLabel: string }) {
   return (
-    <div role="alert" id={id} className={message ? 'alert' : undefined}>
-      {message}
-    </div>
+    <>
+      <FormAlert id={form.errorId} message={form.error} />
+      <button type="submit" className="btn btn-primary" disabled={form.pending} aria-busy={form.pending}>
+        {form.pending ? pendingLabel : label}
+      </button>
+    </>
+  );
+}
+
+/** The email input of the auth forms; `input` adds to it (a placeholder, a default value). */
+function EmailField({ error, ...input }: { error: string | undefined } & InputHTMLAttributes<HTMLInputElement>) {
+  const t = useT();
+  return (
+    <Field
+      label={t('auth.email')}
+      name="email"
+      type="email"
+      autoComplete="email"
+      inputMode="email"
+      required
+      error={error}
+      {...input}
+    />
   );
 }
 
 /** Runs an API call for a form: maps a problem to the form message and its field errors to fields. */
 async function submit(
-  form: ReturnType<typeof useFormState>,
+  form: FormState,
   t: Translate,
   call: () => Promise<void>,
   fieldMap: Record<string, string> = {},
@@ -119,17 +143,7 @@ export function LoginForm({ compact = false }: { compact?: boolean }) {
   return (
     <form className="form" onSubmit={onSubmit} aria-label={t('auth.signIn')} noValidate>
       {!compact && params.get('expired') ? <p className="notice">{t('auth.login.expired')}</p> : null}
-      <Field
-        label={t('auth.email')}
-        name="email"
-        type="email"
-        autoComplete="email"
-        inputMode="email"
-        required
-        placeholder={t('auth.emailPlaceholder')}
-        defaultValue={email}
-        error={form.fields.email}
-      />
+      <EmailField placeholder={t('auth.emailPlaceholder')} defaultValue={email} error={form.fields.email} />
       <Field
         label={t('auth.password')}
         name="password"
@@ -138,10 +152,7 @@ export function LoginForm({ compact = false }: { compact?: boolean }) {
         required
         error={form.fields.password}
       />
-      <FormAlert id={form.errorId} message={form.error} />
-      <button type="submit" className="btn btn-primary" disabled={form.pending} aria-busy={form.pending}>
-        {form.pending ? t('auth.signingIn') : t('auth.signIn')}
-      </button>
+      <AlertAndSubmit form={form} label={t('auth.signIn')} pendingLabel={t('auth.signingIn')} />
       <p className="row hint" style={{ margin: 0 }}>
         <Link href="/reset-password">{t('auth.login.forgot')}</Link>
         <span className="spacer" />
@@ -162,6 +173,39 @@ function passwordFieldErrors(t: Translate, password: string, confirm: string, em
   };
 }
 
+/** What a form with `NewPasswordFields` submits (`email` is '' where the form has no email field). */
+function newPasswordValues(element: HTMLFormElement) {
+  const data = new FormData(element);
+  const text = (name: string) => String(data.get(name) ?? '');
+  return { email: text('email'), password: text('password'), confirm: text('confirm') };
+}
+
+/** The new password (the policy as its hint) and its confirmation; `fields` holds their errors. */
+function NewPasswordFields({ label, fields }: { label: string; fields: Errors }) {
+  const t = useT();
+  return (
+    <>
+      <Field
+        label={label}
+        name="password"
+        type="password"
+        autoComplete="new-password"
+        required
+        hint={t('auth.passwordHint', { min: PASSWORD_MIN_LENGTH })}
+        error={fields.password}
+      />
+      <Field
+        label={t('auth.confirmPassword')}
+        name="confirm"
+        type="password"
+        autoComplete="new-password"
+        required
+        error={fields.confirm}
+      />
+    </>
+  );
+}
+
 export function SignupForm() {
   const t = useT();
   const router = useRouter();
@@ -171,10 +215,7 @@ export function SignupForm() {
 
   async function onSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    const data = new FormData(event.currentTarget);
-    const email = String(data.get('email') ?? '');
-    const password = String(data.get('password') ?? '');
-    const confirm = String(data.get('confirm') ?? '');
+    const { email, password, confirm } = newPasswordValues(event.currentTarget);
     const fields = { email: say(t, emailIssue(email)), ...passwordFieldErrors(t, password, confirm, email) };
     form.setFields(fields);
     if (Object.values(fields).some(Boolean)) return;
@@ -192,37 +233,9 @@ export function SignupForm() {
   return (
     <form className="form" onSubmit={onSubmit} aria-label={t('auth.signUp')} noValidate>
       {invite ? <p className="notice">{t('auth.signup.invited')}</p> : null}
-      <Field
-        label={t('auth.email')}
-        name="email"
-        type="email"
-        autoComplete="email"
-        inputMode="email"
-        required
-        placeholder={t('auth.emailPlaceholder')}
-        error={form.fields.email}
-      />
-      <Field
-        label={t('auth.password')}
-        name="password"
-        type="password"
-        autoComplete="new-password"
-        required
-        hint={t('auth.passwordHint', { min: PASSWORD_MIN_LENGTH })}
-        error={form.fields.password}
-      />
-      <Field
-        label={t('auth.confirmPassword')}
-        name="confirm"
-        type="password"
-        autoComplete="new-password"
-        required
-        error={form.fields.confirm}
-      />
-      <FormAlert id={form.errorId} message={form.error} />
-      <button type="submit" className="btn btn-primary" disabled={form.pending} aria-busy={form.pending}>
-        {form.pending ? t('auth.signingUp') : t('auth.signUp')}
-      </button>
+      <EmailField placeholder={t('auth.emailPlaceholder')} error={form.fields.email} />
+      <NewPasswordFields label={t('auth.password')} fields={form.fields} />
+      <AlertAndSubmit form={form} label={t('auth.signUp')} pendingLabel={t('auth.signingUp')} />
       <p className="hint" style={{ margin: 0 }}>
         {t('auth.signup.haveAccount')} <Link href="/login">{t('auth.signIn')}</Link>
       </p>
@@ -292,19 +305,8 @@ export function ResetRequestForm() {
     );
   return (
     <form className="form" onSubmit={onSubmit} aria-label={t('auth.reset.title')} noValidate>
-      <Field
-        label={t('auth.email')}
-        name="email"
-        type="email"
-        autoComplete="email"
-        inputMode="email"
-        required
-        error={form.fields.email}
-      />
-      <FormAlert id={form.errorId} message={form.error} />
-      <button type="submit" className="btn btn-primary" disabled={form.pending} aria-busy={form.pending}>
-        {form.pending ? t('auth.reset.sending') : t('auth.reset.send')}
-      </button>
+      <EmailField error={form.fields.email} />
+      <AlertAndSubmit form={form} label={t('auth.reset.send')} pendingLabel={t('auth.reset.sending')} />
       <p className="hint" style={{ margin: 0 }}>
         <Link href="/login">{t('auth.signIn')}</Link>
       </p>
@@ -321,10 +323,7 @@ export function NewPasswordForm({ mode }: { mode: 'reset' | 'setup' }) {
 
   async function onSubmit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    const data = new FormData(event.currentTarget);
-    const email = String(data.get('email') ?? '');
-    const password = String(data.get('password') ?? '');
-    const confirm = String(data.get('confirm') ?? '');
+    const { email, password, confirm } = newPasswordValues(event.currentTarget);
     const fields: Errors = {
       ...(mode === 'setup' ? { email: say(t, emailIssue(email)) } : {}),
       ...passwordFieldErrors(t, password, confirm, mode === 'setup' ? email : undefined),
@@ -365,37 +364,9 @@ export function NewPasswordForm({ mode }: { mode: 'reset' | 'setup' }) {
   const label = mode === 'setup' ? t('auth.setup.submit') : t('auth.reset.confirm');
   return (
     <form className="form" onSubmit={onSubmit} aria-label={label} noValidate>
-      {mode === 'setup' ? (
-        <Field
-          label={t('auth.email')}
-          name="email"
-          type="email"
-          autoComplete="email"
-          required
-          error={form.fields.email}
-        />
-      ) : null}
-      <Field
-        label={mode === 'setup' ? t('auth.password') : t('auth.newPassword')}
-        name="password"
-        type="password"
-        autoComplete="new-password"
-        required
-        hint={t('auth.passwordHint', { min: PASSWORD_MIN_LENGTH })}
-        error={form.fields.password}
-      />
-      <Field
-        label={t('auth.confirmPassword')}
-        name="confirm"
-        type="password"
-        autoComplete="new-password"
-        required
-        error={form.fields.confirm}
-      />
-      <FormAlert id={form.errorId} message={form.error} />
-      <button type="submit" className="btn btn-primary" disabled={form.pending} aria-busy={form.pending}>
-        {form.pending ? t('common.saving') : label}
-      </button>
+      {mode === 'setup' ? <EmailField error={form.fields.email} /> : null}
+      <NewPasswordFields label={mode === 'setup' ? t('auth.password') : t('auth.newPassword')} fields={form.fields} />
+      <AlertAndSubmit form={form} label={label} pendingLabel={t('common.saving')} />
     </form>
   );
 }

@@ -22,8 +22,9 @@ import { passwordIssues } from '@/lib/validation';
 import { AdminInvitations, AdminSignup } from './admin-accounts';
 import { AdminProviders, AdminUsage } from './admin-status';
 import { useMe } from './app-shell';
-import { CopyButton } from './copy-button';
+import { DataTable } from './data-table';
 import { Field } from './field';
+import { FormAlert, OneTimeSecret, SubmitButton } from './form-parts';
 import { LoadState } from './load-state';
 import { PrefsControls } from './prefs-controls';
 import { useApp, useT } from './providers';
@@ -160,19 +161,13 @@ function PasswordForm() {
           autoComplete="new-password"
           error={fields.next}
         />
-        <div role="alert" className={error ? 'alert' : undefined}>
-          {error}
-        </div>
+        <FormAlert message={error} />
         {done ? (
           <p role="status" className="success">
             {t('settings.password.done')}
           </p>
         ) : null}
-        <div>
-          <button type="submit" className="btn btn-primary" disabled={pending}>
-            {pending ? t('common.saving') : t('common.save')}
-          </button>
-        </div>
+        <SubmitButton pending={pending} label={t('common.save')} pendingLabel={t('common.saving')} />
       </form>
     </section>
   );
@@ -296,18 +291,12 @@ function ApiKeys() {
         {t('settings.keys.lead', { baseUrl })}
       </p>
       {created ? (
-        <div className="notice form" role="status">
-          <strong>{t('settings.keys.created')}</strong>
-          <div className="secret">
-            <code data-testid="new-key">{created.key}</code>
-            <CopyButton text={created.key} label={t('common.copy')} />
-          </div>
-          <div>
-            <button type="button" className="btn btn-small" onClick={() => setCreated(null)}>
-              {t('common.close')}
-            </button>
-          </div>
-        </div>
+        <OneTimeSecret
+          title={t('settings.keys.created')}
+          secret={created.key}
+          testId="new-key"
+          onClose={() => setCreated(null)}
+        />
       ) : null}
       <form className="form" onSubmit={onCreate} noValidate aria-label={t('settings.keys.create')}>
         <Field label={t('settings.keys.name')} name="name" maxLength={100} error={nameError} />
@@ -322,51 +311,38 @@ function ApiKeys() {
             </label>
           ))}
         </fieldset>
-        <div role="alert" className={error ? 'alert' : undefined}>
-          {error}
-        </div>
-        <div>
-          <button type="submit" className="btn btn-primary" disabled={pending}>
-            {pending ? t('settings.keys.creating') : t('settings.keys.create')}
-          </button>
-        </div>
+        <FormAlert message={error} />
+        <SubmitButton pending={pending} label={t('settings.keys.create')} pendingLabel={t('settings.keys.creating')} />
       </form>
       {view((page) =>
         page.items.length === 0 ? (
           <p className="muted">{t('settings.keys.empty')}</p>
         ) : (
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">{t('settings.keys.name')}</th>
-                  <th scope="col">{t('settings.keys.scopes')}</th>
-                  <th scope="col">{t('settings.keys.lastUsed')}</th>
-                  <th scope="col">{t('settings.keys.expires')}</th>
-                  <th scope="col">
-                    <span className="visually-hidden">{t('settings.keys.revoke')}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {page.items.map((key) => (
-                  <tr key={key.id}>
-                    <td>
-                      {key.name} <code className="muted">{key.prefix}…</code>
-                    </td>
-                    <td>{key.scopes.join(', ')}</td>
-                    <td>{key.lastUsedAt ? when(key.lastUsedAt, 'en') : t('common.never')}</td>
-                    <td>{key.expiresAt ? when(key.expiresAt, 'en') : t('common.never')}</td>
-                    <td>
-                      <button type="button" className="btn btn-small btn-danger" onClick={() => revoke(key)}>
-                        {t('settings.keys.revoke')}
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            columns={[
+              t('settings.keys.name'),
+              t('settings.keys.scopes'),
+              t('settings.keys.lastUsed'),
+              t('settings.keys.expires'),
+            ]}
+            action={t('settings.keys.revoke')}
+          >
+            {page.items.map((key) => (
+              <tr key={key.id}>
+                <td>
+                  {key.name} <code className="muted">{key.prefix}…</code>
+                </td>
+                <td>{key.scopes.join(', ')}</td>
+                <td>{key.lastUsedAt ? when(key.lastUsedAt, 'en') : t('common.never')}</td>
+                <td>{key.expiresAt ? when(key.expiresAt, 'en') : t('common.never')}</td>
+                <td>
+                  <button type="button" className="btn btn-small btn-danger" onClick={() => revoke(key)}>
+                    {t('settings.keys.revoke')}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         ),
       )}
     </section>
@@ -429,46 +405,38 @@ function Usage() {
             {usage.items.length === 0 ? (
               <p className="muted">{t('settings.usage.empty')}</p>
             ) : (
-              <div className="table-wrap">
-                <table className="table" aria-label={t('settings.usage.title')}>
-                  <thead>
-                    <tr>
-                      <th scope="col">{t('settings.usage.limit')}</th>
-                      <th scope="col">{t('settings.usage.used')}</th>
-                      <th scope="col">{t('settings.usage.resets')}</th>
+              <DataTable
+                label={t('settings.usage.title')}
+                columns={[t('settings.usage.limit'), t('settings.usage.used'), t('settings.usage.resets')]}
+              >
+                {usage.items.map((item) => {
+                  const used = Math.min(item.used, item.limit);
+                  const text = t('settings.usage.usedOf', {
+                    used: amount(item, item.used),
+                    limit: amount(item, item.limit),
+                  });
+                  return (
+                    <tr key={item.policy} data-policy={item.policy}>
+                      <th scope="row">
+                        {label(item.policy)}
+                        <div className="muted" style={{ fontWeight: 400 }}>
+                          {t(item.kind === 'rate' ? 'settings.usage.kind.rate' : 'settings.usage.kind.quota')}
+                        </div>
+                      </th>
+                      <td>
+                        <div>{text}</div>
+                        <progress
+                          className="usage-bar"
+                          max={item.limit || 1}
+                          value={used}
+                          aria-label={`${label(item.policy)}: ${text}`}
+                        />
+                      </td>
+                      <td>{resets(item)}</td>
                     </tr>
-                  </thead>
-                  <tbody>
-                    {usage.items.map((item) => {
-                      const used = Math.min(item.used, item.limit);
-                      const text = t('settings.usage.usedOf', {
-                        used: amount(item, item.used),
-                        limit: amount(item, item.limit),
-                      });
-                      return (
-                        <tr key={item.policy} data-policy={item.policy}>
-                          <th scope="row">
-                            {label(item.policy)}
-                            <div className="muted" style={{ fontWeight: 400 }}>
-                              {t(item.kind === 'rate' ? 'settings.usage.kind.rate' : 'settings.usage.kind.quota')}
-                            </div>
-                          </th>
-                          <td>
-                            <div>{text}</div>
-                            <progress
-                              className="usage-bar"
-                              max={item.limit || 1}
-                              value={used}
-                              aria-label={`${label(item.policy)}: ${text}`}
-                            />
-                          </td>
-                          <td>{resets(item)}</td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              </div>
+                  );
+                })}
+              </DataTable>
             )}
             {unlimited.length > 0 ? (
               <p className="muted" style={{ margin: 0 }}>
@@ -618,80 +586,64 @@ export function AdminUsers() {
         <LoadState error={error} loading={users === null} />
         {users && users.length === 0 ? <p className="muted">{t('admin.noUsers')}</p> : null}
         {users && users.length > 0 ? (
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">{t('admin.email')}</th>
-                  <th scope="col">{t('admin.role')}</th>
-                  <th scope="col">{t('admin.plan')}</th>
-                  <th scope="col">{t('admin.status')}</th>
-                  <th scope="col">
-                    <span className="visually-hidden">{t('admin.status')}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {users.map((user) => (
-                  <tr key={user.id}>
-                    <td>{user.email}</td>
-                    <td>
-                      <select
-                        className="select"
-                        aria-label={`${t('admin.role')}: ${user.email}`}
-                        value={user.role}
-                        disabled={user.id === me?.id}
-                        onChange={(event) => update(user, { role: event.target.value as User['role'] })}
-                      >
-                        <option value="user">{t('admin.role.user')}</option>
-                        <option value="admin">{t('admin.role.admin')}</option>
-                      </select>
-                    </td>
-                    <td>
-                      <input
-                        className="input"
-                        aria-label={`${t('admin.plan')}: ${user.email}`}
-                        defaultValue={user.plan}
-                        maxLength={32}
-                        onBlur={(event) => {
-                          const input = event.target;
-                          const plan = input.value.trim();
-                          if (!plan || plan === user.plan) {
-                            input.value = user.plan;
-                            return;
-                          }
-                          // A refused plan goes back to the one the user has, so the field never shows a lie.
-                          void update(user, { plan }).then((ok) => {
-                            if (!ok) input.value = user.plan;
-                          });
-                        }}
-                      />
-                    </td>
-                    <td>{t(`admin.status.${user.status}`)}</td>
-                    <td>
-                      {user.id === me?.id ? null : user.status === 'active' ? (
-                        <button
-                          type="button"
-                          className="btn btn-small btn-danger"
-                          onClick={() => update(user, { status: 'disabled' })}
-                        >
-                          {t('admin.disable')}
-                        </button>
-                      ) : (
-                        <button
-                          type="button"
-                          className="btn btn-small"
-                          onClick={() => update(user, { status: 'active' })}
-                        >
-                          {user.status === 'pending_approval' ? t('admin.approve') : t('admin.enable')}
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable
+            columns={[t('admin.email'), t('admin.role'), t('admin.plan'), t('admin.status')]}
+            action={t('admin.status')}
+          >
+            {users.map((user) => (
+              <tr key={user.id}>
+                <td>{user.email}</td>
+                <td>
+                  <select
+                    className="select"
+                    aria-label={`${t('admin.role')}: ${user.email}`}
+                    value={user.role}
+                    disabled={user.id === me?.id}
+                    onChange={(event) => update(user, { role: event.target.value as User['role'] })}
+                  >
+                    <option value="user">{t('admin.role.user')}</option>
+                    <option value="admin">{t('admin.role.admin')}</option>
+                  </select>
+                </td>
+                <td>
+                  <input
+                    className="input"
+                    aria-label={`${t('admin.plan')}: ${user.email}`}
+                    defaultValue={user.plan}
+                    maxLength={32}
+                    onBlur={(event) => {
+                      const input = event.target;
+                      const plan = input.value.trim();
+                      if (!plan || plan === user.plan) {
+                        input.value = user.plan;
+                        return;
+                      }
+                      // A refused plan goes back to the one the user has, so the field never shows a lie.
+                      void update(user, { plan }).then((ok) => {
+                        if (!ok) input.value = user.plan;
+                      });
+                    }}
+                  />
+                </td>
+                <td>{t(`admin.status.${user.status}`)}</td>
+                <td>
+                  {user.id === me?.id ? null : user.status === 'active' ? (
+                    <button
+                      type="button"
+                      className="btn btn-small btn-danger"
+                      onClick={() => update(user, { status: 'disabled' })}
+                    >
+                      {t('admin.disable')}
+                    </button>
+                  ) : (
+                    <button type="button" className="btn btn-small" onClick={() => update(user, { status: 'active' })}>
+                      {user.status === 'pending_approval' ? t('admin.approve') : t('admin.enable')}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </DataTable>
         ) : null}
         {cursor ? (
           <div>

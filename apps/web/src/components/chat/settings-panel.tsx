@@ -2,6 +2,8 @@
 
 import { type FormEvent, useEffect, useId, useState } from 'react';
 import { api, type ChatSettings, errorMessage, type ModelInfo, type Preset } from '@/lib/api';
+import { Field } from '../field';
+import { FormAlert } from '../form-parts';
 import { useT } from '../providers';
 import { useToast } from '../toasts';
 import { cachedModels } from './chat-events';
@@ -62,7 +64,7 @@ export function SettingsPanel(props: {
   const [presets, setPresets] = useState<Preset[]>([]);
   const [error, setError] = useState<string | undefined>();
   const [pending, setPending] = useState(false);
-  const ids = { prompt: useId(), temp: useId(), max: useId(), preset: useId(), name: useId() };
+  const ids = { prompt: useId(), preset: useId() };
 
   useEffect(() => {
     api
@@ -149,36 +151,26 @@ export function SettingsPanel(props: {
         </span>
       </div>
       <div className="row">
-        <div className="field">
-          <label htmlFor={ids.temp}>{t('chat.temperature')}</label>
-          <input
-            id={ids.temp}
-            className="input"
-            type="number"
-            min={0}
-            max={2}
-            step={0.1}
-            value={params.temperature ?? ''}
-            onChange={(event) => setParam('temperature', event.target.value)}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor={ids.max}>{t('chat.maxTokens')}</label>
-          <input
-            id={ids.max}
-            className="input"
-            type="number"
-            min={1}
-            max={200000}
-            step={1}
-            value={params.maxTokens ?? ''}
-            onChange={(event) => setParam('maxTokens', event.target.value)}
-          />
-        </div>
+        <Field
+          label={t('chat.temperature')}
+          type="number"
+          min={0}
+          max={2}
+          step={0.1}
+          value={params.temperature ?? ''}
+          onChange={(event) => setParam('temperature', event.target.value)}
+        />
+        <Field
+          label={t('chat.maxTokens')}
+          type="number"
+          min={1}
+          max={200000}
+          step={1}
+          value={params.maxTokens ?? ''}
+          onChange={(event) => setParam('maxTokens', event.target.value)}
+        />
       </div>
-      <div role="alert" className={error ? 'alert' : undefined}>
-        {error}
-      </div>
+      <FormAlert message={error} />
       <div className="row">
         <button type="submit" className="btn btn-primary" disabled={pending}>
           {pending ? t('common.saving') : t('common.save')}
