@@ -250,7 +250,8 @@ export const scenario: Scenario = {
     '`POST /v1/chat/completions` (non-stream, `max_tokens` 64) through GenZ (a `gz_` API key; request, token and ' +
     'concurrency limits on but never refusing; usage recorded to PostgreSQL) and through Portkey’s open-source ' +
     'gateway (`@portkey-ai/gateway`, bench/peers/portkey), both in front of the same fake OpenAI upstream on loopback ' +
-    '(recorded wire format, 20 events, no delay), against the Fastify hello-world and the upstream called directly. ' +
+    '(recorded wire format, 20 events, no delay), against the Fastify hello-world, the upstream called directly and ' +
+    'a bare Fastify + undici passthrough (bench/baselines/passthrough.ts: no key, limits, usage or metrics). ' +
     '`api-memory` is GenZ without Redis (in-memory limiter: the headline), `api` the same with Redis.',
   servers: [
     { name: 'upstream', file: 'bench/baselines/fake-openai.ts', readyPath: '/v1/models' },
