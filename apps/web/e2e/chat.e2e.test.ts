@@ -374,6 +374,8 @@ describe('chat in the browser (real API, demo model)', () => {
       await page.screenshot({ path: path.join(screenshots, `chat-${theme}.png`) });
       await page.goto(`${stack.url}/settings/api-keys`);
       await page.getByRole('heading', { name: 'API keys', level: 2 }).waitFor();
+      // The key list, not its loading line: the screenshot shows the page as a user sees it once it has loaded.
+      await page.getByText('Loading…').waitFor({ state: 'detached' });
       await page.screenshot({ path: path.join(screenshots, `settings-${theme}.png`) });
       await page.close();
     }
