@@ -52,6 +52,9 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 180_000,
           fileParallelism: false,
+          // A poll in a browser test waits on a page load, a fetch and a render; Vitest's default of 1 s was too
+          // short on a slow CI machine (a reloaded /admin had not yet shown the saved sign-up mode).
+          expect: { poll: { timeout: 10_000 } },
         },
       },
       {
