@@ -3,3 +3,4 @@ export * from './errors.ts';
 export * from './pagination.ts';
 export * from './password-policy.ts';
 export * from './scopes.ts';
+export * from './usage.ts';

@@ -8,6 +8,8 @@
  *   request, and only then sends the browser to `/login?next=<where it was>`. A 401 `invalid_credentials` (a wrong
  *   current password or code typed on a signed-in page) is the answer to show, not an expired session.
  */
+import type { ConversationDto, UsageItem, UsageReport } from '@genz/contracts';
+import { type ApiKeyScope, apiKeyScopes } from '@genz/contracts/scopes';
 import type { Translate } from './i18n';
 import { messageForProblem, type ParsedProblem, readJson, responseProblem } from './problem';
 
@@ -15,8 +17,9 @@ import { messageForProblem, type ParsedProblem, readJson, responseProblem } from
 
 export type Role = 'user' | 'admin';
 export type UserStatus = 'active' | 'disabled' | 'pending_approval';
-export type Scope = 'inference' | 'chat' | 'read' | 'admin';
-export const scopes: readonly Scope[] = ['inference', 'chat', 'read', 'admin'];
+export type Scope = ApiKeyScope;
+export const scopes: readonly Scope[] = apiKeyScopes;
+export type { UsageItem, UsageReport };
 
 export interface Page<T> {
   items: T[];
@@ -58,25 +61,6 @@ export interface ApiKey {
   lastUsedAt: string | null;
 }
 
-/** One limit from `GET /api/me/usage` (docs/limits.md). A limit set to null in the config is not listed. */
-export interface UsageItem {
-  policy: string;
-  scope: 'user' | 'api_key';
-  unit: 'requests' | 'tokens' | 'usd';
-  kind: 'rate' | 'quota';
-  limit: number;
-  used: number;
-  remaining: number;
-  resetAt: string;
-}
-
-export interface UsageReport {
-  plan: string;
-  overridden: boolean;
-  store: string;
-  items: UsageItem[];
-}
-
 export type SignupMode = 'open' | 'invite' | 'domain' | 'approval';
 export const signupModes: readonly SignupMode[] = ['open', 'invite', 'domain', 'approval'];
 
@@ -107,16 +91,7 @@ export interface ChatSettings {
   params?: GenerationParams | undefined;
 }
 
-export interface Conversation {
-  id: string;
-  title: string | null;
-  pinned: boolean;
-  archived: boolean;
-  settings: ChatSettings;
-  activeLeafId: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+export type Conversation = ConversationDto;
 
 export type MessagePart =
   | { type: 'text'; text: string }

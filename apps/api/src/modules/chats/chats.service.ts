@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { decodeCursor, encodeCursor } from '@genz/contracts';
+import { type ConversationDto, decodeCursor, encodeCursor } from '@genz/contracts';
 import { type Db, uuidv7 } from '@genz/db';
 import type { ChatSettings, ContentPart, PresetRow, ShareSnapshot } from '@genz/db/schema';
 import type { FastifyBaseLogger } from 'fastify';
@@ -60,16 +60,8 @@ export interface StartedGeneration {
   replayed: boolean;
 }
 
-export interface ConversationView {
-  id: string;
-  title: string | null;
-  pinned: boolean;
-  archived: boolean;
-  settings: ChatSettings;
-  activeLeafId: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** A conversation as the API serialises it (the shared contract). */
+export type ConversationView = ConversationDto;
 
 export interface MessageView {
   id: string;

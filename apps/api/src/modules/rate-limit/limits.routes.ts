@@ -1,4 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { UsageReportSchema } from '@genz/contracts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { LimitOverridesSchema, PlanLimitsSchema } from '../../config/schema.ts';
@@ -9,22 +10,6 @@ import type { LimitOverrides, LimitsService } from './limits.service.ts';
 const admin = { auth: { scope: 'admin' as const, role: 'admin' as const } };
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) }, { additionalProperties: false });
 
-const UsageItem = Type.Object({
-  policy: Type.String(),
-  scope: Type.Union([Type.Literal('user'), Type.Literal('api_key')]),
-  unit: Type.Union([Type.Literal('requests'), Type.Literal('tokens'), Type.Literal('usd')]),
-  kind: Type.Union([Type.Literal('rate'), Type.Literal('quota')]),
-  limit: Type.Number(),
-  used: Type.Number(),
-  remaining: Type.Number(),
-  resetAt: Type.String({ format: 'date-time' }),
-});
-const UsageResponse = Type.Object({
-  plan: Type.String(),
-  overridden: Type.Boolean(),
-  store: Type.String({ description: '`redis` (global), `memory` (this replica: Redis absent or failing).' }),
-  items: Type.Array(UsageItem),
-});
 const LimitsResponse = Type.Object({
   userId: Type.String(),
   plan: Type.String(),
@@ -44,7 +29,7 @@ export default async function limitsRoutes(app: FastifyInstance, opts: { limits:
 
   r.get(
     '/api/me/usage',
-    { config: { auth: { scope: 'read' } }, schema: { tags: ['me'], response: { 200: UsageResponse } } },
+    { config: { auth: { scope: 'read' } }, schema: { tags: ['me'], response: { 200: UsageReportSchema } } },
     async (request) => limits.usage(actorOf(request)),
   );
 

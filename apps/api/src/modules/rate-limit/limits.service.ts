@@ -1,3 +1,4 @@
+import type { UsageItem } from '@genz/contracts';
 import type { Db } from '@genz/db';
 import { quotaUsage, writeAuditEvent } from '@genz/db';
 import { settings, users } from '@genz/db/schema';
@@ -62,17 +63,6 @@ export interface Reservation {
   settle(actual: ActualUsage | undefined): Promise<void>;
   /** Refunds everything (the call never reached a model). Idempotent. */
   release(): Promise<void>;
-}
-
-export interface UsageItem {
-  policy: string;
-  scope: 'user' | 'api_key';
-  unit: 'requests' | 'tokens' | 'usd';
-  kind: 'rate' | 'quota';
-  limit: number;
-  used: number;
-  remaining: number;
-  resetAt: string;
 }
 
 /**
