@@ -4,13 +4,21 @@ import { useState } from 'react';
 import { useT } from './providers';
 
 /** Copies text to the clipboard and says so for a moment. */
-export function CopyButton({ text, label }: { text: string; label: string }) {
+export function CopyButton({
+  text,
+  label,
+  className = 'btn btn-small copy-btn',
+}: {
+  text: string;
+  label: string;
+  className?: string;
+}) {
   const t = useT();
   const [copied, setCopied] = useState(false);
   return (
     <button
       type="button"
-      className="btn btn-small copy-btn"
+      className={className}
       onClick={() => {
         navigator.clipboard
           ?.writeText(text)

@@ -27,6 +27,7 @@ import {
 } from '@/lib/generation';
 import { messageForProblem } from '@/lib/problem';
 import { activePath, buildTree, choicesFor, mergeMessages, siblingInfo, type Tree } from '@/lib/tree';
+import { CopyButton } from '../copy-button';
 import { useT } from '../providers';
 import { ShareButton } from '../share-button';
 import { useToast } from '../toasts';
@@ -618,7 +619,6 @@ const MessageItem = memo(function MessageItem(props: {
   const t = useT();
   const { message } = props;
   const [editing, setEditing] = useState(false);
-  const [copied, setCopied] = useState(false);
   const editId = useId();
   const text = textOf(message.parts);
   const siblings = siblingInfo(props.tree, message);
@@ -629,16 +629,6 @@ const MessageItem = memo(function MessageItem(props: {
   const streaming = message.status === 'streaming';
   const user = message.role === 'user';
   const base = typeof window === 'undefined' ? 'http://localhost' : window.location.href;
-
-  const copy = () => {
-    navigator.clipboard
-      ?.writeText(text)
-      .then(() => {
-        setCopied(true);
-        setTimeout(() => setCopied(false), 1500);
-      })
-      .catch(() => undefined);
-  };
 
   return (
     <article
@@ -757,9 +747,7 @@ const MessageItem = memo(function MessageItem(props: {
               </button>
             </span>
           ) : null}
-          <button type="button" className="btn btn-ghost btn-small" onClick={copy}>
-            {copied ? t('common.copied') : t('chat.copyMessage')}
-          </button>
+          <CopyButton text={text} label={t('chat.copyMessage')} className="btn btn-ghost btn-small" />
           {user ? (
             <button
               type="button"
