@@ -1,0 +1,170 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { createScratchDatabase, prepareServerTemplate } from '@genz/db/testing';
+import autocannon from 'autocannon';
+import pino from 'pino';
+import { buildApp } from '../apps/api/src/app.ts';
+import { loadConfig } from '../apps/api/src/config/index.ts';
+import { createTestApiKey, createTestUser } from '../apps/api/src/test/users.ts';
+import { CLOCK_TICKS, readProcSample } from './lib/proc.ts';
+import { scenario as router } from './scenarios/router.ts';
+
+/**
+ * An A/B of the API's CPU per `/v1/chat/completions` request (non-stream), for changes too small for the router
+ * scenario to resolve: on this VM the CPU a request costs drifts by tens of percent within a minute, and an A/A run
+ * of the scenario (3 rounds) moved GenZ's CPU per request against the passthrough by up to 40%.
+ *
+ *   node bench/ab.ts [--windows 8] [--window-ms 8000] [--connections 25]
+ *                    [--a-dir DIR] [--b-dir DIR] [--a-config FILE] [--b-config FILE]
+ *                    [--a-node-args "..."] [--b-node-args "..."]
+ *
+ * Two API processes, A and B, on one fresh PostgreSQL database, without Redis (the in-memory limiter, the router
+ * scenario's headline), in front of one fake OpenAI upstream (bench/baselines/fake-openai.ts). They are loaded at the
+ * same time, each by its own autocannon with `--connections` connections, so both see the same machine in every
+ * window; each window's CPU per request is read from /proc, and the B/A ratio is taken window by window. The first
+ * 10 s warm both up and are not counted.
+ * - `--a-dir` / `--b-dir`: repository roots whose `apps/api/src/server.ts` runs (default: this one), e.g. a
+ *   `git worktree` of the commit before a change; its node_modules may be a link to this one's.
+ * - `--a-config` / `--b-config`: genz.yaml files, where `{{UPSTREAM}}` stands for the fake upstream's base URL
+ *   (default: the router scenario's, limits on but never refusing), e.g. one with the limits set to null.
+ * - `--a-node-args` / `--b-node-args`: Node flags (e.g. `--max-semi-space-size=64`, `--cpu-prof`).
+ */
+const { values: opt } = parseArgs({
+  options: {
+    windows: { type: 'string', default: '8' },
+    'window-ms': { type: 'string', default: '8000' },
+    connections: { type: 'string', default: '25' },
+    'a-dir': { type: 'string', default: resolve(import.meta.dirname, '..') },
+    'b-dir': { type: 'string', default: resolve(import.meta.dirname, '..') },
+    'a-config': { type: 'string' },
+    'b-config': { type: 'string' },
+    'a-node-args': { type: 'string', default: '' },
+    'b-node-args': { type: 'string', default: '' },
+  },
+});
+
+const MODEL = 'gpt-4o-mini';
+const BODY = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 64 });
+const freePort = () => 20000 + Math.floor(Math.random() * 30000);
+const upstreamUrl = `http://127.0.0.1:${freePort()}`;
+const dir = mkdtempSync(join(tmpdir(), 'genz-ab-'));
+
+function configFile(side: 'a' | 'b', given: string | undefined): string {
+  const yaml = given
+    ? readFileSync(given, 'utf8').replaceAll('{{UPSTREAM}}', upstreamUrl)
+    : typeof router.apiConfigYaml === 'function'
+      ? router.apiConfigYaml({ upstream: upstreamUrl, 'upstream-slow': upstreamUrl })
+      : '';
+  const file = join(dir, `genz-${side}.yaml`);
+  writeFileSync(file, yaml);
+  return file;
+}
+const configs = { a: configFile('a', opt['a-config']), b: configFile('b', opt['b-config']) };
+
+const scratch = await createScratchDatabase(await prepareServerTemplate());
+const secrets = 'bench:genz-ab-bench-signing-secret-0123456789abcdef';
+const children: ChildProcess[] = [];
+
+/** Starts a child and waits until `url` answers 2xx. */
+async function start(args: string[], env: Record<string, string>, url: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'inherit' });
+  children.push(child);
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`${args.at(-1)} exited with ${child.exitCode}`);
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return child;
+    await sleep(100);
+  }
+  throw new Error(`${args.at(-1)} did not answer ${url}`);
+}
+
+try {
+  // One user and one API key, seeded in-process through the app itself.
+  const seeding = await buildApp({
+    config: loadConfig({
+      env: { GENZ_CONFIG: configs.a },
+      overrides: { 'auth.secrets': secrets, 'database.url': scratch.url, 'log.level': 'silent' },
+    }),
+    logger: pino({ level: 'silent' }),
+  });
+  await seeding.ready();
+  await seeding.dbReadyPromise;
+  const key = await createTestApiKey(seeding, await createTestUser(seeding), ['inference']);
+  await seeding.close();
+
+  await start(
+    [resolve(import.meta.dirname, 'baselines/fake-openai.ts')],
+    { PORT: new URL(upstreamUrl).port },
+    `${upstreamUrl}/v1/models`,
+  );
+  const api = async (side: 'a' | 'b') => {
+    const port = freePort();
+    const child = await start(
+      [...opt[`${side}-node-args`].split(' ').filter(Boolean), join(opt[`${side}-dir`], 'apps/api/src/server.ts')],
+      {
+        PORT: String(port),
+        DATABASE_URL: scratch.url,
+        AUTH_SECRETS: secrets,
+        DATA_DIR: dir,
+        GENZ_CONFIG: configs[side],
+        NODE_ENV: 'production',
+        LOG_LEVEL: 'error',
+      },
+      `http://127.0.0.1:${port}/readyz`,
+    );
+    return { url: `http://127.0.0.1:${port}/v1/chat/completions`, pid: child.pid as number };
+  };
+  const A = await api('a');
+  const B = await api('b');
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${key.key}` };
+  for (const side of [A, B]) {
+    const res = await fetch(side.url, { method: 'POST', headers, body: BODY });
+    if (res.status !== 200) throw new Error(`${side.url}: ${res.status} ${await res.text()}`);
+  }
+
+  const cpuMs = (pid: number) => (readProcSample(pid).cpuTicks * 1000) / CLOCK_TICKS;
+  const load = (url: string, ms: number) =>
+    autocannon({ url, method: 'POST', headers, body: BODY, connections: Number(opt.connections), duration: ms / 1000 });
+  /** Both loaded at once for `ms`: CPU µs per request and requests of each. */
+  async function window(ms: number) {
+    const before = [cpuMs(A.pid), cpuMs(B.pid)];
+    const [ra, rb] = await Promise.all([load(A.url, ms), load(B.url, ms)]);
+    for (const r of [ra, rb]) if (r.errors + r.non2xx > 0) throw new Error(`${r.errors} errors, ${r.non2xx} non-2xx`);
+    return {
+      a: ((cpuMs(A.pid) - (before[0] as number)) * 1000) / ra.requests.total,
+      b: ((cpuMs(B.pid) - (before[1] as number)) * 1000) / rb.requests.total,
+      na: ra.requests.total,
+      nb: rb.requests.total,
+    };
+  }
+
+  await window(10_000);
+  const ms = Number(opt['window-ms']);
+  const ratios: number[] = [];
+  for (let i = 1; i <= Number(opt.windows); i++) {
+    const w = await window(ms);
+    ratios.push(w.b / w.a);
+    const rps = (n: number) => Math.round(n / (ms / 1000));
+    console.log(
+      `window ${i}: A ${w.a.toFixed(1)} µs/req (${rps(w.na)}/s), B ${w.b.toFixed(1)} µs/req (${rps(w.nb)}/s), B/A ${(w.b / w.a).toFixed(3)}`,
+    );
+  }
+  const sorted = [...ratios].sort((x, y) => x - y);
+  const median = sorted[Math.floor(sorted.length / 2)] as number;
+  console.log(
+    `B/A CPU per request: median ${median.toFixed(3)} (min ${sorted[0]?.toFixed(3)}, max ${sorted.at(-1)?.toFixed(3)}, ${sorted.length} windows)`,
+  );
+} finally {
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+  await scratch.drop();
+}
