@@ -2,9 +2,10 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { AppConfig } from '../config/index.ts';
 import { DomainError } from '../http/errors.ts';
+import { type HistogramSeries, RequestHistogram } from './histogram.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,18 +29,57 @@ export default fp(
   async (app: FastifyInstance, opts: { config: AppConfig }) => {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
-    const duration = new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'HTTP request duration by route template, method and status',
-      labelNames: ['route', 'method', 'status'] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    });
-    const total = new Counter({
+    const duration = new RequestHistogram(
+      'http_request_duration_seconds',
+      'HTTP request duration by route template, method and status',
+      ['route', 'method', 'status'],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registry,
+    );
+    /**
+     * Per route template, method and status (bounded: templates, known methods, status codes): the duration series
+     * and the requests not yet added to the counter, which are added when it is read. A labelled prom-client update
+     * hashes its labels on every call; here a response costs three map lookups.
+     */
+    interface RouteSeries {
+      labels: { route: string; method: string; status: string };
+      duration: HistogramSeries;
+      pending: number;
+    }
+    const series: RouteSeries[] = [];
+    const byRoute = new Map<string, Map<string, Map<number, RouteSeries>>>();
+    function seriesOf(route: string, method: string, status: number): RouteSeries {
+      let byMethod = byRoute.get(route);
+      if (!byMethod) {
+        byMethod = new Map();
+        byRoute.set(route, byMethod);
+      }
+      let byStatus = byMethod.get(method);
+      if (!byStatus) {
+        byStatus = new Map();
+        byMethod.set(method, byStatus);
+      }
+      let s = byStatus.get(status);
+      if (!s) {
+        const labels = { route, method, status: String(status) };
+        s = { labels, duration: duration.series(labels), pending: 0 };
+        byStatus.set(status, s);
+        series.push(s);
+      }
+      return s;
+    }
+    new Counter({
       name: 'http_requests_total',
       help: 'HTTP requests by route template, method and status',
       labelNames: ['route', 'method', 'status'] as const,
       registers: [registry],
+      collect() {
+        for (const s of series) {
+          if (s.pending === 0) continue;
+          this.inc(s.labels, s.pending);
+          s.pending = 0;
+        }
+      },
     });
     /** Requests being served: a plain number, set on the gauge when it is read (an unlabelled `inc` still hashes). */
     let inFlight = 0;
@@ -64,13 +104,13 @@ export default fp(
     app.addHook('onResponse', (request, reply, done) => {
       inFlight--;
       const start = request.startNs;
-      const labels = {
-        route: request.routeOptions.url ?? UNMATCHED_ROUTE,
-        method: knownMethods.has(request.method) ? request.method : 'OTHER',
-        status: String(reply.statusCode),
-      };
-      total.inc(labels);
-      if (start !== 0n) duration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
+      const s = seriesOf(
+        request.routeOptions.url ?? UNMATCHED_ROUTE,
+        knownMethods.has(request.method) ? request.method : 'OTHER',
+        reply.statusCode,
+      );
+      s.pending++;
+      if (start !== 0n) s.duration.observe(Number(process.hrtime.bigint() - start) / 1e9);
       done();
     });
 

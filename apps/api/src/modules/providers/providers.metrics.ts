@@ -1,15 +1,18 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { type HistogramSeries, RequestHistogram } from '../../infra/histogram.ts';
 import type { Breakers } from './breaker.ts';
 import type { Stats } from './stats.ts';
 
 const circuitValue = { closed: 0, half_open: 1, open: 2 } as const;
 
-/** Per-deployment sums not yet added to their counters (see `tally`). */
+/** Per deployment: sums not yet added to their counters, and its latency and TTFT series (see `tally`). */
 export interface Tally {
   ok: number;
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+  latency: HistogramSeries;
+  ttft: HistogramSeries;
 }
 
 /**
@@ -23,16 +26,39 @@ export function createProviderMetrics(
   stats: Stats,
 ) {
   const tallies = new Map<string, Tally>();
+  const latency = new RequestHistogram(
+    'genz_provider_latency_seconds',
+    'Upstream attempt duration, request to last byte',
+    ['deployment'],
+    [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registry,
+  );
+  const ttft = new RequestHistogram(
+    'genz_provider_ttft_seconds',
+    'Upstream time to first content token',
+    ['deployment'],
+    [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registry,
+  );
   return {
     /**
      * What every answered attempt adds (requests ok, tokens, cost), kept as plain numbers per deployment and added
      * to the counters when they are read (a scrape, `get()`): a labelled `inc` hashes its labels on every call, four
-     * times per request. `deployment` comes from configuration, so the map stays as small as the deployment list.
+     * times per request. The latency and TTFT histograms' series of the deployment are resolved here once, for the
+     * same reason. `deployment` comes from configuration, so the map stays as small as the deployment list.
      */
     tally(deployment: string): Tally {
       let t = tallies.get(deployment);
       if (!t) {
-        t = { ok: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        const labels = { deployment };
+        t = {
+          ok: 0,
+          inputTokens: 0,
+          outputTokens: 0,
+          costUsd: 0,
+          latency: latency.series(labels),
+          ttft: ttft.series(labels),
+        };
         tallies.set(deployment, t);
       }
       return t;
@@ -60,20 +86,6 @@ export function createProviderMetrics(
       name: 'genz_provider_retries_total',
       help: 'Repeat attempts on a deployment already tried for the same request',
       labelNames: ['deployment'] as const,
-      registers: [registry],
-    }),
-    latency: new Histogram({
-      name: 'genz_provider_latency_seconds',
-      help: 'Upstream attempt duration, request to last byte',
-      labelNames: ['deployment'] as const,
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-      registers: [registry],
-    }),
-    ttft: new Histogram({
-      name: 'genz_provider_ttft_seconds',
-      help: 'Upstream time to first content token',
-      labelNames: ['deployment'] as const,
-      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: [registry],
     }),
     tokens: new Counter({

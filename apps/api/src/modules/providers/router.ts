@@ -452,8 +452,8 @@ export class ProviderRouter {
     const input = usage?.inputTokens ?? 0;
     const output = usage?.outputTokens ?? 0;
     const cost = input * d.price.input + output * d.price.output;
-    this.metrics.latency.observe({ deployment: d.id }, latencyMs / 1000);
     const tally = this.metrics.tally(d.id);
+    tally.latency.observe(latencyMs / 1000);
     if (status === 'ok') tally.ok++;
     else this.metrics.requests.inc({ deployment: d.id, status });
     if (input > 0) tally.inputTokens += input;
@@ -600,7 +600,7 @@ export class ProviderRouter {
     }
     this.deadlines.clear(ttftDeadline);
     const ttftMs = nowMs() - t0;
-    this.metrics.ttft.observe({ deployment: d.id }, ttftMs / 1000);
+    this.metrics.tally(d.id).ttft.observe(ttftMs / 1000);
     this.stats.observeTtft(d.id, ttftMs);
     this.breakers.recordSuccess(d.id).catch(() => {});
     if (probe) this.breakers.releaseProbe(d.id);
