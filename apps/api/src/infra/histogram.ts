@@ -5,6 +5,14 @@ export interface HistogramSeries {
   observe(value: number): void;
 }
 
+/** One exposed value, in the shape prom-client's registry formats. */
+interface ExposedValue {
+  labels: Record<string, string | number>;
+  sharedLabels?: Record<string, string>;
+  value: number;
+  metricName: string;
+}
+
 class Series implements HistogramSeries {
   readonly labels: Readonly<Record<string, string>>;
   private readonly upperBounds: readonly number[];
@@ -35,14 +43,6 @@ class Series implements HistogramSeries {
  * and three additions. It registers like any prom-client metric and is exposed exactly as prom-client's `Histogram`
  * is: `_bucket` lines with `le` first and then the series' labels, `+Inf`, `_sum` and `_count`.
  */
-/** One exposed value, in the shape prom-client's registry formats. */
-interface ExposedValue {
-  labels: Record<string, string | number>;
-  sharedLabels?: Record<string, string>;
-  value: number;
-  metricName: string;
-}
-
 export class RequestHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
