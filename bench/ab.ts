@@ -53,12 +53,15 @@ const freePort = () => 20000 + Math.floor(Math.random() * 30000);
 const upstreamUrl = `http://127.0.0.1:${freePort()}`;
 const dir = mkdtempSync(join(tmpdir(), 'genz-ab-'));
 
+/** The router scenario's genz.yaml, pointed at this run's fake upstream. */
+function routerYaml(): string {
+  const yaml = router.apiConfigYaml;
+  if (typeof yaml !== 'function') throw new Error('the router scenario no longer builds its genz.yaml from URLs');
+  return yaml({ upstream: upstreamUrl, 'upstream-slow': upstreamUrl });
+}
+
 function configFile(side: 'a' | 'b', given: string | undefined): string {
-  const yaml = given
-    ? readFileSync(given, 'utf8').replaceAll('{{UPSTREAM}}', upstreamUrl)
-    : typeof router.apiConfigYaml === 'function'
-      ? router.apiConfigYaml({ upstream: upstreamUrl, 'upstream-slow': upstreamUrl })
-      : '';
+  const yaml = given ? readFileSync(given, 'utf8').replaceAll('{{UPSTREAM}}', upstreamUrl) : routerYaml();
   const file = join(dir, `genz-${side}.yaml`);
   writeFileSync(file, yaml);
   return file;
