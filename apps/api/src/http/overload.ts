@@ -18,7 +18,7 @@ const DETAIL = 'The server is overloaded; retry shortly.';
  * The shedding decision, free of Fastify: the loop-turn budget (a request that arrives when the current event-loop
  * turn has already run `maxLoopTurnMs` is refused, so turns stay short and shed requests are read soon; ADR 062),
  * event-loop delay (two consecutive timer-drift samples above the threshold:
- * one long block, such as the boot, is not overload), event-loop utilisation (the share of each sample interval the
+ * one long block is not overload; sampling starts with `start`, after the boot), event-loop utilisation (the share of each sample interval the
  * loop spent running JavaScript and native callbacks rather than waiting for I/O, `performance.eventLoopUtilization`;
  * the same two-sample rule), heap and RSS (sampled on the same timer), and the count of admitted requests that have
  * not sent their response headers (an open stream has, so streams do not count).
@@ -50,7 +50,7 @@ export function createOverloadGate(o: Thresholds) {
     } else armed = false;
   };
 
-  let expected = performance.now() + o.sampleIntervalMs;
+  let expected = 0;
   const sample = () => {
     const t = performance.now();
     previousLag = lastLag;
@@ -73,11 +73,22 @@ export function createOverloadGate(o: Thresholds) {
             : null;
     }
   };
-  const sampler =
-    o.maxEventLoopDelayMs > 0 || sampleElu || sampleMemory ? setInterval(sample, o.sampleIntervalMs) : undefined;
-  sampler?.unref();
+  const sampled = o.maxEventLoopDelayMs > 0 || sampleElu || sampleMemory;
+  let sampler: NodeJS.Timeout | undefined;
+  let stopped = false;
 
   return {
+    /**
+     * Starts sampling, from nothing: what the loop did before (the boot: imports, compiling, migrations on an
+     * embedded database) blocks it for seconds on a busy host, twice in a row as easily as once, and is not load.
+     */
+    start(): void {
+      if (!sampled || sampler || stopped) return;
+      expected = performance.now() + o.sampleIntervalMs;
+      eluMark = performance.eventLoopUtilization();
+      sampler = setInterval(sample, o.sampleIntervalMs);
+      sampler.unref();
+    },
     /** Why a new request must be refused now, or null to admit it (and count it in flight until its headers go). */
     admit(res: ServerResponse): ShedReason | null {
       if (turnBudget > 0) {
@@ -103,7 +114,10 @@ export function createOverloadGate(o: Thresholds) {
       }
       return null;
     },
-    stop: () => clearInterval(sampler),
+    stop(): void {
+      stopped = true;
+      clearInterval(sampler);
+    },
   };
 }
 
@@ -117,6 +131,11 @@ export default fp(
   async (app: FastifyInstance, opts: { config: AppConfig }) => {
     const o = opts.config.server.overload;
     const gate = createOverloadGate(o);
+    // The delay, utilisation and memory signals count from when the app and its database are ready (the boot is
+    // not load); the loop-turn budget and the in-flight cap hold from the first request.
+    app.addHook('onReady', async () => {
+      void app.dbReadyPromise.then(gate.start, gate.start);
+    });
     app.addHook('onClose', async () => gate.stop());
 
     // Paths of infra routes, exact or (for wildcard and parametric routes such as the docs) by prefix.
