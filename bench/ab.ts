@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,6 +33,10 @@ import { scenario as router } from './scenarios/router.ts';
  * - `--a-config` / `--b-config`: genz.yaml files, where `{{UPSTREAM}}` stands for the fake upstream's base URL
  *   (default: the router scenario's, limits on but never refusing), e.g. one with the limits set to null.
  * - `--a-node-args` / `--b-node-args`: Node flags (e.g. `--max-semi-space-size=64`, `--cpu-prof`).
+ * - `--mode latency [--requests 4000] [--stream]`: instead of CPU, the latency at concurrency 1 (the router
+ *   scenario's "added latency" figures: the whole non-stream response, or with `--stream` the time to the first
+ *   content token), after the same warm-up: one request to the upstream direct, then A, then B, in turn, so drift
+ *   hits all three alike; p50, p99 and p99.9 of each, and A's and B's p50 and p99 added to the direct one's.
  */
 const { values: opt } = parseArgs({
   options: {
@@ -44,6 +49,9 @@ const { values: opt } = parseArgs({
     'b-config': { type: 'string' },
     'a-node-args': { type: 'string', default: '' },
     'b-node-args': { type: 'string', default: '' },
+    mode: { type: 'string', default: 'cpu' },
+    requests: { type: 'string', default: '4000' },
+    stream: { type: 'boolean', default: false },
   },
 });
 
@@ -88,6 +96,76 @@ async function start(args: string[], env: Record<string, string>, url: string): 
     await sleep(100);
   }
   throw new Error(`${args.at(-1)} did not answer ${url}`);
+}
+
+const STREAM_BODY = JSON.stringify({ ...JSON.parse(BODY), stream: true });
+const FIRST_CONTENT = /"content":"[^"]/;
+
+/**
+ * One request over `agent`: start to the end of the response, or with `--stream` to the first content token (ms),
+ * and GenZ's own overhead header (µs) if any.
+ */
+function timed(
+  agent: Agent,
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ ms: number; overheadUs: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let first = Number.NaN;
+    let seen = '';
+    const req = request(url, { method: 'POST', agent, headers }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (!opt.stream || !Number.isNaN(first)) return;
+        seen += chunk;
+        if (FIRST_CONTENT.test(seen)) first = performance.now();
+      });
+      res.on('end', () => {
+        const ms = (opt.stream ? first : performance.now()) - t0;
+        if (res.statusCode !== 200 || Number.isNaN(ms)) reject(new Error(`${url}: ${res.statusCode}`));
+        else resolve({ ms, overheadUs: Number(res.headers['x-genz-overhead-us'] ?? Number.NaN) });
+      });
+    });
+    req.on('error', reject);
+    req.end(opt.stream ? STREAM_BODY : BODY);
+  });
+}
+
+/**
+ * `--mode latency`: `n` rounds at concurrency 1 over [direct, A, B] in turn (200 more first, not counted). Besides
+ * the client's view, the p50/p99 of GenZ's `x-genz-overhead-us` (its own time, upstream excluded) tells the server's
+ * share of a slow request from the wait around it.
+ */
+async function latency(urls: string[], apiHeaders: Record<string, string>, n: number) {
+  const agents = urls.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+  const times: number[][] = urls.map(() => []);
+  const overheads: number[][] = urls.map(() => []);
+  const direct = { 'content-type': 'application/json', authorization: 'Bearer sk-fake-upstream-key' };
+  for (let i = 0; i < n + 200; i++) {
+    for (const [j, url] of urls.entries()) {
+      const t = await timed(agents[j] as Agent, url, j === 0 ? direct : apiHeaders);
+      if (i < 200) continue; // warm-up
+      times[j]?.push(t.ms);
+      overheads[j]?.push(t.overheadUs / 1000);
+    }
+  }
+  for (const a of agents) a.destroy();
+  const pct = (xs: number[], p: number) =>
+    xs.sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] as number;
+  const [d50, d99] = [pct(times[0] as number[], 50), pct(times[0] as number[], 99)];
+  for (const [j, name] of ['direct', 'A', 'B'].entries()) {
+    const xs = times[j] as number[];
+    const [p50, p99, p999] = [50, 99, 99.9].map((p) => pct(xs, p).toFixed(3));
+    const line = `${name}: p50 ${p50} p99 ${p99} p99.9 ${p999} ms`;
+    if (j === 0) console.log(line);
+    else {
+      const o = overheads[j] as number[];
+      console.log(
+        `${line}, added p50 / p99 ${(pct(xs, 50) - d50).toFixed(3)} / ${(pct(xs, 99) - d99).toFixed(3)}; overhead header p50 / p99 ${pct(o, 50).toFixed(3)} / ${pct(o, 99).toFixed(3)} ms`,
+      );
+    }
+  }
 }
 
 try {
@@ -151,21 +229,25 @@ try {
   }
 
   await window(10_000);
-  const ms = Number(opt['window-ms']);
-  const ratios: number[] = [];
-  for (let i = 1; i <= Number(opt.windows); i++) {
-    const w = await window(ms);
-    ratios.push(w.b / w.a);
-    const rps = (n: number) => Math.round(n / (ms / 1000));
+  if (opt.mode === 'latency')
+    await latency([`${upstreamUrl}/v1/chat/completions`, A.url, B.url], headers, Number(opt.requests));
+  else {
+    const ms = Number(opt['window-ms']);
+    const ratios: number[] = [];
+    for (let i = 1; i <= Number(opt.windows); i++) {
+      const w = await window(ms);
+      ratios.push(w.b / w.a);
+      const rps = (n: number) => Math.round(n / (ms / 1000));
+      console.log(
+        `window ${i}: A ${w.a.toFixed(1)} µs/req (${rps(w.na)}/s), B ${w.b.toFixed(1)} µs/req (${rps(w.nb)}/s), B/A ${(w.b / w.a).toFixed(3)}`,
+      );
+    }
+    const sorted = [...ratios].sort((x, y) => x - y);
+    const median = sorted[Math.floor(sorted.length / 2)] as number;
     console.log(
-      `window ${i}: A ${w.a.toFixed(1)} µs/req (${rps(w.na)}/s), B ${w.b.toFixed(1)} µs/req (${rps(w.nb)}/s), B/A ${(w.b / w.a).toFixed(3)}`,
+      `B/A CPU per request: median ${median.toFixed(3)} (min ${sorted[0]?.toFixed(3)}, max ${sorted.at(-1)?.toFixed(3)}, ${sorted.length} windows)`,
     );
   }
-  const sorted = [...ratios].sort((x, y) => x - y);
-  const median = sorted[Math.floor(sorted.length / 2)] as number;
-  console.log(
-    `B/A CPU per request: median ${median.toFixed(3)} (min ${sorted[0]?.toFixed(3)}, max ${sorted.at(-1)?.toFixed(3)}, ${sorted.length} windows)`,
-  );
 } finally {
   for (const child of children) child.kill('SIGTERM');
   await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
