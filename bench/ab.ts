@@ -12,6 +12,7 @@ import { buildApp } from '../apps/api/src/app.ts';
 import { loadConfig } from '../apps/api/src/config/index.ts';
 import { createTestApiKey, createTestUser } from '../apps/api/src/test/users.ts';
 import { CLOCK_TICKS, readProcSample } from './lib/proc.ts';
+import { percentile } from './lib/stats.ts';
 import { scenario as router } from './scenarios/router.ts';
 
 /**
@@ -54,6 +55,8 @@ const { values: opt } = parseArgs({
     stream: { type: 'boolean', default: false },
   },
 });
+
+if (opt.mode !== 'cpu' && opt.mode !== 'latency') throw new Error(`--mode is cpu or latency, not ${opt.mode}`);
 
 const MODEL = 'gpt-4o-mini';
 const BODY = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 64 });
@@ -151,19 +154,19 @@ async function latency(urls: string[], apiHeaders: Record<string, string>, n: nu
     }
   }
   for (const a of agents) a.destroy();
-  const pct = (xs: number[], p: number) =>
-    xs.sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] as number;
-  const [d50, d99] = [pct(times[0] as number[], 50), pct(times[0] as number[], 99)];
+  const sorted = (xs: number[]) => Float64Array.from(xs).sort();
+  const direct50 = percentile(sorted(times[0] as number[]), 50);
+  const direct99 = percentile(sorted(times[0] as number[]), 99);
   for (const [j, name] of ['direct', 'A', 'B'].entries()) {
-    const xs = times[j] as number[];
-    const [p50, p99, p999] = [50, 99, 99.9].map((p) => pct(xs, p).toFixed(3));
-    const line = `${name}: p50 ${p50} p99 ${p99} p99.9 ${p999} ms`;
+    const xs = sorted(times[j] as number[]);
+    const [p50, p99, p999] = [50, 99, 99.9].map((p) => percentile(xs, p));
+    const line = `${name}: p50 ${p50?.toFixed(3)} p99 ${p99?.toFixed(3)} p99.9 ${p999?.toFixed(3)} ms`;
     if (j === 0) console.log(line);
     else {
-      const o = overheads[j] as number[];
-      console.log(
-        `${line}, added p50 / p99 ${(pct(xs, 50) - d50).toFixed(3)} / ${(pct(xs, 99) - d99).toFixed(3)}; overhead header p50 / p99 ${pct(o, 50).toFixed(3)} / ${pct(o, 99).toFixed(3)} ms`,
-      );
+      const o = sorted(overheads[j] as number[]);
+      const added = `added p50 / p99 ${((p50 as number) - direct50).toFixed(3)} / ${((p99 as number) - direct99).toFixed(3)}`;
+      const own = `overhead header p50 / p99 ${percentile(o, 50).toFixed(3)} / ${percentile(o, 99).toFixed(3)} ms`;
+      console.log(`${line}, ${added}; ${own}`);
     }
   }
 }
