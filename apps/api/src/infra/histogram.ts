@@ -106,32 +106,24 @@ export class RequestHistogram {
     return out;
   }
 
-  /** What the registry's text exposition reads. */
-  async getForPromString(): Promise<{
-    name: string;
-    help: string;
-    type: string;
-    aggregator: string;
-    values: ExposedValue[];
-  }> {
+  private snapshot(merge: boolean) {
     return {
       name: this.name,
       help: this.help,
       type: this.type,
       aggregator: this.aggregator,
-      values: this.values(false),
+      values: this.values(merge),
     };
   }
 
+  /** What the registry's text exposition reads. */
+  async getForPromString() {
+    return this.snapshot(false);
+  }
+
   /** What `getMetricsAsJSON` and `getSingleMetric(...).get()` read: labels merged, as prom-client's `get()` gives. */
-  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: ExposedValue[] }> {
-    return {
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values: this.values(true),
-    };
+  async get() {
+    return this.snapshot(true);
   }
 
   /** Zeroes every series in place: callers keep their handles. */
