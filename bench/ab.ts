@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,7 +13,7 @@ import { loadConfig } from '../apps/api/src/config/index.ts';
 import { createTestApiKey, createTestUser } from '../apps/api/src/test/users.ts';
 import { CLOCK_TICKS, readProcSample } from './lib/proc.ts';
 import { percentile } from './lib/stats.ts';
-import { scenario as router } from './scenarios/router.ts';
+import { BODY, call, scenario as router, STREAM_BODY } from './scenarios/router.ts';
 
 /**
  * An A/B of the API's CPU per `/v1/chat/completions` request (non-stream), for changes too small for the router
@@ -58,8 +58,6 @@ const { values: opt } = parseArgs({
 
 if (opt.mode !== 'cpu' && opt.mode !== 'latency') throw new Error(`--mode is cpu or latency, not ${opt.mode}`);
 
-const MODEL = 'gpt-4o-mini';
-const BODY = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 64 });
 const freePort = () => 20000 + Math.floor(Math.random() * 30000);
 const upstreamUrl = `http://127.0.0.1:${freePort()}`;
 const dir = mkdtempSync(join(tmpdir(), 'genz-ab-'));
@@ -101,40 +99,6 @@ async function start(args: string[], env: Record<string, string>, url: string): 
   throw new Error(`${args.at(-1)} did not answer ${url}`);
 }
 
-const STREAM_BODY = JSON.stringify({ ...JSON.parse(BODY), stream: true });
-const FIRST_CONTENT = /"content":"[^"]/;
-
-/**
- * One request over `agent`: start to the end of the response, or with `--stream` to the first content token (ms),
- * and GenZ's own overhead header (µs) if any.
- */
-function timed(
-  agent: Agent,
-  url: string,
-  headers: Record<string, string>,
-): Promise<{ ms: number; overheadUs: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    let first = Number.NaN;
-    let seen = '';
-    const req = request(url, { method: 'POST', agent, headers }, (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (!opt.stream || !Number.isNaN(first)) return;
-        seen += chunk;
-        if (FIRST_CONTENT.test(seen)) first = performance.now();
-      });
-      res.on('end', () => {
-        const ms = (opt.stream ? first : performance.now()) - t0;
-        if (res.statusCode !== 200 || Number.isNaN(ms)) reject(new Error(`${url}: ${res.statusCode}`));
-        else resolve({ ms, overheadUs: Number(res.headers['x-genz-overhead-us'] ?? Number.NaN) });
-      });
-    });
-    req.on('error', reject);
-    req.end(opt.stream ? STREAM_BODY : BODY);
-  });
-}
-
 /**
  * `--mode latency`: `n` rounds at concurrency 1 over [direct, A, B] in turn (200 more first, not counted). Besides
  * the client's view, the p50/p99 of GenZ's `x-genz-overhead-us` (its own time, upstream excluded) tells the server's
@@ -145,9 +109,11 @@ async function latency(urls: string[], apiHeaders: Record<string, string>, n: nu
   const times: number[][] = urls.map(() => []);
   const overheads: number[][] = urls.map(() => []);
   const direct = { 'content-type': 'application/json', authorization: 'Bearer sk-fake-upstream-key' };
+  const body = opt.stream ? STREAM_BODY : BODY;
   for (let i = 0; i < n + 200; i++) {
     for (const [j, url] of urls.entries()) {
-      const t = await timed(agents[j] as Agent, url, j === 0 ? direct : apiHeaders);
+      const t = await call(agents[j] as Agent, { url, headers: j === 0 ? direct : apiHeaders }, body, opt.stream);
+      if (!t.ok) throw new Error(`${url}: status ${t.status}`);
       if (i < 200) continue; // warm-up
       times[j]?.push(t.ms);
       overheads[j]?.push(t.overheadUs / 1000);

@@ -25,8 +25,12 @@ import { seedOneUserAndLogIn } from './foundation.ts';
  */
 
 const MODEL = 'gpt-4o-mini';
-const BODY = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 64 });
-const STREAM_BODY = JSON.stringify({ ...JSON.parse(BODY), stream: true });
+export const BODY = JSON.stringify({
+  model: MODEL,
+  messages: [{ role: 'user', content: 'Say hello.' }],
+  max_tokens: 64,
+});
+export const STREAM_BODY = JSON.stringify({ ...JSON.parse(BODY), stream: true });
 const UPSTREAM_KEY = 'sk-fake-upstream-key';
 const huge = '{ rate: 1000000000, periodMs: 60000, burst: 1000000000 }';
 
@@ -76,7 +80,7 @@ const bodyFor = (via: Via, slow: boolean, stream: boolean) =>
       ? STREAM_BODY
       : BODY;
 
-interface Timing {
+export interface Timing {
   ok: boolean;
   /** HTTP status (0: no response); a 200 stream without its [DONE] or a content token is not ok. */
   status: number;
@@ -85,12 +89,28 @@ interface Timing {
   /** Streams: start to the end, and the longest silence between two chunks after the first. */
   totalMs: number;
   maxGapMs: number;
+  /** GenZ's `x-genz-overhead-us` (its own time, the upstream call taken out), NaN from other targets. */
+  overheadUs: number;
 }
 
 const FIRST_CONTENT = /"content":"[^"]/;
 
+const noResponse = (maxGapMs: number): Timing => ({
+  ok: false,
+  status: 0,
+  ms: Number.NaN,
+  totalMs: Number.NaN,
+  maxGapMs,
+  overheadUs: Number.NaN,
+});
+
 /** One request; streams are read as bytes, the first content token found by a cheap scan (no JSON parsing). */
-function call(agent: Agent, target: { url: string; headers: Record<string, string> }, body: string, stream: boolean) {
+export function call(
+  agent: Agent,
+  target: { url: string; headers: Record<string, string> },
+  body: string,
+  stream: boolean,
+) {
   return new Promise<Timing>((resolve) => {
     const t0 = performance.now();
     let first = Number.NaN;
@@ -118,11 +138,12 @@ function call(agent: Agent, target: { url: string; headers: Record<string, strin
         const end = performance.now();
         const status = res.statusCode ?? 0;
         const ok = status === 200 && (!stream || (done && Number.isFinite(first)));
-        resolve({ ok, status, ms: (stream ? first : end) - t0, totalMs: end - t0, maxGapMs: maxGap });
+        const overheadUs = Number(res.headers['x-genz-overhead-us'] ?? Number.NaN);
+        resolve({ ok, status, ms: (stream ? first : end) - t0, totalMs: end - t0, maxGapMs: maxGap, overheadUs });
       });
-      res.on('error', () => resolve({ ok: false, status: 0, ms: Number.NaN, totalMs: Number.NaN, maxGapMs: maxGap }));
+      res.on('error', () => resolve(noResponse(maxGap)));
     });
-    req.on('error', () => resolve({ ok: false, status: 0, ms: Number.NaN, totalMs: Number.NaN, maxGapMs: maxGap }));
+    req.on('error', () => resolve(noResponse(maxGap)));
     req.end(body);
   });
 }
