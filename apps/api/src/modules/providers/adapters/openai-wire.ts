@@ -262,7 +262,7 @@ function post(
   });
 }
 
-/** Frames read ahead of the iterator before the upstream is paused. */
+/** Frames, or held reads, ahead of the iterator before the upstream is paused. */
 const MAX_QUEUE = 64;
 
 const isDone = (b: Buffer, from: number, end: number) =>
@@ -293,6 +293,15 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
   private errorBody: Buffer[] | null = null;
   private errorSize = 0;
   private readonly queue: Frame[] = [];
+  /** The queue holds a token (a frame with content or a finish) the reader has not taken. */
+  private tokenQueued = false;
+  /**
+   * Reads that came after a queued token, kept as read: the first token goes out without waiting for them to be
+   * parsed, and the relay (`tap`) forwards them as they are, in one write. An iterator parses them as it gets there.
+   */
+  private readonly held: Buffer[] = [];
+  /** The response ended while reads were held: whether it finished is judged once they are read. */
+  private endHeld = false;
   private waiter: { resolve: (r: IteratorResult<Frame>) => void; reject: (e: unknown) => void } | null = null;
   /** No event follows: [DONE], the end, a failure, or the reader stopped. */
   private over = false;
@@ -364,8 +373,9 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
       return;
     }
     if (events === null) return;
-    if (this.sink) this.forward(events);
-    else this.enqueue(events);
+    if (this.sink) {
+      if (!this.forward(events)) this.pause();
+    } else this.read(events);
   }
 
   onResponseEnd(): void {
@@ -378,9 +388,18 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
     const rest = this.splitter.flush();
     if (rest) {
       if (this.sink) this.forward(rest);
-      else this.enqueue(rest);
+      else this.read(rest);
     }
+    this.judgeEnd();
+  }
+
+  /** After the response's end and every event read: a clean end, or a truncation (no finish_reason, no [DONE]). */
+  private judgeEnd(): void {
     if (this.over) return;
+    if (this.held.length > 0) {
+      this.endHeld = true;
+      return;
+    }
     if (this.finished) this.complete();
     else this.fail(new UpstreamError('truncated', 'upstream stream ended before it finished'));
   }
@@ -397,9 +416,11 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
   }
 
   next(): Promise<IteratorResult<Frame>> {
+    if (this.queue.length === 0 && this.held.length > 0) this.unhold();
     const frame = this.queue.shift();
     if (frame) {
-      if (this.paused && this.queue.length < MAX_QUEUE / 2) this.resume();
+      if (this.queue.length === 0) this.tokenQueued = false;
+      if (this.paused && this.queue.length < MAX_QUEUE / 2 && this.held.length < MAX_QUEUE / 2) this.resume();
       return Promise.resolve({ value: frame, done: false });
     }
     if (this.over) return this.last();
@@ -410,6 +431,7 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
 
   return(): Promise<IteratorResult<Frame>> {
     this.queue.length = 0;
+    this.held.length = 0;
     if (!this.over) {
       const stop = new UpstreamError('aborted', 'the reader stopped');
       this.abort(stop);
@@ -441,8 +463,40 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
     }
   }
 
-  /** Iterator mode: every event parsed into a Frame and queued. */
-  private enqueue(events: Buffer): void {
+  /** Iterator mode: a read's events parsed into Frames and queued, up to a token; after one, reads are held. */
+  private read(events: Buffer): void {
+    if (this.tokenQueued || this.held.length > 0) this.hold(events);
+    else {
+      const rest = this.enqueue(events);
+      if (rest !== -1) this.hold(events.subarray(rest));
+    }
+    if (this.queue.length >= MAX_QUEUE) this.pause();
+    this.wake();
+  }
+
+  private hold(events: Buffer): void {
+    this.held.push(events);
+    if (this.held.length >= MAX_QUEUE) this.pause();
+  }
+
+  /** The reader took every queued frame: held reads are parsed up to the next token. */
+  private unhold(): void {
+    while (this.queue.length === 0 && this.held.length > 0) {
+      const events = this.held.shift() as Buffer;
+      const rest = this.enqueue(events);
+      if (rest !== -1) this.held.unshift(events.subarray(rest));
+    }
+    if (this.held.length === 0 && this.endHeld) {
+      this.endHeld = false;
+      this.judgeEnd();
+    }
+  }
+
+  /**
+   * Parses events into queued Frames. Returns where the events after a token start (-1: none, or nothing after
+   * [DONE] or a failure matters, and then nothing held does either).
+   */
+  private enqueue(events: Buffer): number {
     for (let start = 0; ; ) {
       const end = eventEnd(events, start);
       if (end === -1) break;
@@ -453,7 +507,8 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
         else data = parseEventBlock(events.toString('utf8', start, end))?.data;
         if (data === '[DONE]') {
           this.complete();
-          break;
+          this.held.length = 0;
+          return -1;
         }
         if (data !== undefined) {
           let frame: Frame;
@@ -461,16 +516,20 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
             frame = frameOf(parseChunk(data), data);
           } catch (err) {
             this.fail(err);
-            break;
+            this.held.length = 0;
+            return -1;
           }
           if (frame.finishReason) this.finished = true;
           this.queue.push(frame);
+          if (frame.content || frame.finishReason) {
+            this.tokenQueued = true;
+            return end + 2 < events.length ? end + 2 : -1;
+          }
         }
       }
       start = end + 2;
     }
-    if (this.queue.length >= MAX_QUEUE) this.pause();
-    this.wake();
+    return -1;
   }
 
   // ---- push mode (after the first token) ----
@@ -485,14 +544,26 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
       ready = sink.data(`data: ${frame.data}\n\n`);
     }
     this.queue.length = 0;
+    this.sink = sink; // before the held reads are forwarded and before a resume, which may deliver reads at once
+    if (this.held.length > 0) {
+      const held = this.held.length === 1 ? (this.held[0] as Buffer) : Buffer.concat(this.held);
+      this.held.length = 0;
+      ready = this.forward(held) && ready;
+    }
     if (this.over) {
-      this.failureTaken = true;
-      if (this.failure !== undefined) sink.error(this.failure);
-      else sink.end();
+      // Over before the tap (or ended by what was held): the sink hears it once, if the forward did not tell it.
+      const told = this.takeSink();
+      if (told) {
+        this.failureTaken = true;
+        if (this.failure !== undefined) told.error(this.failure);
+        else told.end();
+      }
       return;
     }
-    this.sink = sink; // before a resume, which may deliver buffered reads at once
-    if (ready) this.resume();
+    if (this.endHeld) {
+      this.endHeld = false;
+      this.judgeEnd();
+    } else if (ready) this.resume();
     else this.pause();
   }
 
@@ -511,8 +582,9 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
   /**
    * Push mode: the read's events go out as the upstream wrote them, in as few slices as possible (one, unless an
    * event is held back: a usage-only one the client did not ask for, [DONE], one of another shape, re-written).
+   * Returns whether the sink can take more.
    */
-  private forward(events: Buffer): void {
+  private forward(events: Buffer): boolean {
     const sink = this.sink as FrameSink;
     let run = 0;
     let ready = true;
@@ -529,7 +601,7 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
             const data = from === -1 ? parseEventBlock(events.toString('utf8', start, end))?.data : '[DONE]';
             if (data === '[DONE]') {
               this.complete();
-              return;
+              return ready;
             }
             if (data !== undefined && this.check(data)) ready = sink.data(`data: ${data}\n\n`);
           } else {
@@ -551,10 +623,10 @@ class OpenAiStream implements TappableStream, AsyncIterable<Frame>, Dispatcher.D
       }
     } catch (err) {
       this.fail(err);
-      return;
+      return ready;
     }
     if (events.length > run) ready = sink.data(events.subarray(run));
-    if (!ready) this.pause();
+    return ready;
   }
 
   /** Push mode: one event's JSON checked (throws as parseChunk); false when it is not for the client (usage-only, not asked for). */
