@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { createScratchDatabase, prepareServerTemplate } from '@genz/db/testing';
@@ -38,6 +39,9 @@ import { BODY, call, scenario as router, STREAM_BODY } from './scenarios/router.
  *   scenario's "added latency" figures: the whole non-stream response, or with `--stream` the time to the first
  *   content token), after the same warm-up: one request to the upstream direct, then A, then B, in turn, so drift
  *   hits all three alike; p50, p99 and p99.9 of each, and A's and B's p50 and p99 added to the direct one's.
+ * - `--gc`: both servers run with `--trace-gc-nvp`; after the measurement each side's young-generation collections
+ *   of the measured part are summed up: how many, their pauses, and what survived them (promoted to the old
+ *   generation, or kept in the young one). Survivors are what makes a scavenge slow.
  */
 const { values: opt } = parseArgs({
   options: {
@@ -53,6 +57,7 @@ const { values: opt } = parseArgs({
     mode: { type: 'string', default: 'cpu' },
     requests: { type: 'string', default: '4000' },
     stream: { type: 'boolean', default: false },
+    gc: { type: 'boolean', default: false },
   },
 });
 
@@ -81,9 +86,18 @@ const scratch = await createScratchDatabase(await prepareServerTemplate());
 const secrets = 'bench:genz-ab-bench-signing-secret-0123456789abcdef';
 const children: ChildProcess[] = [];
 
-/** Starts a child and waits until `url` answers 2xx. */
-async function start(args: string[], env: Record<string, string>, url: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'inherit' });
+/** Starts a child and waits until `url` answers 2xx; `onLine` takes its standard output, line by line. */
+async function start(
+  args: string[],
+  env: Record<string, string>,
+  url: string,
+  onLine?: (line: string) => void,
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', onLine ? 'pipe' : 'inherit', 'inherit'],
+  });
+  if (onLine && child.stdout) createInterface({ input: child.stdout }).on('line', onLine);
   children.push(child);
   for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) throw new Error(`${args.at(-1)} exited with ${child.exitCode}`);
@@ -137,6 +151,36 @@ async function latency(urls: string[], apiHeaders: Record<string, string>, n: nu
   }
 }
 
+/** `--gc`: each side's `--trace-gc-nvp` records (kind, pause, bytes that survived) of the measured part. */
+interface GcRecord {
+  kind: string;
+  pauseMs: number;
+  survivedBytes: number;
+}
+const gcRecords = { a: [] as GcRecord[], b: [] as GcRecord[] };
+let gcCounting = false;
+function gcLine(side: 'a' | 'b', line: string) {
+  if (!gcCounting || !line.includes(' gc=')) return;
+  const field = (key: string) => Number(new RegExp(` ${key}=([\\d.]+)`).exec(line)?.[1] ?? 0);
+  gcRecords[side].push({
+    kind: / gc=(\w+)/.exec(line)?.[1] ?? '?',
+    pauseMs: field('pause'),
+    survivedBytes: field('new_space_survived'),
+  });
+}
+function gcSummary(name: string, records: GcRecord[]) {
+  const scavenges = records.filter((r) => r.kind === 's');
+  const pauses = Float64Array.from(scavenges.map((r) => r.pauseMs)).sort();
+  const mb = (bytes: number) => (bytes / 1e6).toFixed(2);
+  const survived = scavenges.reduce((sum, r) => sum + r.survivedBytes, 0) / Math.max(1, scavenges.length);
+  const full = records.filter((r) => r.kind !== 's');
+  console.log(
+    `${name} GC: ${scavenges.length} scavenges, pause p50 ${percentile(pauses, 50).toFixed(2)} max ${(pauses.at(-1) ?? 0).toFixed(2)} ` +
+      `total ${pauses.reduce((x, y) => x + y, 0).toFixed(0)} ms, survived ${mb(survived)} MB per scavenge; ` +
+      `${full.length} full collections, ${full.reduce((x, r) => x + r.pauseMs, 0).toFixed(0)} ms`,
+  );
+}
+
 try {
   // One user and one API key, seeded in-process through the app itself.
   const seeding = await buildApp({
@@ -159,7 +203,11 @@ try {
   const api = async (side: 'a' | 'b') => {
     const port = freePort();
     const child = await start(
-      [...opt[`${side}-node-args`].split(' ').filter(Boolean), join(opt[`${side}-dir`], 'apps/api/src/server.ts')],
+      [
+        ...(opt.gc ? ['--trace-gc-nvp'] : []),
+        ...opt[`${side}-node-args`].split(' ').filter(Boolean),
+        join(opt[`${side}-dir`], 'apps/api/src/server.ts'),
+      ],
       {
         PORT: String(port),
         DATABASE_URL: scratch.url,
@@ -170,6 +218,7 @@ try {
         LOG_LEVEL: 'error',
       },
       `http://127.0.0.1:${port}/readyz`,
+      opt.gc ? (line) => gcLine(side, line) : undefined,
     );
     return { url: `http://127.0.0.1:${port}/v1/chat/completions`, pid: child.pid as number };
   };
@@ -198,6 +247,7 @@ try {
   }
 
   await window(10_000);
+  gcCounting = true;
   if (opt.mode === 'latency')
     await latency([`${upstreamUrl}/v1/chat/completions`, A.url, B.url], headers, Number(opt.requests));
   else {
@@ -216,6 +266,10 @@ try {
     console.log(
       `B/A CPU per request: median ${median.toFixed(3)} (min ${sorted[0]?.toFixed(3)}, max ${sorted.at(-1)?.toFixed(3)}, ${sorted.length} windows)`,
     );
+  }
+  if (opt.gc) {
+    gcSummary('A', gcRecords.a);
+    gcSummary('B', gcRecords.b);
   }
 } finally {
   for (const child of children) child.kill('SIGTERM');
