@@ -276,9 +276,10 @@ const isDone = (b: Buffer, from: number, end: number) =>
 
 /**
  * One streamed chat completion from an OpenAI-wire upstream, as an undici dispatch handler (no body stream, no async
- * iteration of it). Read as an async iterator of Frames (every event parsed in full) until the router commits the
- * first token; then `tap` hands each later upstream read to the relay as one slice of the upstream's own bytes,
- * every event in it checked (`data:` JSON, in-body error, finish_reason, usage) but not turned into a Frame.
+ * iteration of it). Read as an async iterator of Frames until the router commits the first token (events are parsed
+ * up to a token, the reads after it held as read); then `tap` hands the held reads and each later upstream read to
+ * the relay as slices of the upstream's own bytes, every event in them checked (`data:` JSON, in-body error,
+ * finish_reason, usage) but not turned into a Frame.
  * Failure semantics as before: an in-body error, a malformed event, an end before any finish_reason or [DONE] throw
  * (iterator) or reach `sink.error` (tapped), after the events that preceded them.
  */
