@@ -12,7 +12,7 @@ import pino from 'pino';
 import { buildApp } from '../apps/api/src/app.ts';
 import { loadConfig } from '../apps/api/src/config/index.ts';
 import { createTestApiKey, createTestUser } from '../apps/api/src/test/users.ts';
-import { CLOCK_TICKS, readProcSample } from './lib/proc.ts';
+import { CLOCK_TICKS, parseStatCpuTicks, readProcSample } from './lib/proc.ts';
 import { percentile } from './lib/stats.ts';
 import { BODY, call, scenario as router, STREAM_BODY } from './scenarios/router.ts';
 
@@ -231,16 +231,22 @@ try {
   }
 
   const cpuMs = (pid: number) => (readProcSample(pid).cpuTicks * 1000) / CLOCK_TICKS;
+  /** The main (JavaScript) thread's CPU alone: its task id is the process id. */
+  const mainCpuMs = (pid: number) =>
+    (parseStatCpuTicks(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')) * 1000) / CLOCK_TICKS;
   const load = (url: string, ms: number) =>
     autocannon({ url, method: 'POST', headers, body: BODY, connections: Number(opt.connections), duration: ms / 1000 });
-  /** Both loaded at once for `ms`: CPU µs per request and requests of each. */
+  /** Both loaded at once for `ms`: CPU µs per request (the process, and its main thread) and requests of each. */
   async function window(ms: number) {
-    const before = [cpuMs(A.pid), cpuMs(B.pid)];
+    const before = [cpuMs(A.pid), cpuMs(B.pid), mainCpuMs(A.pid), mainCpuMs(B.pid)] as const;
     const [ra, rb] = await Promise.all([load(A.url, ms), load(B.url, ms)]);
     for (const r of [ra, rb]) if (r.errors + r.non2xx > 0) throw new Error(`${r.errors} errors, ${r.non2xx} non-2xx`);
+    const perRequest = (now: number, then: number, n: number) => ((now - then) * 1000) / n;
     return {
-      a: ((cpuMs(A.pid) - (before[0] as number)) * 1000) / ra.requests.total,
-      b: ((cpuMs(B.pid) - (before[1] as number)) * 1000) / rb.requests.total,
+      a: perRequest(cpuMs(A.pid), before[0], ra.requests.total),
+      b: perRequest(cpuMs(B.pid), before[1], rb.requests.total),
+      mainA: perRequest(mainCpuMs(A.pid), before[2], ra.requests.total),
+      mainB: perRequest(mainCpuMs(B.pid), before[3], rb.requests.total),
       na: ra.requests.total,
       nb: rb.requests.total,
     };
@@ -253,19 +259,25 @@ try {
   else {
     const ms = Number(opt['window-ms']);
     const ratios: number[] = [];
+    const mainRatios: number[] = [];
     for (let i = 1; i <= Number(opt.windows); i++) {
       const w = await window(ms);
       ratios.push(w.b / w.a);
+      mainRatios.push(w.mainB / w.mainA);
       const rps = (n: number) => Math.round(n / (ms / 1000));
+      const side = (all: number, main: number, n: number) =>
+        `${all.toFixed(1)} µs/req (main thread ${main.toFixed(1)}; ${rps(n)}/s)`;
       console.log(
-        `window ${i}: A ${w.a.toFixed(1)} µs/req (${rps(w.na)}/s), B ${w.b.toFixed(1)} µs/req (${rps(w.nb)}/s), B/A ${(w.b / w.a).toFixed(3)}`,
+        `window ${i}: A ${side(w.a, w.mainA, w.na)}, B ${side(w.b, w.mainB, w.nb)}, B/A ${(w.b / w.a).toFixed(3)} (main thread ${(w.mainB / w.mainA).toFixed(3)})`,
       );
     }
-    const sorted = [...ratios].sort((x, y) => x - y);
-    const median = sorted[Math.floor(sorted.length / 2)] as number;
-    console.log(
-      `B/A CPU per request: median ${median.toFixed(3)} (min ${sorted[0]?.toFixed(3)}, max ${sorted.at(-1)?.toFixed(3)}, ${sorted.length} windows)`,
-    );
+    const summary = (xs: number[]) => {
+      const sorted = [...xs].sort((x, y) => x - y);
+      const median = sorted[Math.floor(sorted.length / 2)] as number;
+      return `median ${median.toFixed(3)} (min ${sorted[0]?.toFixed(3)}, max ${sorted.at(-1)?.toFixed(3)}, ${sorted.length} windows)`;
+    };
+    console.log(`B/A CPU per request: ${summary(ratios)}`);
+    console.log(`B/A main-thread CPU per request: ${summary(mainRatios)}`);
   }
   if (opt.gc) {
     gcSummary('A', gcRecords.a);
