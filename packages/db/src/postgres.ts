@@ -42,6 +42,7 @@ export function postgresHandle(url: string, opts: DbOptions): DbHandle {
 
   return {
     kind: 'postgres',
+    url,
     db,
     read,
     async migrate() {

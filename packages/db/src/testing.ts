@@ -22,8 +22,6 @@ import type { DbHandle } from './types.ts';
 
 export type TestBackend = 'embedded' | 'server';
 export type TestDb = DbHandle & {
-  /** Connection string of this test's database (server backend only), e.g. to hand to a child process. */
-  url?: string;
   dispose(): Promise<void>;
 };
 
@@ -217,7 +215,6 @@ async function createServerTestDb(): Promise<TestDb> {
   const handle = postgresHandle(scratch.url, { poolSize: 5, dataDir: tmpdir() });
   return {
     ...handle,
-    url: scratch.url,
     async dispose() {
       await handle.close();
       await scratch.drop();

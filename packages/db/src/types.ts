@@ -27,6 +27,11 @@ export interface DbOptions {
 
 export interface DbHandle {
   kind: 'pglite' | 'postgres';
+  /**
+   * The primary's connection string (PostgreSQL only), for what opens connections of its own: a child process, the
+   * usage writer's worker thread.
+   */
+  url?: string;
   /** Primary: writes and read-your-writes. */
   db: Db;
   /**

@@ -15,7 +15,7 @@ import type { Adapter, ProviderKind } from './providers.types.ts';
 import { ProviderRouter } from './router.ts';
 import { createSecretBox } from './secrets.ts';
 import { RetryBudget, Stats } from './stats.ts';
-import { dbUsageSink, type UsageSink, UsageWriter } from './usage.ts';
+import { dbUsageSink, type UsageSink, UsageWriter, workerUsageSink } from './usage.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -80,7 +80,12 @@ export default fp(
       labelNames: ['reason'] as const,
       registers: [app.metrics.registry],
     });
-    const sink = opts.usageSink ?? dbUsageSink(() => app.db.db);
+    // On PostgreSQL the batches are written from a worker thread; PGlite runs in this one.
+    const ownSink =
+      opts.usageSink === undefined && app.db.url
+        ? workerUsageSink({ url: app.db.url, statementTimeoutMs: opts.config.database.statementTimeoutMs })
+        : undefined;
+    const sink = opts.usageSink ?? ownSink ?? dbUsageSink(() => app.db.db);
     const writer = new UsageWriter(sink, providers.usage, dropped, (err) =>
       app.log.error({ err }, 'usage batch write failed'),
     );
@@ -142,6 +147,7 @@ export default fp(
       clearInterval(syncTimer);
       await manager.stop();
       await writer.flush();
+      await ownSink?.close();
       // Requests have drained by now (Fastify closes the listener first); cut whatever probes are left.
       await dispatcher.destroy();
     });
