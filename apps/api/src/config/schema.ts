@@ -141,7 +141,8 @@ const Database = Type.Object(
       minimum: 1,
       maximum: 500,
       default: 20,
-      description: 'pg pool size per process (pods × poolSize ≤ PgBouncer/PostgreSQL capacity).',
+      description:
+        'pg pool size per process; the usage writer thread opens one more (pods × (poolSize + 1) ≤ PgBouncer/PostgreSQL capacity).',
       ...env('DATABASE_POOL_SIZE'),
     }),
     statementTimeoutMs: Type.Integer({
