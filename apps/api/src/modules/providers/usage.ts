@@ -79,12 +79,7 @@ export function workerUsageSink(connection: {
     pending.clear();
   };
   const start = () => {
-    const w = new Worker(new URL('./usage-worker.ts', import.meta.url), {
-      workerData: {
-        url: connection.url,
-        ...(connection.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: connection.statementTimeoutMs }),
-      },
-    });
+    const w = new Worker(new URL('./usage-worker.ts', import.meta.url), { workerData: connection });
     w.on('message', (m: { id: number; error?: string }) => {
       const p = pending.get(m.id);
       if (!p) return;
