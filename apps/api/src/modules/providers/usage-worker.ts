@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { createDb, insertUsageEvents, type NewUsageEvent } from '@genz/db';
+import { createDb, insertUsageEvents } from '@genz/db';
+import { rowOf, type UsageEvent } from './usage.ts';
 
 /**
  * The usage writer's worker thread (usage.ts, workerUsageSink): one connection of its own, one INSERT per batch, an
@@ -16,14 +17,14 @@ const handle = await createDb({
   // An idle connection that failed is dropped by the pool; the next batch opens another.
   onPoolError: () => {},
 });
-port.on('message', async (message: { id: number; batch: NewUsageEvent[] } | { close: true }) => {
+port.on('message', async (message: { id: number; batch: UsageEvent[] } | { close: true }) => {
   if ('close' in message) {
     await handle.close().catch(() => {});
     port.close();
     return;
   }
   try {
-    await insertUsageEvents(handle.db, message.batch);
+    await insertUsageEvents(handle.db, message.batch.map(rowOf));
     port.postMessage({ id: message.id });
   } catch (err) {
     port.postMessage({ id: message.id, error: (err as Error).message });

@@ -28,7 +28,7 @@ export interface UsageSink {
 }
 
 /** A usage event as a usage_events row (packages/db insertUsageEvents). */
-function rowOf(e: UsageEvent): NewUsageEvent {
+export function rowOf(e: UsageEvent): NewUsageEvent {
   return {
     createdAt: e.at,
     requestId: e.requestId,
@@ -63,7 +63,7 @@ export function dbUsageSink(db: () => Db): UsageSink {
 /**
  * The same INSERT made by a worker thread (./usage-worker.ts) on a connection of its own, so that building and
  * serialising a batch (about 5 µs an event, 2–3 ms for a batch of 500) does not run on the thread that serves
- * requests; this thread only hands the rows over. PostgreSQL only: PGlite lives in this thread. The worker starts
+ * requests; this thread only hands the events over. PostgreSQL only: PGlite lives in this thread. The worker starts
  * with the first batch; if it dies, the batches in flight fail (`write_failed`) and the next one starts another.
  * `close` ends it after the writer's last flush.
  */
@@ -101,7 +101,7 @@ export function workerUsageSink(connection: {
       const id = nextId++;
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        w.postMessage({ id, batch: batch.map(rowOf) });
+        w.postMessage({ id, batch });
       });
     },
     async close() {
