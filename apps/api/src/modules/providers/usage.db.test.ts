@@ -1,36 +1,15 @@
 import { executeRows } from '@genz/db';
 import { createTestDb, type TestDb } from '@genz/db/testing';
 import { sql } from 'drizzle-orm';
-import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dbUsageSink, type UsageEvent, UsageWriter } from './usage.ts';
+import { droppedCounter, usageEvent } from './testing/index.ts';
+import { dbUsageSink, UsageWriter } from './usage.ts';
 
 let t: TestDb;
 beforeAll(async () => {
   t = await createTestDb();
 });
 afterAll(() => t?.dispose());
-
-const event = (i: number): UsageEvent => ({
-  requestId: `req-${i}`,
-  at: new Date(),
-  userId: null,
-  apiKeyId: null,
-  alias: 'smart',
-  deployment: 'primary',
-  endpoint: 'chat.completions',
-  status: 'ok',
-  inputTokens: i,
-  outputTokens: 1,
-  reasoningTokens: 0,
-  costUsd: 0,
-  priceVersion: 'unpriced',
-  latencyMs: 5,
-  ttftMs: 2,
-});
-
-const counter = () =>
-  new Counter({ name: 'dropped', help: 'x', labelNames: ['reason'] as const, registers: [new Registry()] });
 
 describe('usage writer into usage_events', () => {
   it('writes each batch as one multi-row INSERT', async () => {
@@ -41,10 +20,10 @@ describe('usage writer into usage_events', () => {
     const writer = new UsageWriter(
       dbUsageSink(() => t.db),
       { queueMax: 1000, batchSize: 50, flushMs: 10_000 },
-      counter(),
+      droppedCounter(),
       () => {},
     );
-    for (let i = 0; i < 120; i++) writer.push(event(i));
+    for (let i = 0; i < 120; i++) writer.push(usageEvent(i));
     await writer.flush();
     t.observeQueries(undefined);
     const [row] = await executeRows<{ n: number }>(t.db, sql`select count(*)::int as n from usage_events`);
@@ -53,7 +32,7 @@ describe('usage writer into usage_events', () => {
   });
 
   it('drops and counts a batch the database refuses, and keeps going', async () => {
-    const dropped = counter();
+    const dropped = droppedCounter();
     const errors: unknown[] = [];
     let broken = true;
     const sink = dbUsageSink(() => t.db);
@@ -63,12 +42,12 @@ describe('usage writer into usage_events', () => {
       dropped,
       (err) => errors.push(err),
     );
-    for (let i = 0; i < 10; i++) writer.push(event(i));
+    for (let i = 0; i < 10; i++) writer.push(usageEvent(i));
     await writer.flush();
     expect((await dropped.get()).values).toEqual([{ labels: { reason: 'write_failed' }, value: 10 }]);
     expect(errors).toHaveLength(1);
     broken = false;
-    writer.push(event(1000));
+    writer.push(usageEvent(1000));
     await writer.flush();
     const rows = await executeRows(t.db, sql`select 1 from usage_events where request_id = 'req-1000'`);
     expect(rows).toHaveLength(1);

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { Counter, Registry } from 'prom-client';
+import type { UsageEvent } from '../usage.ts';
 
 export {
   type FakeUpstream,
@@ -73,3 +75,27 @@ export function fakeDeployment(
     ...extra,
   };
 }
+
+/** Usage event number `i` (its request id and input tokens), for the usage writer's tests. */
+export const usageEvent = (i: number, overrides: Partial<UsageEvent> = {}): UsageEvent => ({
+  requestId: `req-${i}`,
+  at: new Date(),
+  userId: null,
+  apiKeyId: null,
+  alias: 'smart',
+  deployment: 'primary',
+  endpoint: 'chat.completions',
+  status: 'ok',
+  inputTokens: i,
+  outputTokens: 1,
+  reasoningTokens: 0,
+  costUsd: 0,
+  priceVersion: 'unpriced',
+  latencyMs: 5,
+  ttftMs: 2,
+  ...overrides,
+});
+
+/** A usage writer's `dropped` counter on a registry of its own. */
+export const droppedCounter = () =>
+  new Counter({ name: 'dropped', help: 'x', labelNames: ['reason'] as const, registers: [new Registry()] });
