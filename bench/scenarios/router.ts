@@ -80,7 +80,7 @@ const bodyFor = (via: Via, slow: boolean, stream: boolean) =>
       ? STREAM_BODY
       : BODY;
 
-export interface Timing {
+interface Timing {
   ok: boolean;
   /** HTTP status (0: no response); a 200 stream without its [DONE] or a content token is not ok. */
   status: number;

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { Counter, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/index.ts';
 import { type BreakerRecord, type BreakerStore, Breakers, memoryBreakerStore } from './breaker.ts';
@@ -8,6 +8,7 @@ import { buildRegistry } from './providers.registry.ts';
 import type { Adapter, ProviderKind, Strategy } from './providers.types.ts';
 import { ProviderRouter } from './router.ts';
 import { RetryBudget, Stats } from './stats.ts';
+import { droppedCounter } from './testing/index.ts';
 import { memoryUsageSink, UsageWriter } from './usage.ts';
 
 function routerFor(strategy: Strategy, deployments: Record<string, unknown>[], random = Math.random) {
@@ -35,12 +36,6 @@ function routerFor(strategy: Strategy, deployments: Record<string, unknown>[], r
     'openai-compatible': unused,
     demo: unused,
   };
-  const dropped = new Counter({
-    name: 'dropped',
-    help: 'x',
-    labelNames: ['reason'] as const,
-    registers: [metricsRegistry],
-  });
   const router = new ProviderRouter({
     registry,
     adapters,
@@ -48,7 +43,12 @@ function routerFor(strategy: Strategy, deployments: Record<string, unknown>[], r
     stats,
     budget: new RetryBudget(0.2, 1),
     metrics: createProviderMetrics(metricsRegistry, () => [], breakers, stats),
-    usage: new UsageWriter(memoryUsageSink(), { queueMax: 10, batchSize: 10, flushMs: 1000 }, dropped, () => {}),
+    usage: new UsageWriter(
+      memoryUsageSink(),
+      { queueMax: 10, batchSize: 10, flushMs: 1000 },
+      droppedCounter(),
+      () => {},
+    ),
     routing: config.providers.routing,
     log: pino({ level: 'silent' }),
     random,
@@ -125,8 +125,7 @@ describe('routing strategies', () => {
 
 describe('usage writer', () => {
   it('never grows past its bound: it drops and counts instead', async () => {
-    const registry = new Registry();
-    const dropped = new Counter({ name: 'd', help: 'x', labelNames: ['reason'] as const, registers: [registry] });
+    const dropped = droppedCounter();
     const sink = memoryUsageSink();
     let release: () => void = () => {};
     const slow = {
