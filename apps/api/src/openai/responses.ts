@@ -37,12 +37,24 @@ function partsOf(content: unknown, index: number): string | ContentPart[] {
       param: `input.${index}.content`,
     });
   return content.map((raw, j) => {
-    const p = raw as { type?: string; text?: string; image_url?: string | { url?: string } };
-    if (p.type === 'input_text' || p.type === 'output_text' || p.type === 'text')
-      return { type: 'text', text: p.text ?? '' };
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      throw new DomainError('validation_failed', 'a content part must be an object', {
+        param: `input.${index}.content.${j}`,
+      });
+    }
+    const p = raw as { type?: unknown; text?: unknown; image_url?: unknown };
+    if (p.type === 'input_text' || p.type === 'output_text' || p.type === 'text') {
+      if (typeof p.text !== 'string') {
+        throw new DomainError('validation_failed', 'text must be a string', {
+          param: `input.${index}.content.${j}.text`,
+        });
+      }
+      return { type: 'text', text: p.text };
+    }
     if (p.type === 'input_image') {
-      const url = typeof p.image_url === 'string' ? p.image_url : p.image_url?.url;
-      if (!url)
+      const url =
+        typeof p.image_url === 'string' ? p.image_url : (p.image_url as { url?: unknown } | null | undefined)?.url;
+      if (typeof url !== 'string' || url === '')
         throw new DomainError('validation_failed', 'input_image needs image_url', {
           param: `input.${index}.content.${j}`,
         });

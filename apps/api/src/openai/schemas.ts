@@ -15,7 +15,12 @@ const ImagePart = Type.Object(
   },
   { additionalProperties: false },
 );
-const Part = Type.Union([Text, ImagePart, Type.Object({ type: Type.String() }, { additionalProperties: true })]);
+/** Other part types (audio, files) pass to OpenAI-wire vendors as sent; a text or image part must have its shape. */
+const OtherPart = Type.Object(
+  { type: Type.String({ pattern: '^(?!(?:text|image_url)$)' }) },
+  { additionalProperties: true },
+);
+const Part = Type.Union([Text, ImagePart, OtherPart]);
 
 const ToolCall = Type.Object(
   {

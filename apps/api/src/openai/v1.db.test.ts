@@ -102,6 +102,16 @@ describe('bad input gets a 400 in the OpenAI envelope naming the parameter', () 
       'messages',
     ],
     ['a message with a bad role', { messages: [{ role: 'robot', content: 'hi' }] }, 'messages.0.role'],
+    [
+      'an image part without a URL',
+      { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: [] }] }] },
+      'messages.0.content',
+    ],
+    [
+      'a text part whose text is not a string',
+      { messages: [{ role: 'user', content: [{ type: 'text', text: 5 }] }] },
+      'messages.0.content',
+    ],
   ];
 
   it.each(cases)('%s', async (_name, patch, param) => {
@@ -124,6 +134,84 @@ describe('bad input gets a 400 in the OpenAI envelope naming the parameter', () 
     });
     expect(res.statusCode).toBe(400);
     expect(res.json().error.type).toBe('invalid_request_error');
+  });
+});
+
+describe("a request a translation adapter cannot send is the client's error, not the deployment's", () => {
+  let t: TestApp;
+  let fake: FakeUpstream;
+  beforeAll(async () => {
+    fake = await startFakeUpstream();
+    t = await buildTestApp({
+      'providers.deployments': [
+        fakeDeployment('claude', 'anthropic', fake.baseUrl),
+        fakeDeployment('gem', 'gemini', `${fake.url}/v1beta`),
+      ],
+      'providers.aliases': { claude: { deployments: ['claude'] }, gem: { deployments: ['gem'] } },
+    });
+  });
+  afterAll(async () => {
+    await t.close();
+    await fake.close();
+  });
+
+  const image = (url: string) => ({
+    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }] }],
+  });
+  const cases: [string, Record<string, unknown>, string | null][] = [
+    ['an image URL that is not a URL', image('not a url'), 'messages.0.content.0.image_url.url'],
+    [
+      'a part type the vendor has no form for',
+      {
+        messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }],
+      },
+      'messages.0.content.0.type',
+    ],
+  ];
+
+  // What the vendor's AI SDK provider package refuses while building its request (its own error, no param).
+  const refusedBySdk: Record<string, [string, Record<string, unknown>, null]> = {
+    claude: ['a media type Anthropic has no form for', image('data:application/x-foo;base64,AAAA'), null],
+    gem: [
+      'a system message after the conversation began',
+      {
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'system', content: 'be brief' },
+        ],
+      },
+      null,
+    ],
+  };
+
+  it.each(['claude', 'gem'])('on %s: a 400, and the deployment keeps serving', async (model) => {
+    const before = fake.requests.length;
+    for (const [name, patch, param] of [...cases, refusedBySdk[model] as [string, Record<string, unknown>, null]]) {
+      // Three times, as many as the attempts a failover makes: a deployment fault would open the breaker.
+      for (let i = 0; i < 3; i++) {
+        const res = await postV1(t.app, { model, ...patch });
+        expect(res.statusCode, name).toBe(400);
+        expect(res.json().error).toMatchObject({ type: 'invalid_request_error', param });
+      }
+    }
+    expect(fake.requests.length).toBe(before); // never sent
+    const ok = await postV1(t.app, { model, messages: [{ role: 'user', content: 'hi' }] });
+    expect(ok.statusCode, ok.body).toBe(200);
+  });
+
+  it('a Responses content part that is not an object, or text that is not a string, is a 400', async () => {
+    for (const [content, param] of [
+      [[null], 'input.0.content.0'],
+      [[{ type: 'input_text', text: 5 }], 'input.0.content.0.text'],
+    ] as const) {
+      const res = await postV1(
+        t.app,
+        { model: 'claude', input: [{ role: 'user', content }] },
+        { url: '/v1/responses' },
+      );
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.param).toBe(param);
+    }
   });
 });
 

@@ -379,7 +379,10 @@ export class ProviderRouter {
           lastError = e;
           if (ctx.signal.aborted) throw new DomainError('bad_request', 'The client closed the request.');
           if (e.kind === 'http_4xx') {
-            throw new DomainError('bad_request', e.upstreamMessage ?? e.message, { cause: e });
+            throw new DomainError(e.param ? 'validation_failed' : 'bad_request', e.upstreamMessage ?? e.message, {
+              cause: e,
+              ...(e.param ? { param: e.param } : {}),
+            });
           }
           this.log.warn({ deployment: d.id, kind: e.kind, reason: e.message }, 'upstream attempt failed');
         }

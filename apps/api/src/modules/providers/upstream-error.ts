@@ -24,11 +24,13 @@ export class UpstreamError extends Error {
   readonly retryAfterMs: number | undefined;
   /** The upstream's error body for a 4xx, relayed to the client (it describes the client's request). */
   readonly upstreamMessage: string | undefined;
+  /** A 4xx raised before sending (the request cannot be put in this vendor's wire format): the field at fault. */
+  readonly param: string | undefined;
 
   constructor(
     kind: UpstreamErrorKind,
     message: string,
-    options: { status?: number; retryAfterMs?: number; upstreamMessage?: string; cause?: unknown } = {},
+    options: { status?: number; retryAfterMs?: number; upstreamMessage?: string; param?: string; cause?: unknown } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'UpstreamError';
@@ -36,6 +38,19 @@ export class UpstreamError extends Error {
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
     this.upstreamMessage = options.upstreamMessage;
+    this.param = options.param;
+  }
+
+  /**
+   * The client's request cannot be sent to this deployment (a translation adapter refused it): a 400 for the
+   * client, never retried and never counted against the deployment, so one bad request cannot open its breaker.
+   */
+  static badRequest(message: string, param?: string, cause?: unknown): UpstreamError {
+    return new UpstreamError('http_4xx', message, {
+      upstreamMessage: message,
+      ...(param === undefined ? {} : { param }),
+      cause,
+    });
   }
 
   get retryable(): boolean {

@@ -1,15 +1,32 @@
 import { createAnthropic } from '@ai-sdk/anthropic';
 import { createGoogleGenerativeAI } from '@ai-sdk/google';
-import { APICallError, type LanguageModelV4 } from '@ai-sdk/provider';
+import {
+  APICallError,
+  InvalidArgumentError,
+  InvalidPromptError,
+  type LanguageModelV4,
+  UnsupportedFunctionalityError,
+} from '@ai-sdk/provider';
 import { type Dispatcher, fetch as undiciFetch } from 'undici';
 import type { Adapter, AttemptInput, Deployment, Frame } from '../providers.types.ts';
 import { classify, kindForStatus, parseRetryAfter, UpstreamError } from '../upstream-error.ts';
 import { aggregate } from './aggregate.ts';
 import { streamModel, toCallOptions } from './translate.ts';
 
-/** AI SDK errors as UpstreamErrors: HTTP status and Retry-After from APICallError, network codes from causes. */
+/**
+ * AI SDK errors as UpstreamErrors: HTTP status and Retry-After from APICallError, network codes from causes. The
+ * errors a provider package raises while building its request (a prompt or an argument its vendor cannot take) are
+ * the client's: a 400, not a failure of the deployment.
+ */
 export function classifySdkError(error: unknown): UpstreamError {
   if (error instanceof UpstreamError) return error;
+  if (
+    InvalidPromptError.isInstance(error) ||
+    InvalidArgumentError.isInstance(error) ||
+    UnsupportedFunctionalityError.isInstance(error)
+  ) {
+    return UpstreamError.badRequest(error.message, undefined, error);
+  }
   if (APICallError.isInstance(error)) {
     if (error.statusCode !== undefined && error.statusCode >= 400) {
       const retryAfterMs = parseRetryAfter(error.responseHeaders?.['retry-after']);

@@ -26,10 +26,10 @@ const reasoningEfforts = new Set(['none', 'minimal', 'low', 'medium', 'high', 'x
 export function toCallOptions(body: ChatRequest, signal: AbortSignal): LanguageModelV4CallOptions {
   const toolNames = new Map<string, string>();
   const prompt: LanguageModelV4Message[] = [];
-  for (const m of body.messages) {
-    const message = toMessage(m, toolNames);
+  body.messages.forEach((m, i) => {
+    const message = toMessage(m, i, toolNames);
     if (message) prompt.push(message);
-  }
+  });
   const options: LanguageModelV4CallOptions = { prompt, abortSignal: signal };
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   if (maxTokens !== undefined) options.maxOutputTokens = maxTokens;
@@ -87,20 +87,35 @@ function textOf(content: ChatMessage['content']): string {
     .join('');
 }
 
-function userPart(part: ContentPart): LanguageModelV4TextPart | LanguageModelV4FilePart | undefined {
+/**
+ * A user message's part in the AI SDK's form. What the vendor cannot take (an image URL that is not a URL, a part type
+ * other than text and image) is the client's error, a 400 naming the part, and never a failure of the deployment.
+ */
+function userPart(part: ContentPart, param: string): LanguageModelV4TextPart | LanguageModelV4FilePart {
   if (part.type === 'text' && typeof part.text === 'string') return { type: 'text', text: part.text };
   if (part.type === 'image_url') {
-    const url = (part as { image_url: { url: string } }).image_url.url;
+    const url = (part as { image_url?: { url?: unknown } }).image_url?.url;
+    if (typeof url !== 'string')
+      throw UpstreamError.badRequest(`${param}.image_url.url must be a string`, `${param}.image_url.url`);
     const match = /^data:([^;,]+)(;base64)?,(.*)$/s.exec(url);
     if (match) {
       return { type: 'file', mediaType: match[1] ?? 'image/png', data: { type: 'data', data: match[3] ?? '' } };
     }
+    if (!URL.canParse(url)) {
+      throw UpstreamError.badRequest(
+        `${param}.image_url.url is neither a URL nor a data: URL`,
+        `${param}.image_url.url`,
+      );
+    }
     return { type: 'file', mediaType: 'image/*', data: { type: 'url', url: new URL(url) } };
   }
-  return undefined;
+  throw UpstreamError.badRequest(
+    `${param} is a ${JSON.stringify(part.type)} part; this model's provider takes text and image_url parts`,
+    `${param}.type`,
+  );
 }
 
-function toMessage(m: ChatMessage, toolNames: Map<string, string>): LanguageModelV4Message | undefined {
+function toMessage(m: ChatMessage, index: number, toolNames: Map<string, string>): LanguageModelV4Message | undefined {
   switch (m.role) {
     case 'system':
     case 'developer':
@@ -109,7 +124,7 @@ function toMessage(m: ChatMessage, toolNames: Map<string, string>): LanguageMode
       const parts =
         typeof m.content === 'string' || m.content == null
           ? [{ type: 'text' as const, text: m.content ?? '' }]
-          : m.content.map(userPart).filter((p) => p !== undefined);
+          : m.content.map((part, j) => userPart(part, `messages.${index}.content.${j}`));
       return { role: 'user', content: parts };
     }
     case 'assistant': {
