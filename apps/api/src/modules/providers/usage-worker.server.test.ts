@@ -50,4 +50,31 @@ describe('usage writer through the worker thread', () => {
     expect((await rows()) - before).toBe(1);
     await sink.close();
   });
+
+  it('fails the batch in flight when the thread dies, and starts another for the next batch', async () => {
+    const dropped = droppedCounter();
+    const errors: Error[] = [];
+    // A worker that exits on its first message, like one that crashed mid-batch.
+    const dying = new URL(
+      'data:text/javascript,import{parentPort}from"node:worker_threads";parentPort.once("message",()=>process.exit(3))',
+    );
+    const sink = workerUsageSink({ url }, dying);
+    const writer = new UsageWriter(sink, { queueMax: 1000, batchSize: 10, flushMs: 10_000 }, dropped, (err) =>
+      errors.push(err as Error),
+    );
+    writer.push(usageEvent(1));
+    writer.push(usageEvent(2));
+    await writer.flush();
+    // The next batch goes to a new thread (a dead one would never answer, and this flush would hang).
+    writer.push(usageEvent(3));
+    await writer.flush();
+    expect(errors.map((e) => e.message)).toEqual([
+      'the usage worker exited (code 3)',
+      'the usage worker exited (code 3)',
+    ]);
+    expect((await dropped.get()).values).toEqual([
+      expect.objectContaining({ labels: { reason: 'write_failed' }, value: 3 }),
+    ]);
+    await sink.close();
+  });
 });

@@ -65,12 +65,12 @@ export function dbUsageSink(db: () => Db): UsageSink {
  * serialising a batch (about 5 µs an event, 2–3 ms for a batch of 500) does not run on the thread that serves
  * requests; this thread only hands the events over. PostgreSQL only: PGlite lives in this thread. The worker starts
  * with the first batch; if it dies, the batches in flight fail (`write_failed`) and the next one starts another.
- * `close` ends it after the writer's last flush.
+ * `close` ends it after the writer's last flush. `script` is the worker's module (tests give one that dies).
  */
-export function workerUsageSink(connection: {
-  url: string;
-  statementTimeoutMs?: number | undefined;
-}): UsageSink & { close(): Promise<void> } {
+export function workerUsageSink(
+  connection: { url: string; statementTimeoutMs?: number | undefined },
+  script: URL = new URL('./usage-worker.ts', import.meta.url),
+): UsageSink & { close(): Promise<void> } {
   let worker: Worker | undefined;
   let nextId = 0;
   const pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
@@ -79,7 +79,7 @@ export function workerUsageSink(connection: {
     pending.clear();
   };
   const start = () => {
-    const w = new Worker(new URL('./usage-worker.ts', import.meta.url), { workerData: connection });
+    const w = new Worker(script, { workerData: connection });
     w.on('message', (m: { id: number; error?: string }) => {
       const p = pending.get(m.id);
       if (!p) return;
