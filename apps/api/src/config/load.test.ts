@@ -62,6 +62,18 @@ describe('loadConfig', () => {
     expect(problems.some((p) => p.startsWith('custom.yaml: cache.l1MaxBytes'))).toBe(true);
   });
 
+  it('refuses a map key its pattern does not allow (alias, plan), whatever its value', () => {
+    const cwd = tmp();
+    writeFileSync(
+      join(cwd, 'genz.yaml'),
+      "providers:\n  aliases:\n    '-bad': false\nplans:\n  Free: {}\nlimits:\n  plans:\n    'no spaces': {}\n",
+    );
+    const problems = problemsOf(() => loadConfig({ env: {}, cwd }));
+    expect(problems).toContain('genz.yaml: unknown key providers.aliases.-bad');
+    expect(problems).toContain('genz.yaml: unknown key plans.Free');
+    expect(problems).toContain('genz.yaml: unknown key limits.plans.no spaces');
+  });
+
   it('reports a YAML syntax error with the file name', () => {
     const cwd = tmp();
     writeFileSync(join(cwd, 'genz.yaml'), 'server: [unclosed\n');

@@ -112,7 +112,9 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
 
   const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, layered));
   for (const error of Value.Errors(ConfigSchema, candidate)) {
-    if (error.keyword === 'boolean' && error.schemaPath.endsWith('additionalProperties')) continue; // reported below
+    // An extra key fails its own (`false` or Never) schema too: reported once, below, as an unknown key.
+    if ((error.keyword === 'boolean' || error.keyword === 'not') && error.schemaPath.endsWith('additionalProperties'))
+      continue;
     const pointer = error.instancePath;
     const params = error.params as { additionalProperties?: string[]; allowedValues?: unknown[] };
     const extra = params.additionalProperties;

@@ -450,6 +450,10 @@ const Providers = Type.Object(
     demoChunkDelayMs: ms(30, 'Delay between demo reply chunks.'),
     deployments: Type.Array(Deployment, { default: [], description: 'Upstream model deployments.' }),
     aliases: Type.Record(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,127}$' }), Alias, {
+      // A Record's key pattern only selects what its value schema checks: without this, a key that breaks the
+      // pattern would pass unchecked (and reach the registry with any value). Never, not `false`: TypeBox's
+      // Value.Default throws on a boolean schema here.
+      additionalProperties: Type.Never(),
       default: {},
       description: 'Public model names mapped to ordered deployment ids and a routing strategy.',
     }),
@@ -595,6 +599,7 @@ const Plan = Type.Object(
 );
 
 const Plans = Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' }), Plan, {
+  additionalProperties: Type.Never(), // as providers.aliases
   default: { free: {}, pro: {} },
   description:
     'Plans by name. Users carry one; limits and model access key on it. A reference to an unknown plan stops the boot.',
@@ -783,6 +788,7 @@ const Limits = Type.Object(
       Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' }),
       PartialPlanLimits('Overrides of `defaults`.'),
       {
+        additionalProperties: Type.Never(), // as providers.aliases
         default: {},
         description:
           'Per-plan limits over `defaults` (only the keys given change; null removes a limit). A name that is not in ' +

@@ -82,6 +82,11 @@ describe('admin provider configuration (database layer over genz.yaml)', () => {
     const typo = await put(t, admin, { deployments: { x: { provider: 'openai', model: 'm', wieght: 2 } } }, 0);
     expect(typo.statusCode).toBe(400);
     expect(typo.json().detail).toContain('providers.deployments.x');
+    // A name its pattern does not allow is refused too, whatever its value (it was a 500 when the value was no object).
+    for (const bad of [{ aliases: { '': false } }, { deployments: { '-x': null } }]) {
+      const res = await put(t, admin, bad, 0);
+      expect(res.statusCode, res.body).toBe(400);
+    }
     expect(t.app.providersConfig.version).toBe(0);
     expect((await chat()).headers['x-genz-deployment']).toBe('a');
   });

@@ -24,10 +24,14 @@ const Loose = Type.Object({}, { additionalProperties: true });
 const ConfigBody = Type.Object(
   {
     deployments: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,63}$' }), Type.Union([Loose, Type.Null()])),
+      Type.Record(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,63}$' }), Type.Union([Loose, Type.Null()]), {
+        additionalProperties: false,
+      }),
     ),
     aliases: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,127}$' }), Type.Union([Loose, Type.Null()])),
+      Type.Record(Type.String({ pattern: '^[a-zA-Z0-9][a-zA-Z0-9._:/-]{0,127}$' }), Type.Union([Loose, Type.Null()]), {
+        additionalProperties: false,
+      }),
     ),
     comment: Type.Optional(Type.String({ maxLength: 500 })),
   },
