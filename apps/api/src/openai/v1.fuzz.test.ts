@@ -8,6 +8,7 @@ import {
   testApiKey,
 } from '../modules/providers/testing/index.ts';
 import { buildTestApp, type TestApp } from '../test/app.ts';
+import { applyMutations, fuzzRuns, type Json, mutations } from '../test/fuzz.ts';
 
 /**
  * Bad input never reaches a 500 (issue 4, "Bad input"). Each run takes a valid request for one of the /v1 POST
@@ -16,12 +17,6 @@ import { buildTestApp, type TestApp } from '../test/app.ts';
  * success or a 4xx in the OpenAI error envelope, never a 5xx. The fake upstream answers every vendor's wire format
  * and never fails, so a 5xx could only come from GenZ itself.
  */
-
-/** Runs per property: 120 in the suite; `GENZ_FUZZ_RUNS=5000 npx vitest run v1.fuzz` searches deeper. */
-const runs = Number(process.env.GENZ_FUZZ_RUNS ?? 120);
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type Path = (string | number)[];
 
 const chatBody = (model: string): Json => ({
   model,
@@ -105,59 +100,6 @@ const embeddingsBody = (model: string): Json => ({
   user: 'fuzzer',
 });
 
-/** Every place in a JSON value: the paths of all its objects' and arrays' members. */
-function pathsOf(value: Json, at: Path = []): Path[] {
-  if (value === null || typeof value !== 'object') return [];
-  const entries: [string | number, Json][] = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
-  return entries.flatMap(([k, v]) => [[...at, k], ...pathsOf(v, [...at, k])]);
-}
-
-type Mutation =
-  | { op: 'replace'; path: Path; value: Json }
-  | { op: 'remove'; path: Path }
-  | { op: 'add'; path: Path; key: string; value: Json };
-
-/** Applies a mutation in place; a path that an earlier mutation removed is skipped. */
-function apply(body: Json, m: Mutation): void {
-  let parent: Json = body;
-  for (const key of m.path.slice(0, -1)) {
-    if (parent === null || typeof parent !== 'object') return;
-    parent = (parent as Record<string | number, Json>)[key] ?? null;
-  }
-  if (parent === null || typeof parent !== 'object') return;
-  const last = m.path.at(-1) as string | number;
-  const target = parent as Record<string | number, Json>;
-  if (!(last in target)) return;
-  if (m.op === 'replace') target[last] = m.value;
-  else if (m.op === 'remove') {
-    if (Array.isArray(parent)) parent.splice(Number(last), 1);
-    else delete target[last];
-  } else {
-    const inner = target[last];
-    if (inner !== null && typeof inner === 'object' && !Array.isArray(inner)) inner[m.key] = m.value;
-  }
-}
-
-const anyJson = fc.jsonValue({ maxDepth: 3 }) as fc.Arbitrary<Json>;
-
-function mutations(base: Json): fc.Arbitrary<Mutation[]> {
-  const path = fc.constantFrom(...pathsOf(base));
-  const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-    { weight: 3, arbitrary: fc.record({ op: fc.constant('replace' as const), path, value: anyJson }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('remove' as const), path }) },
-    {
-      weight: 1,
-      arbitrary: fc.record({
-        op: fc.constant('add' as const),
-        path,
-        key: fc.string({ maxLength: 12 }),
-        value: anyJson,
-      }),
-    },
-  );
-  return fc.array(mutation, { minLength: 1, maxLength: 3 });
-}
-
 const models = ['gpt', 'claude', 'gem'] as const;
 const routes = [
   { url: '/v1/chat/completions', body: chatBody, streams: true },
@@ -206,12 +148,16 @@ describe('/v1 answers any broken request with a success or a 4xx, never a 5xx', 
         expect(ok.statusCode, ok.body).toBe(200);
         await fc.assert(
           fc.asyncProperty(mutations(base), fc.boolean(), async (changes, stream) => {
-            const body = structuredClone(base);
-            for (const m of changes) apply(body, m);
-            if (route.streams && body !== null && typeof body === 'object' && !Array.isArray(body) && stream) {
+            const body = applyMutations(base, changes);
+            if (route.streams && stream && body !== null && typeof body === 'object' && !Array.isArray(body)) {
               body.stream = true;
             }
-            const res = await postV1(t.app, body as object, { url: route.url, headers: { authorization } });
+            const res = await t.app.inject({
+              method: 'POST',
+              url: route.url,
+              headers: { authorization, 'content-type': 'application/json' },
+              payload: body === undefined ? '' : JSON.stringify(body),
+            });
             if (res.statusCode >= 500) throw new Error(`${res.statusCode} for ${JSON.stringify(body)}: ${res.body}`);
             if (res.statusCode >= 400) {
               const { error } = res.json() as { error?: { message?: unknown; type?: unknown } };
@@ -219,7 +165,7 @@ describe('/v1 answers any broken request with a success or a 4xx, never a 5xx', 
               expect(typeof error?.type, res.body).toBe('string');
             }
           }),
-          { numRuns: runs },
+          { numRuns: fuzzRuns(120) },
         );
       });
     }
@@ -244,7 +190,7 @@ describe('/v1 answers any broken request with a success or a 4xx, never a 5xx', 
           expect(typeof res.json().error.message).toBe('string');
         },
       ),
-      { numRuns: runs },
+      { numRuns: fuzzRuns(120) },
     );
   });
 });
