@@ -10,10 +10,10 @@ const ImagePart = Type.Object(
     type: Type.Literal('image_url'),
     image_url: Type.Object(
       { url: Type.String({ minLength: 1 }), detail: Type.Optional(Type.String()) },
-      { additionalProperties: false },
+      { additionalProperties: true },
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: true },
 );
 /** Other part types (audio, files) pass to OpenAI-wire vendors as sent; a text or image part must have its shape. */
 const OtherPart = Type.Object(

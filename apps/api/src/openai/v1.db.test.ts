@@ -282,6 +282,17 @@ describe('/v1/responses and /v1/embeddings against a fake OpenAI upstream', () =
     ).rejects.toThrow();
   });
 
+  it('passes vendor extensions on text and image parts through to an OpenAI-wire upstream', async () => {
+    const cache = { type: 'ephemeral' };
+    const content = [
+      { type: 'text', text: 'What is this?', cache_control: cache },
+      { type: 'image_url', image_url: { url: 'https://example.test/cat.png', detail: 'low' }, cache_control: cache },
+    ];
+    const res = await postV1(t.app, { model: 'smart', messages: [{ role: 'user', content }] });
+    expect(res.statusCode, res.body).toBe(200);
+    expect((fake.requests.at(-1)?.body.messages as { content: unknown }[])[0]?.content).toEqual(content);
+  });
+
   it('proxies embeddings', async () => {
     const emb = await client.embeddings.create({ model: 'smart', input: 'hello' });
     expect(emb.data[0]?.embedding).toEqual([0.1, -0.2, 0.3]);
