@@ -42,14 +42,25 @@ export function parseChunk(data: string): ChatChunk {
   return value as ChatChunk;
 }
 
+/** PostgreSQL's integer, the usage_events token columns. */
+const MAX_TOKENS = 2_147_483_647;
+
+/**
+ * A token count as a vendor reported it, made safe to count, charge and store: anything but a finite number from 0 to
+ * a PostgreSQL integer (a string, null, a negative or absurd number: a vendor's bug, not a count) is 0. One such
+ * value used to fail the whole usage batch it landed in, and with it the events of everyone else's requests.
+ */
+export function tokenCount(value: unknown): number {
+  return typeof value === 'number' && value >= 0 && value <= MAX_TOKENS ? Math.round(value) : 0;
+}
+
 export function fromOpenAiUsage(usage: OpenAiUsage | null | undefined): Usage | undefined {
-  if (!usage) return undefined;
+  if (!usage || typeof usage !== 'object') return undefined;
+  const reasoning = tokenCount(usage.completion_tokens_details?.reasoning_tokens);
   return {
-    inputTokens: usage.prompt_tokens ?? 0,
-    outputTokens: usage.completion_tokens ?? 0,
-    ...(usage.completion_tokens_details?.reasoning_tokens
-      ? { reasoningTokens: usage.completion_tokens_details.reasoning_tokens }
-      : {}),
+    inputTokens: tokenCount(usage.prompt_tokens),
+    outputTokens: tokenCount(usage.completion_tokens),
+    ...(reasoning ? { reasoningTokens: reasoning } : {}),
   };
 }
 

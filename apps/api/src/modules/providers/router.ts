@@ -5,6 +5,7 @@ import { DomainError } from '../../http/errors.ts';
 import { withSpan } from '../../infra/tracing.ts';
 import type { Breakers } from './breaker.ts';
 import { Deadlines } from './deadlines.ts';
+import { fromOpenAiUsage } from './frames.ts';
 import type { ProviderMetrics } from './providers.metrics.ts';
 import type { Registry } from './providers.registry.ts';
 import type {
@@ -684,7 +685,7 @@ export class ProviderRouter {
       },
     };
     for (const frame of c.head) {
-      if (frame.chunk.usage) usage = usageFrom(frame);
+      usage = fromOpenAiUsage(frame.chunk.usage) ?? usage;
       if (frame.usageOnly && !includeUsage) continue;
       out.write(`data: ${frame.data}\n\n`);
     }
@@ -699,7 +700,8 @@ export class ProviderRouter {
         const next = await iterator.next();
         if (next.done) break;
         const frame = next.value;
-        if (frame.chunk.usage) sink.usage(usageFrom(frame) as Usage);
+        const reported = fromOpenAiUsage(frame.chunk.usage);
+        if (reported) sink.usage(reported);
         if (frame.usageOnly && !includeUsage) continue;
         if (!sink.data(`data: ${frame.data}\n\n`)) {
           await new Promise<void>((resolve) => {
@@ -722,14 +724,14 @@ export class ProviderRouter {
     const deadlines = this.streamDeadlines(c);
     try {
       for (const frame of c.head) {
-        if (frame.chunk.usage) usage = usageFrom(frame);
+        usage = fromOpenAiUsage(frame.chunk.usage) ?? usage;
         yield frame;
       }
       for (;;) {
         const next = await c.iterator.next();
         if (next.done) break;
         deadlines.touch();
-        if (next.value.chunk.usage) usage = usageFrom(next.value);
+        usage = fromOpenAiUsage(next.value.chunk.usage) ?? usage;
         yield next.value;
       }
       status = 'ok';
@@ -794,18 +796,6 @@ export class ProviderRouter {
       return false;
     }
   }
-}
-
-function usageFrom(frame: Frame): Usage | undefined {
-  const u = frame.chunk.usage;
-  if (!u) return undefined;
-  return {
-    inputTokens: u.prompt_tokens ?? 0,
-    outputTokens: u.completion_tokens ?? 0,
-    ...(u.completion_tokens_details?.reasoning_tokens
-      ? { reasoningTokens: u.completion_tokens_details.reasoning_tokens }
-      : {}),
-  };
 }
 
 function stableSort<T>(items: T[], key: (item: T) => number): T[] {

@@ -1,5 +1,5 @@
 import { Agent, type Dispatcher, request } from 'undici';
-import { frameOf, fromOpenAiUsage, parseChunk } from '../frames.ts';
+import { frameOf, fromOpenAiUsage, parseChunk, tokenCount } from '../frames.ts';
 import type {
   Adapter,
   AttemptInput,
@@ -157,7 +157,7 @@ export function createOpenAiWireAdapter(dispatcher: Dispatcher): Adapter {
         throw new UpstreamError('malformed', 'upstream answered with invalid JSON', { cause });
       }
       if (!Array.isArray(parsed.data)) throw new UpstreamError('body_error', 'upstream embeddings have no data');
-      return { body: text, usage: { inputTokens: parsed.usage?.prompt_tokens ?? 0, outputTokens: 0 } };
+      return { body: text, usage: { inputTokens: tokenCount(parsed.usage?.prompt_tokens), outputTokens: 0 } };
     },
 
     async close() {

@@ -8,7 +8,7 @@ import type {
   LanguageModelV4TextPart,
   LanguageModelV4ToolChoice,
 } from '@ai-sdk/provider';
-import { frameOf, toOpenAiUsage } from '../frames.ts';
+import { frameOf, tokenCount, toOpenAiUsage } from '../frames.ts';
 import type {
   ChatChunk,
   ChatMessage,
@@ -243,10 +243,11 @@ export class ChunkTranslator {
         return [this.chunk({ tool_calls: [call] })];
       }
       case 'finish': {
+        const reasoning = tokenCount(part.usage.outputTokens.reasoning);
         const usage: Usage = {
-          inputTokens: part.usage.inputTokens.total ?? 0,
-          outputTokens: part.usage.outputTokens.total ?? 0,
-          ...(part.usage.outputTokens.reasoning ? { reasoningTokens: part.usage.outputTokens.reasoning } : {}),
+          inputTokens: tokenCount(part.usage.inputTokens.total),
+          outputTokens: tokenCount(part.usage.outputTokens.total),
+          ...(reasoning ? { reasoningTokens: reasoning } : {}),
         };
         this.usage = usage;
         const reason =

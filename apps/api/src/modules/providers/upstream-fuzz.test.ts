@@ -1,0 +1,157 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { executeRows } from '@genz/db';
+import { sql } from 'drizzle-orm';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from '../../test/app.ts';
+import { applyMutations, fuzzRuns, type Json, mutations } from '../../test/fuzz.ts';
+import { fakeDeployment, fixture, fixtureEvents, testApiKey } from './testing/index.ts';
+
+/**
+ * An upstream that answers well-formed JSON of the wrong shape (a vendor's bug, a proxy in between, a self-hosted
+ * server on another version) is the upstream's fault, never GenZ's: each run takes a recorded answer of one vendor,
+ * breaks one of its JSON payloads at random places (test/fuzz.ts) and relays it through /v1/chat/completions. The
+ * client gets a reply, an error event in the stream or a 5xx naming the upstream, never an internal error; and what
+ * the gateway counts from such answers (tokens, cost) stays numbers, so one bad answer cannot corrupt the metrics or
+ * make the usage batch it lands in fail for everyone else's requests.
+ */
+
+type Vendor = 'openai' | 'anthropic' | 'gemini';
+const sse: Record<Vendor, string> = {
+  openai: 'openai-text.chunks.txt',
+  anthropic: 'anthropic-text.chunks.txt',
+  gemini: 'gemini-text.chunks.txt',
+};
+
+/** An event's lines, with its `data:` payload parsed when it is JSON. */
+function split(event: string): { lines: string[]; index: number; json: Json } | undefined {
+  const lines = event.trimEnd().split('\n');
+  const index = lines.findIndex((l) => l.startsWith('data:'));
+  if (index < 0) return undefined;
+  try {
+    return { lines, index, json: JSON.parse((lines[index] as string).slice(5)) as Json };
+  } catch {
+    return undefined; // [DONE]
+  }
+}
+
+describe('an upstream answer of the wrong shape is the upstream’s fault, never an internal error', () => {
+  let t: TestApp;
+  let upstream: Server;
+  let authorization: string;
+  /** What the upstream answers next: a status, a content type and a body. */
+  let next = { type: 'application/json', body: '' };
+
+  beforeAll(async () => {
+    upstream = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': next.type });
+        res.end(next.body);
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    t = await buildTestApp({
+      'providers.deployments': [
+        fakeDeployment('openai', 'openai', `${origin}/v1`),
+        fakeDeployment('anthropic', 'anthropic', `${origin}/v1`),
+        fakeDeployment('gemini', 'gemini', `${origin}/v1beta`),
+      ],
+      'providers.aliases': {
+        openai: { deployments: ['openai'] },
+        anthropic: { deployments: ['anthropic'] },
+        gemini: { deployments: ['gemini'] },
+      },
+      // Every run is one attempt at a deployment that stays in service, however many answers were bad.
+      'providers.routing.maxAttempts': 1,
+      'providers.routing.breakerFailureThreshold': 1_000_000,
+      'limits.ipRequests': null,
+      'limits.defaults.requests': null,
+      'limits.defaults.apiKeyRequests': null,
+      'limits.defaults.tokens': null,
+    });
+    authorization = `Bearer ${await testApiKey(t.app)}`;
+  });
+  afterAll(async () => {
+    await t.close();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  const call = (model: Vendor, stream: boolean) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { authorization },
+      payload: { model, messages: [{ role: 'user', content: 'Hi' }], stream },
+    });
+
+  /** Fails the run on an internal error: anything else is a reply, a stream error event or an upstream error. */
+  function expectNoInternalError(res: Awaited<ReturnType<typeof call>>, sent: string) {
+    if (res.statusCode === 500 || (res.statusCode >= 500 && res.json().error?.code === 'internal')) {
+      throw new Error(`internal error for upstream answer ${sent.slice(0, 600)}: ${res.body.slice(0, 300)}`);
+    }
+    if (res.statusCode >= 400) expect(typeof res.json().error?.message, res.body).toBe('string');
+  }
+
+  it('counts a usage reported as a string, a negative or an absurd number as 0, and still writes the event', async () => {
+    const completion = JSON.parse(fixture('openai-text.json')) as Record<string, unknown>;
+    const usage = {
+      prompt_tokens: '19',
+      completion_tokens: -5,
+      completion_tokens_details: { reasoning_tokens: 1e300 },
+    };
+    next = { type: 'application/json', body: JSON.stringify({ ...completion, usage }) };
+    const res = await call('openai', false);
+    expect(res.statusCode).toBe(200);
+    await t.app.usage.writer.flush();
+    const [row] = await executeRows<{ input_tokens: number; output_tokens: number; reasoning_tokens: number }>(
+      t.db.db,
+      sql`select input_tokens, output_tokens, reasoning_tokens from usage_events where request_id = ${res.headers['x-request-id'] as string}`,
+    );
+    expect(row).toEqual({ input_tokens: 0, output_tokens: 0, reasoning_tokens: 0 });
+  });
+
+  it.each(['openai', 'anthropic', 'gemini'] as const)('a broken %s stream event', async (vendor) => {
+    const events = fixtureEvents(sse[vendor]);
+    const parsed = events.map(split);
+    const positions = parsed.flatMap((p, i) => (p ? [i] : []));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...positions).chain((i) => fc.tuple(fc.constant(i), mutations(parsed[i]?.json ?? null))),
+        async ([i, changes]) => {
+          const p = parsed[i] as NonNullable<(typeof parsed)[number]>;
+          const lines = [...p.lines];
+          lines[p.index] = `data: ${JSON.stringify(applyMutations(p.json, changes) ?? null)}`;
+          const body = events.map((e, j) => (j === i ? `${lines.join('\n')}\n\n` : e)).join('');
+          next = { type: 'text/event-stream', body };
+          expectNoInternalError(await call(vendor, true), lines[p.index] as string);
+        },
+      ),
+      { numRuns: fuzzRuns(60) },
+    );
+  });
+
+  it('a broken OpenAI non-stream completion', async () => {
+    const completion = JSON.parse(fixture('openai-text.json')) as Json;
+    await fc.assert(
+      fc.asyncProperty(mutations(completion), async (changes) => {
+        const body = JSON.stringify(applyMutations(completion, changes) ?? null);
+        next = { type: 'application/json', body };
+        expectNoInternalError(await call('openai', false), body);
+      }),
+      { numRuns: fuzzRuns(60) },
+    );
+  });
+
+  it('leaves token and cost counters as numbers, and no usage batch failed', async () => {
+    await t.app.usage.writer.flush();
+    const text = await t.app.metrics.registry.metrics();
+    const counted = text.split('\n').filter((l) => /^genz_(provider_tokens_total|provider_cost_usd_total)\{/.test(l));
+    expect(counted.length).toBeGreaterThan(0);
+    for (const line of counted) expect(Number.isFinite(Number(line.split(' ').at(-1))), line).toBe(true);
+    const dropped = text.split('\n').filter((l) => l.startsWith('genz_usage_events_dropped_total{'));
+    for (const line of dropped) expect(line).toMatch(/ 0$/);
+  });
+});
