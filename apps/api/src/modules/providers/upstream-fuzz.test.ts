@@ -18,10 +18,15 @@ import { fakeDeployment, fixture, fixtureEvents, testApiKey } from './testing/in
  */
 
 type Vendor = 'openai' | 'anthropic' | 'gemini';
-const sse: Record<Vendor, string> = {
-  openai: 'openai-text.chunks.txt',
-  anthropic: 'anthropic-text.chunks.txt',
-  gemini: 'gemini-text.chunks.txt',
+/** Each vendor's recorded streams: a text reply and a tool call. */
+const recorded: Record<Vendor, string[]> = {
+  openai: ['openai-text.chunks.txt', 'openai-tools.chunks.txt'],
+  anthropic: ['anthropic-text.chunks.txt', 'anthropic-tools.chunks.txt'],
+  gemini: ['gemini-text.chunks.txt', 'gemini-tools.chunks.txt'],
+};
+const weather = {
+  type: 'function',
+  function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
 };
 
 /** An event's lines, with its `data:` payload parsed when it is JSON. */
@@ -79,12 +84,16 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
     await new Promise((resolve) => upstream.close(resolve));
   });
 
-  const call = (model: Vendor, stream: boolean) =>
+  /** The same question through /v1/chat/completions or /v1/responses (which relays the router's frames as events). */
+  const call = (model: Vendor, stream: boolean, api: 'chat' | 'responses' = 'chat') =>
     t.app.inject({
       method: 'POST',
-      url: '/v1/chat/completions',
+      url: api === 'chat' ? '/v1/chat/completions' : '/v1/responses',
       headers: { authorization },
-      payload: { model, messages: [{ role: 'user', content: 'Hi' }], stream },
+      payload:
+        api === 'chat'
+          ? { model, messages: [{ role: 'user', content: 'Hi' }], stream, tools: [weather] }
+          : { model, input: 'Hi', stream, tools: [{ type: 'function', ...weather.function }] },
     });
 
   /** Fails the run on an internal error: anything else is a reply, a stream error event or an upstream error. */
@@ -114,33 +123,58 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
   });
 
   it.each(['openai', 'anthropic', 'gemini'] as const)('a broken %s stream event', async (vendor) => {
-    const events = fixtureEvents(sse[vendor]);
-    const parsed = events.map(split);
-    const positions = parsed.flatMap((p, i) => (p ? [i] : []));
+    const streams = recorded[vendor].map((name) => {
+      const events = fixtureEvents(name);
+      const parsed = events.map(split);
+      return { events, parsed, positions: parsed.flatMap((p, i) => (p ? [i] : [])) };
+    });
+    // Unbroken, each recorded stream is a clean reply through both APIs: the runs below test broken answers only.
+    for (const { events } of streams) {
+      next = { type: 'text/event-stream', body: events.join('') };
+      for (const api of ['chat', 'responses'] as const) {
+        const res = await call(vendor, true, api);
+        expect(res.statusCode, res.body).toBe(200);
+        expect(res.body).not.toMatch(/"error":\{|event: error|"type":"error"/);
+      }
+    }
+    const broken = fc
+      .nat(streams.length - 1)
+      .chain((k) =>
+        fc
+          .constantFrom(...(streams[k] as (typeof streams)[number]).positions)
+          .chain((i) => fc.tuple(fc.constant(k), fc.constant(i), mutations(streams[k]?.parsed[i]?.json ?? null))),
+      );
     await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...positions).chain((i) => fc.tuple(fc.constant(i), mutations(parsed[i]?.json ?? null))),
-        async ([i, changes]) => {
-          const p = parsed[i] as NonNullable<(typeof parsed)[number]>;
-          const lines = [...p.lines];
-          lines[p.index] = `data: ${JSON.stringify(applyMutations(p.json, changes) ?? null)}`;
-          const body = events.map((e, j) => (j === i ? `${lines.join('\n')}\n\n` : e)).join('');
-          next = { type: 'text/event-stream', body };
-          expectNoInternalError(await call(vendor, true), lines[p.index] as string);
-        },
-      ),
+      fc.asyncProperty(broken, fc.constantFrom('chat' as const, 'responses' as const), async ([k, i, changes], api) => {
+        const { events, parsed } = streams[k] as (typeof streams)[number];
+        const p = parsed[i] as NonNullable<(typeof parsed)[number]>;
+        const lines = [...p.lines];
+        lines[p.index] = `data: ${JSON.stringify(applyMutations(p.json, changes) ?? null)}`;
+        next = {
+          type: 'text/event-stream',
+          body: events.map((e, j) => (j === i ? `${lines.join('\n')}\n\n` : e)).join(''),
+        };
+        expectNoInternalError(await call(vendor, true, api), lines[p.index] as string);
+        if (vendor !== 'openai') expectNoInternalError(await call(vendor, false, api), lines[p.index] as string);
+      }),
       { numRuns: fuzzRuns(60) },
     );
   });
 
   it('a broken OpenAI non-stream completion', async () => {
     const completion = JSON.parse(fixture('openai-text.json')) as Json;
+    next = { type: 'application/json', body: JSON.stringify(completion) };
+    expect((await call('openai', false, 'responses')).statusCode).toBe(200);
     await fc.assert(
-      fc.asyncProperty(mutations(completion), async (changes) => {
-        const body = JSON.stringify(applyMutations(completion, changes) ?? null);
-        next = { type: 'application/json', body };
-        expectNoInternalError(await call('openai', false), body);
-      }),
+      fc.asyncProperty(
+        mutations(completion),
+        fc.constantFrom('chat' as const, 'responses' as const),
+        async (changes, api) => {
+          const body = JSON.stringify(applyMutations(completion, changes) ?? null);
+          next = { type: 'application/json', body };
+          expectNoInternalError(await call('openai', false, api), body);
+        },
+      ),
       { numRuns: fuzzRuns(60) },
     );
   });
