@@ -74,6 +74,14 @@ describe('loadConfig', () => {
     expect(problems).toContain('genz.yaml: unknown key limits.plans.no spaces');
   });
 
+  it('finds a file invalid however many unknown keys come before its other errors', () => {
+    const cwd = tmp();
+    const aliases = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`-${i}`, null]));
+    writeFileSync(join(cwd, 'genz.yaml'), JSON.stringify({ providers: { aliases, routing: { ttftTimeoutMs: [] } } }));
+    const problems = problemsOf(() => loadConfig({ env: {}, cwd }));
+    expect(problems).toContain('genz.yaml: unknown key providers.aliases.-0');
+  });
+
   it('reports a YAML syntax error with the file name', () => {
     const cwd = tmp();
     writeFileSync(join(cwd, 'genz.yaml'), 'server: [unclosed\n');

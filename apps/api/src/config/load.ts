@@ -111,16 +111,20 @@ export function loadConfig(options: LoadConfigOptions = {}): AppConfig {
   for (const [key, value] of Object.entries(options.overrides ?? {})) setPath(layered, key.split('.'), value);
 
   const candidate = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, layered));
+  // Every error is a problem: TypeBox lists the first 8 only, and skipping some (they once were, as duplicates) let a
+  // file with 8 unknown keys and a wrong type through.
   for (const error of Value.Errors(ConfigSchema, candidate)) {
-    // An extra key fails its own (`false` or Never) schema too: reported once, below, as an unknown key.
-    if ((error.keyword === 'boolean' || error.keyword === 'not') && error.schemaPath.endsWith('additionalProperties'))
-      continue;
     const pointer = error.instancePath;
     const params = error.params as { additionalProperties?: string[]; allowedValues?: unknown[] };
-    const extra = params.additionalProperties;
+    // An extra key fails its own (`false` or Never) schema as well as its object's additionalProperties: both
+    // read as the same "unknown key" line.
+    const extraKey =
+      (error.keyword === 'boolean' || error.keyword === 'not') && error.schemaPath.endsWith('additionalProperties');
+    const extra = extraKey ? [pointer.slice(pointer.lastIndexOf('/') + 1)] : params.additionalProperties;
+    const at = extraKey ? pointer.slice(0, pointer.lastIndexOf('/')) : pointer;
     const message = params.allowedValues ? `must be one of: ${params.allowedValues.join(', ')}` : error.message;
     const key = extra
-      ? extra.map((k) => `${pointer}/${k}`.slice(1).replaceAll('/', '.')).join(', ')
+      ? extra.map((k) => `${at}/${k}`.slice(1).replaceAll('/', '.')).join(', ')
       : pointer.slice(1).replaceAll('/', '.') || '(root)';
     const origin = sourceOf.get(pointer) ?? (file ? `${file}` : 'config');
     problems.push(extra ? `${origin}: unknown key ${key}` : `${origin}: ${key} ${message}`);
