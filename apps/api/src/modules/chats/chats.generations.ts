@@ -3,7 +3,8 @@ import type { ContentPart, GenerationRow, MessageRow } from '@genz/db/schema';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Actor } from '../../http/actor.ts';
 import { DomainError } from '../../http/errors.ts';
-import type { ChatRequest, Frame } from '../providers/providers.types.ts';
+import { fromOpenAiUsage } from '../providers/frames.ts';
+import type { ChatRequest, Frame, Usage } from '../providers/providers.types.ts';
 import type { ProviderRouter } from '../providers/router.ts';
 import type { GenerationGuard } from '../rate-limit/generation-guard.ts';
 import type { ChatsCache } from './chats.cache.ts';
@@ -328,7 +329,7 @@ export class GenerationManager {
 
     let status: TerminalStatus = 'complete';
     let error: { code: string; detail: string } | null = null;
-    let usage = { inputTokens: 0, outputTokens: 0 };
+    let usage: Usage = { inputTokens: 0, outputTokens: 0 };
     let deployment: { id: string; provider: string; model: string; price: { input: number; output: number } } | null =
       null;
     try {
@@ -345,8 +346,7 @@ export class GenerationManager {
       );
       deployment = result.deployment;
       for await (const frame of result.frames) {
-        const u = frame.chunk.usage;
-        if (u) usage = { inputTokens: u.prompt_tokens ?? 0, outputTokens: u.completion_tokens ?? 0 };
+        usage = fromOpenAiUsage(frame.chunk.usage) ?? usage;
         await this.relayFrame(frame, (event, payload) => out.push(event, payload));
       }
       await out.flush();

@@ -4,8 +4,10 @@ import { executeRows } from '@genz/db';
 import { sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Actor } from '../../http/actor.ts';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
-import { applyMutations, fuzzRuns, type Json, mutations } from '../../test/fuzz.ts';
+import { applyMutations, fuzzRuns, type Json, type Mutation, mutations } from '../../test/fuzz.ts';
+import { createTestUser } from '../../test/users.ts';
 import { fakeDeployment, fixture, fixtureEvents, testApiKey } from './testing/index.ts';
 
 /**
@@ -39,6 +41,35 @@ function split(event: string): { lines: string[]; index: number; json: Json } | 
   } catch {
     return undefined; // [DONE]
   }
+}
+
+/**
+ * A vendor's recorded streams, and an arbitrary for one of them broken in one event: `[stream, event, changes]`,
+ * turned into the body the upstream sends by `body`.
+ */
+function brokenStreams(vendor: Vendor) {
+  const streams = recorded[vendor].map((name) => {
+    const events = fixtureEvents(name);
+    const parsed = events.map(split);
+    return { events, parsed, positions: parsed.flatMap((p, i) => (p ? [i] : [])) };
+  });
+  const arbitrary = fc
+    .nat(streams.length - 1)
+    .chain((k) =>
+      fc
+        .constantFrom(...(streams[k] as (typeof streams)[number]).positions)
+        .chain((i) => fc.tuple(fc.constant(k), fc.constant(i), mutations(streams[k]?.parsed[i]?.json ?? null))),
+    );
+  /** The broken event's data line, and the whole body with it in place. */
+  const body = ([k, i, changes]: [number, number, Mutation[]]) => {
+    const { events, parsed } = streams[k] as (typeof streams)[number];
+    const p = parsed[i] as NonNullable<(typeof parsed)[number]>;
+    const lines = [...p.lines];
+    const line = `data: ${JSON.stringify(applyMutations(p.json, changes) ?? null)}`;
+    lines[p.index] = line;
+    return { line, body: events.map((e, j) => (j === i ? `${lines.join('\n')}\n\n` : e)).join('') };
+  };
+  return { streams, arbitrary, body };
 }
 
 describe('an upstream answer of the wrong shape is the upstream’s fault, never an internal error', () => {
@@ -122,12 +153,25 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
     expect(row).toEqual({ input_tokens: 0, output_tokens: 0, reasoning_tokens: 0 });
   });
 
+  it('a chat of the web app whose stream reports a token count that is no number finishes and saves its reply', async () => {
+    const user = await createTestUser(t.app);
+    const actor: Actor = { userId: user.id, role: 'user', plan: 'free', scopes: ['chat'], via: 'session' };
+    next = {
+      type: 'text/event-stream',
+      body: fixtureEvents('openai-text.chunks.txt')
+        .map((e) => e.replace('"prompt_tokens":', '"prompt_tokens":"many","was":'))
+        .join(''),
+    };
+    expect(next.body).toContain('"prompt_tokens":"many"');
+    const c = await t.app.chats.createConversation(actor, { settings: { model: 'openai' } });
+    const g = await t.app.chats.sendMessage(actor, c.id, { content: 'Hi' });
+    const events: { event?: string | undefined; data: string }[] = [];
+    for await (const e of t.app.chats.follow(actor, g.generationId, 0, new AbortController().signal)) events.push(e);
+    expect(JSON.parse(events.at(-1)?.data ?? '{}').status).toBe('complete');
+  });
+
   it.each(['openai', 'anthropic', 'gemini'] as const)('a broken %s stream event', async (vendor) => {
-    const streams = recorded[vendor].map((name) => {
-      const events = fixtureEvents(name);
-      const parsed = events.map(split);
-      return { events, parsed, positions: parsed.flatMap((p, i) => (p ? [i] : [])) };
-    });
+    const { streams, arbitrary, body } = brokenStreams(vendor);
     // Unbroken, each recorded stream is a clean reply through both APIs: the runs below test broken answers only.
     for (const { events } of streams) {
       next = { type: 'text/event-stream', body: events.join('') };
@@ -137,27 +181,37 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
         expect(res.body).not.toMatch(/"error":\{|event: error|"type":"error"/);
       }
     }
-    const broken = fc
-      .nat(streams.length - 1)
-      .chain((k) =>
-        fc
-          .constantFrom(...(streams[k] as (typeof streams)[number]).positions)
-          .chain((i) => fc.tuple(fc.constant(k), fc.constant(i), mutations(streams[k]?.parsed[i]?.json ?? null))),
-      );
     await fc.assert(
-      fc.asyncProperty(broken, fc.constantFrom('chat' as const, 'responses' as const), async ([k, i, changes], api) => {
-        const { events, parsed } = streams[k] as (typeof streams)[number];
-        const p = parsed[i] as NonNullable<(typeof parsed)[number]>;
-        const lines = [...p.lines];
-        lines[p.index] = `data: ${JSON.stringify(applyMutations(p.json, changes) ?? null)}`;
-        next = {
-          type: 'text/event-stream',
-          body: events.map((e, j) => (j === i ? `${lines.join('\n')}\n\n` : e)).join(''),
-        };
-        expectNoInternalError(await call(vendor, true, api), lines[p.index] as string);
-        if (vendor !== 'openai') expectNoInternalError(await call(vendor, false, api), lines[p.index] as string);
+      fc.asyncProperty(arbitrary, fc.constantFrom('chat' as const, 'responses' as const), async (broken, api) => {
+        const { line, body: sent } = body(broken);
+        next = { type: 'text/event-stream', body: sent };
+        expectNoInternalError(await call(vendor, true, api), line);
+        if (vendor !== 'openai') expectNoInternalError(await call(vendor, false, api), line);
       }),
       { numRuns: fuzzRuns(60) },
+    );
+  });
+
+  it.each(['openai', 'anthropic', 'gemini'] as const)('a broken %s stream in a chat of the web app', async (vendor) => {
+    const user = await createTestUser(t.app);
+    const actor: Actor = { userId: user.id, role: 'user', plan: 'free', scopes: ['chat'], via: 'session' };
+    const { arbitrary, body } = brokenStreams(vendor);
+    await fc.assert(
+      fc.asyncProperty(arbitrary, async (broken) => {
+        next = { type: 'text/event-stream', body: body(broken).body };
+        const c = await t.app.chats.createConversation(actor, { settings: { model: vendor } });
+        const g = await t.app.chats.sendMessage(actor, c.id, { content: 'Hi' });
+        const events: { event?: string | undefined; data: string }[] = [];
+        for await (const e of t.app.chats.follow(actor, g.generationId, 0, new AbortController().signal))
+          events.push(e);
+        // The generation ends by itself: an error event (no model answered), or done as complete or error (the stream
+        // broke), never by the reaper after a final write that failed. The conversation still reads back.
+        const last = events.at(-1);
+        expect(last?.event).toMatch(/^(done|error)$/);
+        if (last?.event === 'done') expect(JSON.parse(last.data).status).toMatch(/^(complete|error)$/);
+        expect((await t.app.chats.getConversation(actor, c.id)).id).toBe(c.id);
+      }),
+      { numRuns: fuzzRuns(20) },
     );
   });
 
