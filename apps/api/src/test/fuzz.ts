@@ -8,6 +8,17 @@ import fc from 'fast-check';
 /** Runs per property: the suite's default; `GENZ_FUZZ_RUNS=5000` searches deeper. */
 export const fuzzRuns = (suiteDefault: number) => Number(process.env.GENZ_FUZZ_RUNS ?? suiteDefault);
 
+/**
+ * Config overrides for a fuzz's test app: hundreds of requests from one key and IP, which the request and token
+ * limits would answer with 429 before any input is read.
+ */
+export const limitsOff = {
+  'limits.ipRequests': null,
+  'limits.defaults.requests': null,
+  'limits.defaults.apiKeyRequests': null,
+  'limits.defaults.tokens': null,
+} as const;
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Path = (string | number)[];
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from './app.ts';
-import { applyMutations, fuzzRuns, type Json, mutations } from './fuzz.ts';
+import { applyMutations, fuzzRuns, type Json, limitsOff, mutations } from './fuzz.ts';
 import { routeTable } from './route-matrix.table.ts';
 import { type MatrixFixture, routeKeys } from './route-matrix.ts';
 import { createTestUser, type TestUser } from './users.ts';
@@ -48,11 +48,8 @@ describe('every route answers any broken request with a success or a 4xx, never 
       'auth.argon2MemoryKiB': 8192,
       'auth.argon2TimeCost': 1,
       'providers.demoChunkDelayMs': 0,
-      // Many requests from one IP and user: the limits would answer most of them with 429 before any input is read.
-      'limits.ipRequests': null,
-      'limits.defaults.requests': null,
-      'limits.defaults.apiKeyRequests': null,
-      'limits.defaults.tokens': null,
+      ...limitsOff,
+      // The auth throttles too (they take a policy, not null).
       ...Object.fromEntries(
         ['loginPerIp', 'loginPerAccount', 'signupPerIp', 'passwordResetPerIp', 'passwordResetPerAccount']
           .concat(['verifyPerIp', 'refreshPerIp'])

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../http/actor.ts';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
-import { applyMutations, fuzzRuns, type Json, type Mutation, mutations } from '../../test/fuzz.ts';
+import { applyMutations, fuzzRuns, type Json, limitsOff, type Mutation, mutations } from '../../test/fuzz.ts';
 import { createTestUser } from '../../test/users.ts';
 import { fakeDeployment, fixture, fixtureEvents, testApiKey } from './testing/index.ts';
 
@@ -103,10 +103,7 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
       // Every run is one attempt at a deployment that stays in service, however many answers were bad.
       'providers.routing.maxAttempts': 1,
       'providers.routing.breakerFailureThreshold': 1_000_000,
-      'limits.ipRequests': null,
-      'limits.defaults.requests': null,
-      'limits.defaults.apiKeyRequests': null,
-      'limits.defaults.tokens': null,
+      ...limitsOff,
     });
     authorization = `Bearer ${await testApiKey(t.app)}`;
   });
