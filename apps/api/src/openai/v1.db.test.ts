@@ -290,7 +290,8 @@ describe('/v1/responses and /v1/embeddings against a fake OpenAI upstream', () =
     ];
     const res = await postV1(t.app, { model: 'smart', messages: [{ role: 'user', content }] });
     expect(res.statusCode, res.body).toBe(200);
-    expect((fake.requests.at(-1)?.body.messages as { content: unknown }[])[0]?.content).toEqual(content);
+    const sent = fake.requests.at(-1)?.body.messages as { content: unknown }[] | undefined;
+    expect(sent?.[0]?.content).toEqual(content);
   });
 
   it('proxies embeddings', async () => {
