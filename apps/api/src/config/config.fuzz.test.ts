@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildRegistry } from '../modules/providers/providers.registry.ts';
-import { applyMutations, fuzzRuns, type Json, mutations } from '../test/fuzz.ts';
+import { applyMutations, fuzzParams, type Json, mutations } from '../test/fuzz.ts';
 import { ConfigError, loadConfig } from './index.ts';
 
 /**
@@ -66,7 +66,7 @@ describe('genz.yaml', () => {
           expect(err.problems.length).toBeGreaterThan(0);
         }
       }),
-      { numRuns: fuzzRuns(300) },
+      fuzzParams(300),
     );
   });
 });

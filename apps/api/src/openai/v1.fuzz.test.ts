@@ -8,7 +8,7 @@ import {
   testApiKey,
 } from '../modules/providers/testing/index.ts';
 import { buildTestApp, type TestApp } from '../test/app.ts';
-import { applyMutations, fuzzRuns, type Json, limitsOff, mutations } from '../test/fuzz.ts';
+import { applyMutations, fuzzParams, type Json, limitsOff, mutations } from '../test/fuzz.ts';
 
 /**
  * Bad input never reaches a 500 (issue 4, "Bad input"). Each run takes a valid request for one of the /v1 POST
@@ -161,7 +161,7 @@ describe('/v1 answers any broken request with a success or a 4xx, never a 5xx', 
               expect(typeof error?.type, res.body).toBe('string');
             }
           }),
-          { numRuns: fuzzRuns(120) },
+          fuzzParams(120),
         );
       });
     }
@@ -186,7 +186,7 @@ describe('/v1 answers any broken request with a success or a 4xx, never a 5xx', 
           expect(typeof res.json().error.message).toBe('string');
         },
       ),
-      { numRuns: fuzzRuns(120) },
+      fuzzParams(120),
     );
   });
 });

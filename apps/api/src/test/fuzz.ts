@@ -5,8 +5,18 @@ import fc from 'fast-check';
  * a value replaced by any JSON value, a member removed, a key added. fast-check shrinks a failure to a minimal one.
  */
 
-/** Runs per property: the suite's default; `GENZ_FUZZ_RUNS=5000` searches deeper. */
-export const fuzzRuns = (suiteDefault: number) => Number(process.env.GENZ_FUZZ_RUNS ?? suiteDefault);
+/**
+ * fast-check's parameters for a property: `GENZ_FUZZ_RUNS` cases (default: the suite's), and with `GENZ_FUZZ_SEED`
+ * (and `GENZ_FUZZ_PATH`) the run a failure printed, replayed.
+ */
+export function fuzzParams(suiteDefault: number): { numRuns: number; seed?: number; path?: string } {
+  const { GENZ_FUZZ_RUNS: runs, GENZ_FUZZ_SEED: seed, GENZ_FUZZ_PATH: path } = process.env;
+  return {
+    numRuns: Number(runs ?? suiteDefault),
+    ...(seed ? { seed: Number(seed) } : {}),
+    ...(seed && path ? { path } : {}),
+  };
+}
 
 /**
  * Config overrides for a fuzz's test app: hundreds of requests from one key and IP, which the request and token

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../http/actor.ts';
 import { buildTestApp, type TestApp } from '../../test/app.ts';
-import { applyMutations, fuzzRuns, type Json, limitsOff, type Mutation, mutations } from '../../test/fuzz.ts';
+import { applyMutations, fuzzParams, type Json, limitsOff, type Mutation, mutations } from '../../test/fuzz.ts';
 import { createTestUser } from '../../test/users.ts';
 import { fakeDeployment, fixture, fixtureEvents, testApiKey } from './testing/index.ts';
 
@@ -185,7 +185,7 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
         expectNoInternalError(await call(vendor, true, api), line);
         if (vendor !== 'openai') expectNoInternalError(await call(vendor, false, api), line);
       }),
-      { numRuns: fuzzRuns(60) },
+      fuzzParams(60),
     );
   });
 
@@ -208,7 +208,7 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
         if (last?.event === 'done') expect(JSON.parse(last.data).status).toMatch(/^(complete|error)$/);
         expect((await t.app.chats.getConversation(actor, c.id)).id).toBe(c.id);
       }),
-      { numRuns: fuzzRuns(20) },
+      fuzzParams(20),
     );
   });
 
@@ -226,7 +226,7 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
           expectNoInternalError(await call('openai', false, api), body);
         },
       ),
-      { numRuns: fuzzRuns(60) },
+      fuzzParams(60),
     );
   });
 
