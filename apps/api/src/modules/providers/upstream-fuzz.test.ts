@@ -124,6 +124,21 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
           : { model, input: 'Hi', stream, tools: [{ type: 'function', ...weather.function }] },
     });
 
+  /** A chat user of the web app. */
+  const chatUser = async (): Promise<Actor> => {
+    const user = await createTestUser(t.app);
+    return { userId: user.id, role: 'user', plan: 'free', scopes: ['chat'], via: 'session' };
+  };
+
+  /** One message in a new chat on `model`, and every event of its generation until it ends. */
+  async function chatReply(actor: Actor, model: Vendor) {
+    const conversation = await t.app.chats.createConversation(actor, { settings: { model } });
+    const g = await t.app.chats.sendMessage(actor, conversation.id, { content: 'Hi' });
+    const events: { event?: string | undefined; data: string }[] = [];
+    for await (const e of t.app.chats.follow(actor, g.generationId, 0, new AbortController().signal)) events.push(e);
+    return { conversation, events };
+  }
+
   /** Fails the run on an internal error: anything else is a reply, a stream error event or an upstream error. */
   function expectNoInternalError(res: Awaited<ReturnType<typeof call>>, sent: string) {
     if (res.statusCode === 500 || (res.statusCode >= 500 && res.json().error?.code === 'internal')) {
@@ -151,8 +166,7 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
   });
 
   it('a chat of the web app whose stream reports a token count that is no number finishes and saves its reply', async () => {
-    const user = await createTestUser(t.app);
-    const actor: Actor = { userId: user.id, role: 'user', plan: 'free', scopes: ['chat'], via: 'session' };
+    const actor = await chatUser();
     next = {
       type: 'text/event-stream',
       body: fixtureEvents('openai-text.chunks.txt')
@@ -160,10 +174,7 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
         .join(''),
     };
     expect(next.body).toContain('"prompt_tokens":"many"');
-    const c = await t.app.chats.createConversation(actor, { settings: { model: 'openai' } });
-    const g = await t.app.chats.sendMessage(actor, c.id, { content: 'Hi' });
-    const events: { event?: string | undefined; data: string }[] = [];
-    for await (const e of t.app.chats.follow(actor, g.generationId, 0, new AbortController().signal)) events.push(e);
+    const { events } = await chatReply(actor, 'openai');
     expect(JSON.parse(events.at(-1)?.data ?? '{}').status).toBe('complete');
   });
 
@@ -190,23 +201,18 @@ describe('an upstream answer of the wrong shape is the upstream’s fault, never
   });
 
   it.each(['openai', 'anthropic', 'gemini'] as const)('a broken %s stream in a chat of the web app', async (vendor) => {
-    const user = await createTestUser(t.app);
-    const actor: Actor = { userId: user.id, role: 'user', plan: 'free', scopes: ['chat'], via: 'session' };
+    const actor = await chatUser();
     const { arbitrary, body } = brokenStreams(vendor);
     await fc.assert(
       fc.asyncProperty(arbitrary, async (broken) => {
         next = { type: 'text/event-stream', body: body(broken).body };
-        const c = await t.app.chats.createConversation(actor, { settings: { model: vendor } });
-        const g = await t.app.chats.sendMessage(actor, c.id, { content: 'Hi' });
-        const events: { event?: string | undefined; data: string }[] = [];
-        for await (const e of t.app.chats.follow(actor, g.generationId, 0, new AbortController().signal))
-          events.push(e);
+        const { conversation, events } = await chatReply(actor, vendor);
         // The generation ends by itself: an error event (no model answered), or done as complete or error (the stream
         // broke), never by the reaper after a final write that failed. The conversation still reads back.
         const last = events.at(-1);
         expect(last?.event).toMatch(/^(done|error)$/);
         if (last?.event === 'done') expect(JSON.parse(last.data).status).toMatch(/^(complete|error)$/);
-        expect((await t.app.chats.getConversation(actor, c.id)).id).toBe(c.id);
+        expect((await t.app.chats.getConversation(actor, conversation.id)).id).toBe(conversation.id);
       }),
       fuzzParams(20),
     );
