@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 
 /**
- * Breaking valid requests at random places, for the fuzz tests (openai/v1.fuzz.test.ts, test/route-fuzz.test.ts):
- * a value replaced by any JSON value, a member removed, a key added. fast-check shrinks a failure to a minimal one.
+ * Breaking valid inputs (requests, upstream answers, genz.yaml) at random places, for the fuzz suites (ADR 080): a
+ * value replaced by any JSON value, a member removed, a key added. fast-check shrinks a failure to a minimal one.
  */
 
 /**
